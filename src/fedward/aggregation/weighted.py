@@ -1,0 +1,53 @@
+"""Streaming sample-weighted mean of parameter sets (the FedAvg average, McMahan et al. 2017).
+
+Updates are folded in one at a time, so the coordinator holds one accumulator, not every site's update.
+The sum is float32 and updated in place, which keeps it within a small factor of a plain numpy weighted
+sum in time and memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from fedward.core.arrays import Arrays, FloatArray
+
+__all__ = ["WeightedMean"]
+
+
+class WeightedMean:
+    def __init__(self) -> None:
+        self._sum: Arrays | None = None
+        self._scratch: Arrays | None = None
+        self._total = 0.0
+        self.count = 0
+
+    @property
+    def total_weight(self) -> float:
+        return self._total
+
+    def add(self, arrays: Mapping[str, FloatArray], weight: float) -> None:
+        """Fold in `weight * arrays`; weight is usually the site's number of training samples."""
+        if not weight > 0:
+            raise ValueError(f"weight must be positive, got {weight}")
+        if self._sum is None:
+            self._sum = {k: np.multiply(a, np.float32(weight), dtype=np.float32) for k, a in arrays.items()}
+            self._scratch = {k: np.empty_like(a) for k, a in self._sum.items()}
+        else:
+            assert self._scratch is not None
+            if arrays.keys() != self._sum.keys():
+                raise ValueError(f"parameter names differ: {sorted(set(arrays) ^ set(self._sum))}")
+            for k, a in arrays.items():
+                if a.shape != self._sum[k].shape:
+                    raise ValueError(f"tensor {k!r}: shape {a.shape} != {self._sum[k].shape}")
+                np.multiply(a, np.float32(weight), out=self._scratch[k])
+                self._sum[k] += self._scratch[k]
+        self._total += float(weight)
+        self.count += 1
+
+    def mean(self) -> Arrays:
+        if self._sum is None:
+            raise ValueError("no updates to average")
+        scale = np.float32(1.0 / self._total)
+        return {k: s * scale for k, s in self._sum.items()}

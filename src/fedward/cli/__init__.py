@@ -1,0 +1,1 @@
+"""The `fedward` command line: one module per command group."""

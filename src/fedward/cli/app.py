@@ -1,0 +1,32 @@
+"""The `fedward` entry point. User errors print one or two lines and exit 2; bugs keep their traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from fedward.cli import demo, simulate, synth
+from fedward.errors import UserError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="fedward",
+    help="Cross-silo federated learning for healthcare: private, auditable, deployable.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("demo")(demo.demo)
+app.command("simulate")(simulate.simulate_command)
+app.add_typer(synth.app, name="synth")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=True)
+    except UserError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc.render()}", highlight=False, markup=True)
+        sys.exit(2)

@@ -1,0 +1,47 @@
+"""`fedward simulate CONFIG --out DIR`: run a federation in-process from a config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from fedward.cli.progress import console, round_progress
+from fedward.cli.tables import results_table
+from fedward.config import load_config
+from fedward.report import check_out_dir
+from fedward.simulation import simulate
+from fedward.simulation.data import load_sites
+from fedward.simulation.runner import SimulationHooks
+
+__all__ = ["run_and_report", "simulate_command"]
+
+
+def run_and_report(config: Path, out: Path, *, baselines: bool, force: bool) -> dict[str, Any]:
+    cfg = load_config(config)
+    check_out_dir(out, force=force)
+    with console.status("loading and preprocessing site data") as status:
+        # everything is loaded and validated before the run starts, so bad data writes nothing
+        sites = load_sites(cfg, lambda s: status.update(f"loading and preprocessing site data: {s}"))
+    for site in sites:
+        if site.rejected:
+            console.print(f"[yellow]site {site.name}: {len(site.rejected)} page(s) not used[/] "
+                          f"(first: {site.rejected[0][0]}: {site.rejected[0][1]})")
+    hooks = SimulationHooks(on_phase=lambda p: console.print(f"training {p}..."))
+    with round_progress(cfg.federation.rounds) as on_round:
+        hooks = SimulationHooks(on_round=on_round, on_phase=hooks.on_phase)
+        result = simulate(cfg, config, out, baselines=baselines, force=force, hooks=hooks, sites=sites)
+    console.print(results_table(result.summary))
+    console.print(f"report: {out / 'report.html'}")
+    return result.summary
+
+
+def simulate_command(
+    config: Path = typer.Argument(..., help="federation config file (TOML)"),
+    out: Path = typer.Option(..., "--out", help="run directory to write"),
+    no_baselines: bool = typer.Option(False, "--no-baselines", help="skip the centralized and local-only runs"),
+    force: bool = typer.Option(False, "--force", help="replace an existing run directory"),
+) -> None:
+    """Run a federation in-process (all sites in this process) and write the run directory."""
+    run_and_report(config, out, baselines=not no_baselines, force=force)

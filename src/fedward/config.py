@@ -1,0 +1,167 @@
+"""The federation config file (TOML): parsing, validation, and the errors a person can act on.
+
+Unknown keys are errors (a typo must not silently fall back to a default). Paths are relative to the
+config file. Every error names the file and the `[table] key` it is about.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fedward.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "FederationConfig",
+    "FederationSection",
+    "ModelConfig",
+    "SiteConfig",
+    "StrategyConfig",
+    "load_config",
+    "parse_config",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class FederationSection(_Strict):
+    task: Literal["tabular", "documents"]
+    rounds: int = Field(10, ge=1, le=100_000)
+    seed: int = Field(0, ge=0, lt=2**32)
+    name: str = "fedward"
+    fraction: float = Field(1.0, gt=0, le=1)
+    min_sites: int = Field(1, ge=1)
+    deadline_seconds: float | None = Field(None, gt=0)
+    eval_every: int = Field(1, ge=1)
+
+
+class DataConfig(_Strict):
+    label: str = "label"
+    image_size: int = Field(64, ge=16, le=512)
+    min_dpi: int = Field(90, ge=1)
+    deskew: bool = True
+    correct_orientation: bool = True
+    workers: int = Field(1, ge=1, le=64)
+
+
+class ModelConfig(_Strict):
+    name: Literal["logistic", "mlp", "doc-cnn"]
+    hidden: list[int] = Field(default_factory=lambda: [64])
+    channels: list[int] = Field(default_factory=lambda: [16, 32, 64])
+
+    @field_validator("hidden", "channels")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(h < 1 for h in v):
+            raise ValueError("sizes must be positive integers")
+        return v
+
+
+class StrategyConfig(_Strict):
+    name: Literal["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad"] = "fedavg"
+    local_epochs: int = Field(1, ge=1)
+    batch_size: int = Field(32, ge=1)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    mu: float = Field(0.01, ge=0)
+    server_lr: float = Field(0.01, gt=0)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.99, ge=0, lt=1)
+    tau: float = Field(1e-3, gt=0)
+
+
+class SiteConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    train: Path
+    test: Path
+
+
+class FederationConfig(_Strict):
+    federation: FederationSection
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    sites: list[SiteConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FederationConfig:
+        names = [s.name for s in self.sites]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate site names: {', '.join(dupes)}")
+        if self.federation.min_sites > len(self.sites):
+            raise ValueError(
+                f"min_sites={self.federation.min_sites} but only {len(self.sites)} sites are listed"
+            )
+        docs = self.federation.task == "documents"
+        if docs != (self.model.name == "doc-cnn"):
+            raise ValueError(
+                f"model {self.model.name!r} does not fit task {self.federation.task!r}: use doc-cnn "
+                "for documents, logistic or mlp for tabular"
+            )
+        return self
+
+    def sha256(self) -> str:
+        """Hash of the validated settings (canonical JSON), for the summary and later the ledger."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def load_config(path: Path) -> FederationConfig:
+    """Read and validate a config file; site paths become absolute, relative to the file."""
+    if not path.is_file():
+        raise ConfigError("config file not found", where=path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid TOML: {exc}", where=path) from None
+    return parse_config(raw, source=path)
+
+
+def parse_config(raw: dict[str, Any], *, source: Path) -> FederationConfig:
+    try:
+        cfg = FederationConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors()[0], raw), where=source) from None
+    base = source.parent.resolve()
+    sites = [s.model_copy(update={"train": base / s.train, "test": base / s.test}) for s in cfg.sites]
+    return cfg.model_copy(update={"sites": sites})
+
+
+def _describe(err: Any, raw: dict[str, Any]) -> str:
+    loc = [str(p) for p in err["loc"]]
+    if not loc:
+        return str(err["msg"]).removeprefix("Value error, ")
+    where = _toml_location(loc, raw)
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {where}"
+    if err["type"] == "missing":
+        return f"missing key {where}"
+    return f"{where}: {str(err['msg']).removeprefix('Value error, ')}"
+
+
+def _toml_location(loc: list[str], raw: dict[str, Any]) -> str:
+    """('sites', '1', 'train') -> "[[sites]] #2 (name = 'x') key 'train'"; ('model', 'name') -> "[model] name"."""
+    if loc[0] == "sites" and len(loc) >= 2 and loc[1].isdigit():
+        i = int(loc[1])
+        sites = raw.get("sites")
+        name = (
+            sites[i].get("name")
+            if isinstance(sites, list) and i < len(sites) and isinstance(sites[i], dict)
+            else None
+        )
+        label = f"[[sites]] #{i + 1}" + (f" ({name})" if name else "")
+        return f"{label} '{'.'.join(loc[2:])}'" if len(loc) > 2 else label
+    if len(loc) == 1:
+        return f"[{loc[0]}]" if isinstance(raw.get(loc[0]), dict) or loc[0] in raw else f"'{loc[0]}'"
+    return f"[{loc[0]}] '{'.'.join(loc[1:])}'"

@@ -1,0 +1,50 @@
+"""What happened in one round, as plain data: who was asked, who answered, what the model scored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["RoundRecord", "SiteOutcome"]
+
+
+@dataclass(frozen=True)
+class SiteOutcome:
+    status: str
+    num_samples: int = 0
+    train_seconds: float = 0.0
+    train_loss: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class RoundRecord:
+    round: int
+    selected: list[str]
+    outcomes: dict[str, SiteOutcome] = field(default_factory=dict)
+    aggregated: bool = False
+    reason: str | None = None
+    evaluation: dict[str, dict[str, float]] = field(default_factory=dict)
+    pooled: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+    @property
+    def overhead_seconds(self) -> float:
+        """Wall time of the round outside local training and evaluation: the framework's own cost."""
+        return max(0.0, self.seconds - self.train_seconds - self.eval_seconds)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "round": self.round,
+            "selected": self.selected,
+            "aggregated": self.aggregated,
+            "reason": self.reason,
+            "replies": {s: vars(o) for s, o in self.outcomes.items()},
+            "sites": self.evaluation,
+            "pooled": self.pooled,
+            "seconds": self.seconds,
+            "train_seconds": self.train_seconds,
+            "eval_seconds": self.eval_seconds,
+            "overhead_seconds": self.overhead_seconds,
+        }

@@ -1,0 +1,94 @@
+"""Setting up a federation from what the sites describe: the class list, the feature standardization
+(from counts, sums and sums of squares only) and the model architecture every site will build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fedward.core.arrays import arrays_from_bytes, arrays_to_bytes
+from fedward.core.messages import JSONValue, Reply, Task, TaskKind
+from fedward.errors import FederationError
+from fedward.models import ModelSpec
+from fedward.tabular import combine_stats
+from fedward.transport.base import Transport
+
+if TYPE_CHECKING:
+    from fedward.coordinator.federation import FederationPlan
+
+__all__ = ["FederationSetup", "describe_federation", "sort_classes"]
+
+
+@dataclass(frozen=True)
+class FederationSetup:
+    sites: list[str]
+    classes: list[str]
+    features: list[str]
+    spec: ModelSpec
+    context: bytes
+    descriptions: dict[str, Reply] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def task_config(self) -> dict[str, JSONValue]:
+        """What every fit and evaluate task carries: the architecture and the class list."""
+        classes: list[str | int | float | bool | None] = list(self.classes)
+        return {**self.spec.to_config(), "classes": classes}
+
+
+def sort_classes(labels: set[str]) -> list[str]:
+    """Numeric labels in numeric order ('2' before '10'); otherwise alphabetical."""
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return sorted(labels)
+
+
+def describe_federation(transport: Transport, plan: FederationPlan) -> FederationSetup:
+    tasks = [Task(plan.run_id, 0, s, TaskKind.DESCRIBE) for s in transport.sites]
+    replies = transport.exchange(tasks, plan.deadline_s)
+    ok = {s: r for s, r in replies.items() if r.ok}
+    excluded = {s: r.error or r.status.value for s, r in replies.items() if not r.ok}
+    if len(ok) < plan.min_sites:
+        detail = "; ".join(f"{s}: {e}" for s, e in excluded.items())
+        raise FederationError(
+            f"only {len(ok)} sites described their data, fewer than min_sites={plan.min_sites} ({detail})"
+        )
+    features = _agreed_features(ok)
+    labels: set[str] = set()
+    for reply in ok.values():
+        labels.update(str(v) for v in _list(reply.info.get("labels")))
+    classes = sort_classes(labels)
+    if len(classes) < 2:
+        raise FederationError(f"the federation's data has {len(classes)} class(es); at least 2 are needed")
+    context = b""
+    if features:
+        stats = combine_stats(arrays_from_bytes(r.parameters, dtype=np.float64) for r in ok.values())
+        context = arrays_to_bytes(stats.as_arrays())
+    input_dim = len(features) if features else int(ok[next(iter(ok))].metrics.get("image_size", 0))
+    spec = ModelSpec(plan.model_name, input_dim, len(classes), plan.hidden, plan.channels)
+    return FederationSetup(
+        [s for s in transport.sites if s in ok], classes, features, spec, context, ok, excluded
+    )
+
+
+def _list(value: JSONValue | None) -> list[str | int | float | bool | None]:
+    return value if isinstance(value, list) else []
+
+
+def _agreed_features(replies: dict[str, Reply]) -> list[str]:
+    """All sites must have the same feature columns in the same order; name the first that differs."""
+    first_site, first = None, None
+    for site, reply in replies.items():
+        feats = [str(f) for f in _list(reply.info.get("features"))]
+        if first is None:
+            first_site, first = site, feats
+        elif feats != first:
+            raise FederationError(
+                f"site {site!r} has features {feats}, site {first_site!r} has {first}",
+                hint="every site's CSV must have the same columns",
+            )
+    return first or []

@@ -1,0 +1,1 @@
+"""Foundations shared by every layer: named parameter arrays and the typed messages (Task, Reply)."""

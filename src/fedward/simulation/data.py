@@ -1,0 +1,85 @@
+"""Loading every site's data for a simulation, with the checks a person needs before a run starts.
+
+All loading and validation happens before anything is written, so a bad file stops the run with a clear
+error naming the site and file, and the run directory is never half written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from fedward.config import FederationConfig, SiteConfig
+from fedward.documents.dataset import load_document_folder
+from fedward.documents.pipeline import Pipeline, PipelineSpec
+from fedward.errors import DataError
+from fedward.site.data import LocalData
+from fedward.tabular import load_table
+
+__all__ = ["LoadedSite", "load_sites", "pipeline_spec"]
+
+
+@dataclass(frozen=True)
+class LoadedSite:
+    name: str
+    data: LocalData
+    rejected: tuple[tuple[str, str], ...] = ()  # (file, reason) of pages the preprocessing refused
+
+
+def pipeline_spec(cfg: FederationConfig) -> PipelineSpec:
+    d = cfg.data
+    return PipelineSpec(min_dpi=d.min_dpi, image_size=d.image_size, correct_orientation=d.correct_orientation,
+                        deskew=d.deskew)
+
+
+def load_sites(cfg: FederationConfig, progress: Callable[[str], None] | None = None) -> list[LoadedSite]:
+    loader = _load_documents if cfg.federation.task == "documents" else _load_tabular
+    sites = []
+    for site in cfg.sites:
+        if progress is not None:
+            progress(site.name)
+        sites.append(loader(cfg, site))
+    _check_federation(cfg, sites)
+    return sites
+
+
+def _load_tabular(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
+    train = load_table(site.train, cfg.data.label)
+    test = load_table(site.test, cfg.data.label)
+    if test.features != train.features:
+        raise DataError(f"site {site.name}: test columns {list(test.features)} differ from train columns "
+                        f"{list(train.features)}", where=site.test)
+    return LoadedSite(site.name, LocalData(train.x, train.y, test.x, test.y, train.features))
+
+
+def _load_documents(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
+    pipeline = Pipeline(pipeline_spec(cfg))
+    train = load_document_folder(site.train, pipeline, workers=cfg.data.workers)
+    test = load_document_folder(site.test, pipeline, workers=cfg.data.workers)
+    rejected = tuple((f"train/{r.file}", r.reason) for r in train.rejected) + tuple(
+        (f"test/{r.file}", r.reason) for r in test.rejected)
+    data = LocalData(train.images.astype(np.float32, copy=False), train.labels,
+                     test.images.astype(np.float32, copy=False), test.labels)
+    return LoadedSite(site.name, data, rejected)
+
+
+def _check_federation(cfg: FederationConfig, sites: list[LoadedSite]) -> None:
+    """Same columns everywhere, every site non-empty, and test sets larger than the class count."""
+    by_name = {s.name: s for s in cfg.sites}
+    first = sites[0]
+    classes = set().union(*(set(s.data.train_y) | set(s.data.test_y) for s in sites))
+    if len(classes) < 2:
+        raise DataError(f"the sites' data has {len(classes)} class(es) in total; at least 2 are needed",
+                        where=by_name[first.name].train, hint=f"is [data] label = {cfg.data.label!r} right?")
+    for s in sites:
+        paths = by_name[s.name]
+        if s.data.features != first.data.features:
+            raise DataError(f"site {s.name}: columns differ from site {first.name}'s", where=paths.train,
+                            hint="every site's CSV must have the same columns in the same order")
+        if len(s.data.train_y) == 0:
+            raise DataError(f"site {s.name}: no usable training rows", where=paths.train)
+        if len(s.data.test_y) < len(classes):
+            raise DataError(f"site {s.name}: {len(s.data.test_y)} test rows, fewer than the {len(classes)} classes",
+                            where=paths.test, hint="give every site a test set larger than the number of classes")

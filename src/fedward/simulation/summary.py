@@ -1,0 +1,79 @@
+"""Building `summary.json`: the run directory's contract with the report, the tests and later tooling."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fedward import __version__
+from fedward.config import FederationConfig
+from fedward.coordinator import FederationResult
+from fedward.core.arrays import num_parameters, sha256_arrays
+from fedward.simulation.baselines import BaselineResult, Evaluation
+from fedward.simulation.data import LoadedSite
+
+__all__ = ["build_summary"]
+
+
+def _section(sites: Mapping[str, Mapping[str, float]], pooled: Mapping[str, float]) -> dict[str, Any]:
+    accs = {s: m["accuracy"] for s, m in sites.items()}
+    worst = min(accs, key=lambda s: accs[s]) if accs else None
+    return {
+        "sites": {s: dict(m) for s, m in sites.items()},
+        "pooled": dict(pooled),
+        "mean_site_accuracy": sum(accs.values()) / len(accs) if accs else None,
+        "worst_site": {"site": worst, "accuracy": accs[worst]} if worst else None,
+    }
+
+
+def _evaluation(ev: Evaluation) -> dict[str, Any]:
+    return _section(ev.sites, ev.pooled)
+
+
+def build_summary(cfg: FederationConfig, config_path: str, result: FederationResult,
+                  baselines: BaselineResult | None, sites: list[LoadedSite], seconds_total: float) -> dict[str, Any]:
+    final = result.final
+    metrics: dict[str, Any] = {"federated": _section(final.evaluation, final.pooled)}
+    if baselines is not None:
+        metrics["centralized"] = _evaluation(baselines.centralized)
+        metrics["local_only"] = _evaluation(baselines.local_only)
+        names = [s.name for s in sites]
+        metrics["cross_site"] = {"train_sites": names, "test_sites": names, "accuracy": baselines.cross_site}
+    rounds = result.rounds
+    return {
+        "fedward_version": __version__,
+        "run_id": result.run_id,
+        "task": cfg.federation.task,
+        "config_path": config_path,
+        "config_sha256": cfg.sha256(),
+        "seed": cfg.federation.seed,
+        "sites": [s.name for s in sites],
+        "excluded_sites": result.setup.excluded,
+        "classes": result.setup.classes,
+        "rounds_planned": cfg.federation.rounds,
+        "rounds_completed": result.rounds_completed,
+        "strategy": cfg.strategy.model_dump(mode="json"),
+        "model": {"name": cfg.model.name, "parameters": num_parameters(result.params),
+                  "sha256": sha256_arrays(result.params), "path": "model/global.safetensors"},
+        "data": {"sites": {s.name: _site_data(s) for s in sites}},
+        "metrics": metrics,
+        "timing": {
+            "seconds_total": seconds_total,
+            "seconds_per_round": sum(r.seconds for r in rounds) / len(rounds),
+            "train_seconds": sum(r.train_seconds for r in rounds),
+            "eval_seconds": sum(r.eval_seconds for r in rounds),
+            "overhead_seconds_per_round": sum(r.overhead_seconds for r in rounds) / len(rounds),
+            "baseline_seconds": baselines.seconds if baselines is not None else 0.0,
+        },
+        "failures": [{"round": r.round, "site": s, "status": o.status, "error": o.error}
+                     for r in rounds for s, o in r.outcomes.items() if o.status != "ok"],
+    }
+
+
+def _site_data(site: LoadedSite) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for label in site.data.train_y:
+        counts[label] = counts.get(label, 0) + 1
+    return {"n_train": len(site.data.train_y), "n_test": len(site.data.test_y),
+            "train_classes": dict(sorted(counts.items())), "rejected_pages": len(site.rejected),
+            "rejected": [{"file": f, "reason": r} for f, r in site.rejected]}

@@ -1,0 +1,7 @@
+"""The site (hospital) role: local data, local training and evaluation, answering the coordinator's tasks."""
+
+from fedward.site.data import LocalData
+from fedward.site.node import Site
+from fedward.site.trainer import TrainSettings, predict, train
+
+__all__ = ["LocalData", "Site", "TrainSettings", "predict", "train"]

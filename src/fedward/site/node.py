@@ -1,0 +1,151 @@
+"""The site node: answers DESCRIBE, FIT and EVALUATE tasks from its local data.
+
+What leaves the site: aggregate statistics (counts, per-feature sums and sums of squares, the set of
+label values), model parameters after local training, and confusion counts on the local test data.
+Rows never leave. Any exception becomes a FAILED reply naming the site, never a crash of the round.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from fedward.core.arrays import arrays_from_bytes, arrays_to_bytes, check_finite
+from fedward.core.messages import JSONScalar, JSONValue, Reply, ReplyStatus, Task, TaskKind
+from fedward.core.metrics import confusion_matrix, metrics_from_confusion
+from fedward.models import ModelSpec, build_model, load_arrays, model_arrays
+from fedward.site.data import LocalData, encode_labels
+from fedward.site.trainer import TrainSettings, predict, train
+
+__all__ = ["Site"]
+
+
+class Site:
+    def __init__(self, name: str, data: LocalData) -> None:
+        self._name = name
+        self.data = data
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def handle(self, task: Task) -> Reply:
+        if task.site != self._name:
+            return Reply.failure(
+                task, ReplyStatus.FAILED, f"task addressed to {task.site!r}, not {self._name!r}"
+            )
+        try:
+            if task.kind is TaskKind.DESCRIBE:
+                return self._describe(task)
+            if task.kind is TaskKind.FIT:
+                return self._fit(task)
+            return self._evaluate(task)
+        except Exception as exc:
+            return Reply.failure(task, ReplyStatus.FAILED, f"site {self._name}: {type(exc).__name__}: {exc}")
+
+    def _describe(self, task: Task) -> Reply:
+        d = self.data
+        counts = Counter(d.train_y)
+        metrics = {"n_train": float(len(d.train_y)), "n_test": float(len(d.test_y))}
+        metrics.update({f"train_class/{label}": float(n) for label, n in sorted(counts.items())})
+        labels: list[JSONScalar] = [*sorted(set(d.train_y) | set(d.test_y))]
+        features: list[JSONScalar] = [*d.features]
+        info: dict[str, JSONValue] = {"labels": labels, "features": features}
+        stats = b""
+        if not d.standardizable:
+            metrics["image_size"] = float(d.train_x.shape[-1])
+        else:
+            x = d.train_x.astype(np.float64)
+            stats = arrays_to_bytes(
+                {
+                    "count": np.array([len(x)], dtype=np.float64),
+                    "sum": x.sum(axis=0),
+                    "sumsq": (x * x).sum(axis=0),
+                }
+            )
+        return Reply(
+            task.run_id,
+            task.round,
+            self._name,
+            task.kind,
+            ReplyStatus.OK,
+            parameters=stats,
+            num_samples=len(d.train_y),
+            metrics=metrics,
+            info=info,
+        )
+
+    def _fit(self, task: Task) -> Reply:
+        model, classes = self._model_for(task)
+        x = torch.from_numpy(self._inputs(self.data.train_x, task.context))
+        y = torch.from_numpy(encode_labels(self.data.train_y, classes))
+        start = time.perf_counter()
+        loss = train(model, x, y, _settings(task.config))
+        seconds = time.perf_counter() - start
+        params = model_arrays(model)
+        check_finite(params)
+        return Reply(
+            task.run_id,
+            task.round,
+            self._name,
+            task.kind,
+            ReplyStatus.OK,
+            parameters=arrays_to_bytes(params),
+            num_samples=len(y),
+            metrics={"train_loss": loss},
+            train_seconds=seconds,
+        )
+
+    def _evaluate(self, task: Task) -> Reply:
+        model, classes = self._model_for(task)
+        x = torch.from_numpy(self._inputs(self.data.test_x, task.context))
+        y = encode_labels(self.data.test_y, classes)
+        cm = confusion_matrix(y, predict(model, x), len(classes))
+        return Reply(
+            task.run_id,
+            task.round,
+            self._name,
+            task.kind,
+            ReplyStatus.OK,
+            parameters=arrays_to_bytes({"confusion": cm}),
+            num_samples=len(y),
+            metrics=metrics_from_confusion(cm, classes),
+        )
+
+    def _model_for(self, task: Task) -> tuple[torch.nn.Module, list[str]]:
+        classes = task.config.get("classes")
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise ValueError("task config lacks the federation's class list")
+        model = build_model(ModelSpec.from_config(task.config), seed=0)
+        load_arrays(model, arrays_from_bytes(task.parameters))
+        return model, [str(c) for c in classes]
+
+    def _inputs(self, x: npt.NDArray[np.float32], context: bytes) -> npt.NDArray[np.float32]:
+        if not self.data.standardizable:
+            return x
+        ctx = arrays_from_bytes(context)
+        return ((x - ctx["feature_mean"]) / ctx["feature_scale"]).astype(np.float32)
+
+
+def _settings(config: Mapping[str, JSONValue]) -> TrainSettings:
+    def num(key: str, default: float) -> float:
+        value = config.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"task config {key!r} must be a number, got {value!r}")
+        return float(value)
+
+    return TrainSettings(
+        epochs=int(num("epochs", 1)),
+        batch_size=int(num("batch_size", 32)),
+        lr=num("lr", 0.05),
+        momentum=num("momentum", 0.9),
+        optimizer=str(config.get("optimizer", "sgd")),
+        weight_decay=num("weight_decay", 0.0),
+        proximal_mu=num("proximal_mu", 0.0),
+        seed=int(num("seed", 0)),
+    )

@@ -1,0 +1,73 @@
+"""Local training and prediction with PyTorch.
+
+Training is deterministic given `TrainSettings.seed`: batches are drawn by a private torch.Generator and
+the global RNG is never touched. With `proximal_mu > 0` the FedProx proximal term
+(mu/2)||w - w_start||^2 (Li et al. 2020) is added to the loss, anchoring the site near the global model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+__all__ = ["TrainSettings", "predict", "train"]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 0.05
+    momentum: float = 0.9
+    optimizer: str = "sgd"
+    weight_decay: float = 0.0
+    proximal_mu: float = 0.0
+    seed: int = 0
+
+
+def _optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+    if s.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    if s.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    raise ValueError(f"unknown optimizer {s.optimizer!r}; choose sgd or adam")
+
+
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings) -> float:
+    """Run `settings.epochs` epochs of minibatch training in place; returns the mean training loss."""
+    if len(x) == 0:
+        raise ValueError("no training samples")
+    opt = _optimizer(model, settings)
+    gen = torch.Generator().manual_seed(settings.seed)
+    anchor = [p.detach().clone() for p in model.parameters()] if settings.proximal_mu > 0 else []
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    total, batches = 0.0, 0
+    for _ in range(settings.epochs):
+        order = torch.randperm(len(x), generator=gen)
+        for start in range(0, len(x), settings.batch_size):
+            idx = order[start : start + settings.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x[idx]), y[idx])
+            if anchor:
+                prox = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor, strict=True))
+                loss = loss + 0.5 * settings.proximal_mu * prox
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+            batches += 1
+    return total / batches
+
+
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> npt.NDArray[np.int64]:
+    """Predicted class indices."""
+    model.eval()
+    out: list[npt.NDArray[np.int64]] = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            out.append(model(x[start : start + batch_size]).argmax(dim=1).numpy().astype(np.int64))
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)

@@ -1,0 +1,95 @@
+"""Load a site's tabular data: a CSV file with a header; one label column, every other column numeric.
+
+Errors name the file, the column and the line, so a data manager can fix the export.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from fedward.errors import DataError
+
+__all__ = ["TabularTable", "load_table"]
+
+
+@dataclass(frozen=True)
+class TabularTable:
+    features: tuple[str, ...]
+    x: npt.NDArray[np.float32]
+    y: tuple[str, ...]
+
+
+def load_table(path: Path, label: str) -> TabularTable:
+    if not path.is_file():
+        raise DataError("file not found", where=path, hint="check the path in the config's [[sites]] table")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read CSV: {exc}", where=path) from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise DataError("empty file: expected a header row and data rows", where=path)
+    header = [h.strip() for h in rows[0]]
+    if label not in header:
+        raise DataError(
+            f"label column {label!r} not found; columns are {', '.join(header)}",
+            where=path,
+            hint="set [data] label to the name of the label column",
+        )
+    if len(set(header)) != len(header):
+        raise DataError("duplicate column names in the header", where=path)
+    li = header.index(label)
+    features = tuple(h for i, h in enumerate(header) if i != li)
+    if not features:
+        raise DataError("no feature columns besides the label", where=path)
+    x, y = _parse_rows(path, rows[1:], header, li)
+    if not y:
+        raise DataError("no data rows", where=path)
+    return TabularTable(features, x, tuple(y))
+
+
+def _parse_rows(
+    path: Path, rows: list[list[str]], header: list[str], li: int
+) -> tuple[npt.NDArray[np.float32], list[str]]:
+    values: list[list[float]] = []
+    labels: list[str] = []
+    for lineno, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"line {lineno}: {len(row)} fields, header has {len(header)}", where=path)
+        lab = row[li].strip()
+        if not lab:
+            raise DataError(f"line {lineno}: empty label in column {header[li]!r}", where=path)
+        feats = []
+        for i, cell in enumerate(row):
+            if i == li:
+                continue
+            try:
+                v = float(cell)
+            except ValueError:
+                raise DataError(
+                    f"line {lineno}: column {header[i]!r} is not numeric: {cell!r}",
+                    where=path,
+                    hint="every column except the label must be a number",
+                ) from None
+            if not np.isfinite(v):
+                raise DataError(f"line {lineno}: column {header[i]!r} is not finite: {cell!r}", where=path)
+            feats.append(v)
+        values.append(feats)
+        labels.append(_canonical_label(lab))
+    return np.asarray(values, dtype=np.float32).reshape(len(values), len(header) - 1), labels
+
+
+def _canonical_label(text: str) -> str:
+    """'1', '1.0' and ' 1 ' are one class: integral numbers are written without a fraction."""
+    try:
+        v = float(text)
+    except ValueError:
+        return text
+    return str(int(v)) if v.is_integer() else repr(v)

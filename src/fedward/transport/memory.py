@@ -1,0 +1,62 @@
+"""In-process transport for simulation: sites are objects in the same process.
+
+Tasks run on a small thread pool (one worker by default, which keeps a run's timing simple and its
+results independent of scheduling). The deadline is measured from the moment the tasks are submitted;
+a site still working then is reported as timed out and its late reply is dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+
+from fedward.core.messages import Reply, ReplyStatus, Task
+from fedward.transport.base import SiteHandler
+
+__all__ = ["InMemoryTransport"]
+
+
+class InMemoryTransport:
+    def __init__(self, handlers: Sequence[SiteHandler], *, workers: int = 1) -> None:
+        names = [h.name for h in handlers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate site names: {names}")
+        self._handlers = {h.name: h for h in handlers}
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fedward-site")
+
+    @property
+    def sites(self) -> Sequence[str]:
+        return list(self._handlers)
+
+    def exchange(self, tasks: Sequence[Task], deadline_s: float | None) -> Mapping[str, Reply]:
+        futures: dict[str, Future[Reply]] = {}
+        for task in tasks:
+            if task.site not in self._handlers:
+                raise KeyError(f"unknown site {task.site!r}")
+            futures[task.site] = self._pool.submit(_call, self._handlers[task.site], task)
+        start = time.monotonic()
+        by_task = {task.site: task for task in tasks}
+        replies: dict[str, Reply] = {}
+        for site, future in futures.items():
+            remaining = None if deadline_s is None else max(0.0, deadline_s - (time.monotonic() - start))
+            done, _ = wait_futures([future], timeout=remaining)
+            if future in done:
+                replies[site] = future.result()
+            else:
+                future.cancel()
+                replies[site] = Reply.failure(
+                    by_task[site], ReplyStatus.TIMEOUT, f"no reply within {deadline_s:g} s"
+                )
+        return replies
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _call(handler: SiteHandler, task: Task) -> Reply:
+    try:
+        return handler.handle(task)
+    except Exception as exc:  # a site's failure is data, never a crash of the round
+        return Reply.failure(task, ReplyStatus.FAILED, f"{type(exc).__name__}: {exc}")
