@@ -151,7 +151,7 @@ def _describe(err: Any, raw: dict[str, Any]) -> str:
 
 
 def _toml_location(loc: list[str], raw: dict[str, Any]) -> str:
-    """('sites', '1', 'train') -> "[[sites]] #2 (name = 'x') key 'train'"; ('model', 'name') -> "[model] name"."""
+    """('sites', '1', 'train') -> "[[sites]] #2 (x) 'train'"; ('model', 'name') -> "[model] 'name'"."""
     if loc[0] == "sites" and len(loc) >= 2 and loc[1].isdigit():
         i = int(loc[1])
         sites = raw.get("sites")

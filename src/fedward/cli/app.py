@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
 from fedward.cli import demo, simulate, synth
 from fedward.errors import UserError
@@ -28,5 +27,5 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except UserError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc.render()}", highlight=False, markup=True)
+        sys.stderr.write(f"error: {exc.render()}\n")  # plain text: paths and [tables] must not be re-wrapped
         sys.exit(2)

@@ -31,10 +31,13 @@ def demo(
     """Synthesize 5 hospitals of scanned documents and run the federation with baselines."""
     if out.exists() and any(out.iterdir()):
         if not force:
-            raise UserError("output folder is not empty", where=out, hint="pass --force or choose another --out")
+            raise UserError(
+                "output folder is not empty", where=out, hint="pass --force or choose another --out"
+            )
         if not (out / "data" / "federation.toml").is_file():
-            raise UserError("--force only replaces an earlier demo's folder (with data/federation.toml)",
-                            where=out)
+            raise UserError(
+                "--force only replaces an earlier demo's folder (with data/federation.toml)", where=out
+            )
         shutil.rmtree(out)
     synth_documents(out / "data", DEMO_SITES, DEMO_PAGES, seed, workers, rounds=DEMO_ROUNDS)
     run_and_report(out / "data" / "federation.toml", out / "run", baselines=True, force=False)

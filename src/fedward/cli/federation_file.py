@@ -21,12 +21,22 @@ def _value(v: Scalar | Sequence[int]) -> str:
     return "[" + ", ".join(repr(int(x)) for x in v) + "]"
 
 
-def write_federation_file(path: Path, tables: Mapping[str, Mapping[str, Scalar | Sequence[int]]],
-                          sites: Sequence[tuple[str, str, str]], comment: str) -> None:
+def write_federation_file(
+    path: Path,
+    tables: Mapping[str, Mapping[str, Scalar | Sequence[int]]],
+    sites: Sequence[tuple[str, str, str]],
+    comment: str,
+) -> None:
     """`tables` become `[name]` tables in order; `sites` (name, train, test) become `[[sites]]` entries."""
     lines = [f"# {line}" for line in comment.splitlines()]
     for name, table in tables.items():
         lines += ["", f"[{name}]"] + [f"{k} = {_value(v)}" for k, v in table.items()]
     for name, train, test in sites:
-        lines += ["", "[[sites]]", f"name = {_value(name)}", f"train = {_value(train)}", f"test = {_value(test)}"]
+        lines += [
+            "",
+            "[[sites]]",
+            f"name = {_value(name)}",
+            f"train = {_value(train)}",
+            f"test = {_value(test)}",
+        ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

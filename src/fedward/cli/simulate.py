@@ -26,8 +26,10 @@ def run_and_report(config: Path, out: Path, *, baselines: bool, force: bool) -> 
         sites = load_sites(cfg, lambda s: status.update(f"loading and preprocessing site data: {s}"))
     for site in sites:
         if site.rejected:
-            console.print(f"[yellow]site {site.name}: {len(site.rejected)} page(s) not used[/] "
-                          f"(first: {site.rejected[0][0]}: {site.rejected[0][1]})")
+            console.print(
+                f"[yellow]site {site.name}: {len(site.rejected)} page(s) not used[/] "
+                f"(first: {site.rejected[0][0]}: {site.rejected[0][1]})"
+            )
     hooks = SimulationHooks(on_phase=lambda p: console.print(f"training {p}..."))
     with round_progress(cfg.federation.rounds) as on_round:
         hooks = SimulationHooks(on_round=on_round, on_phase=hooks.on_phase)
@@ -40,7 +42,9 @@ def run_and_report(config: Path, out: Path, *, baselines: bool, force: bool) -> 
 def simulate_command(
     config: Path = typer.Argument(..., help="federation config file (TOML)"),
     out: Path = typer.Option(..., "--out", help="run directory to write"),
-    no_baselines: bool = typer.Option(False, "--no-baselines", help="skip the centralized and local-only runs"),
+    no_baselines: bool = typer.Option(
+        False, "--no-baselines", help="skip the centralized and local-only runs"
+    ),
     force: bool = typer.Option(False, "--force", help="replace an existing run directory"),
 ) -> None:
     """Run a federation in-process (all sites in this process) and write the run directory."""

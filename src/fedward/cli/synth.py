@@ -15,17 +15,27 @@ __all__ = ["app", "documents_config_tables", "synth_documents"]
 app = typer.Typer(help="Generate synthetic federations for trying fedward.", no_args_is_help=True)
 
 
-def documents_config_tables(rounds: int, seed: int) -> dict[str, dict[str, str | int | float | bool | list[int]]]:
+def documents_config_tables(
+    rounds: int, seed: int
+) -> dict[str, dict[str, str | int | float | bool | list[int]]]:
     return {
         "federation": {"task": "documents", "rounds": rounds, "seed": seed},
         "data": {"image_size": 64, "min_dpi": 90},
         "model": {"name": "doc-cnn", "channels": [16, 32, 64], "hidden": [128]},
-        "strategy": {"name": "fedavg", "local_epochs": 1, "batch_size": 32, "optimizer": "sgd", "lr": 0.05,
-                     "momentum": 0.9},
+        "strategy": {
+            "name": "fedavg",
+            "local_epochs": 1,
+            "batch_size": 32,
+            "optimizer": "sgd",
+            "lr": 0.05,
+            "momentum": 0.9,
+        },
     }
 
 
-def synth_documents(out: Path, sites: int, pages: int, seed: int, workers: int, rounds: int = 20) -> list[str]:
+def synth_documents(
+    out: Path, sites: int, pages: int, seed: int, workers: int, rounds: int = 20
+) -> list[str]:
     """Generate the hospitals and `OUT/federation.toml`; returns the hospital names."""
     from fedward.documents.synth import generate_federation
 
@@ -37,9 +47,12 @@ def synth_documents(out: Path, sites: int, pages: int, seed: int, workers: int, 
     except ValueError as exc:
         raise UserError(str(exc), where="fedward synth docs") from None
     names = [s.name for s in summaries]
-    write_federation_file(out / "federation.toml", documents_config_tables(rounds, seed),
-                          [(n, f"{n}/train", f"{n}/test") for n in names],
-                          f"Synthetic scanned-document federation: {sites} hospitals, {pages} pages each, seed {seed}.")
+    write_federation_file(
+        out / "federation.toml",
+        documents_config_tables(rounds, seed),
+        [(n, f"{n}/train", f"{n}/test") for n in names],
+        f"Synthetic scanned-document federation: {sites} hospitals, {pages} pages each, seed {seed}.",
+    )
     return names
 
 
@@ -53,8 +66,10 @@ def docs(
 ) -> None:
     """Scanned medical documents: per-hospital letterheads, templates, document mix and scanner."""
     synth_documents(out, sites, pages, seed, workers)
-    console.print(f"wrote {sites} hospitals to {out}; run them with: fedward simulate {out / 'federation.toml'} "
-                  f"--out runs/docs")
+    console.print(
+        f"wrote {sites} hospitals to {out}; run them with: fedward simulate {out / 'federation.toml'} "
+        f"--out runs/docs"
+    )
 
 
 @app.command("tabular")
@@ -87,6 +102,10 @@ def tabular(
         "model": {"name": "logistic"},
         "strategy": {"name": "fedavg", "local_epochs": 1, "batch_size": 16, "lr": 0.05, "momentum": 0.9},
     }
-    write_federation_file(out / "federation.toml", tables, entries,
-                          f"{dataset} split over {sites} sites, Dirichlet alpha {alpha}, seed {seed}.")
+    write_federation_file(
+        out / "federation.toml",
+        tables,
+        entries,
+        f"{dataset} split over {sites} sites, Dirichlet alpha {alpha}, seed {seed}.",
+    )
     console.print(f"wrote {sites} sites to {out}")

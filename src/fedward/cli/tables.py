@@ -20,8 +20,10 @@ def _acc(section: Mapping[str, Any] | None, site: str) -> str:
 def results_table(summary: Mapping[str, Any]) -> Table:
     m = summary["metrics"]
     fed, cen, loc = m["federated"], m.get("centralized"), m.get("local_only")
-    table = Table(title=f"accuracy after {summary['rounds_completed']} rounds ({summary['model']['name']}, "
-                        f"{summary['strategy']['name']})")
+    table = Table(
+        title=f"accuracy after {summary['rounds_completed']} rounds ({summary['model']['name']}, "
+        f"{summary['strategy']['name']})"
+    )
     for col in ("site", "federated", "centralized", "local-only"):
         table.add_column(col, justify="left" if col == "site" else "right")
     for site in summary["sites"]:

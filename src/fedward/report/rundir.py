@@ -38,10 +38,14 @@ def check_out_dir(out: Path, *, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise UserError("exists and is not a directory", where=out, hint="choose another --out")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise UserError("output directory is not empty", where=out, hint="choose a new --out, or pass --force")
+        raise UserError(
+            "output directory is not empty", where=out, hint="choose a new --out, or pass --force"
+        )
 
 
-def write_run_dir(out: Path, outputs: RunOutputs, render: Callable[[RunOutputs], str], *, force: bool) -> None:
+def write_run_dir(
+    out: Path, outputs: RunOutputs, render: Callable[[RunOutputs], str], *, force: bool
+) -> None:
     check_out_dir(out, force=force)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))

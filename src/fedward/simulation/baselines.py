@@ -59,8 +59,14 @@ def _inputs(x: npt.NDArray[np.float32], stats: FeatureStats | None) -> torch.Ten
     return torch.from_numpy(((x - stats.mean) / stats.scale).astype(np.float32))
 
 
-def _fit(spec: ModelSpec, datas: Sequence[LocalData], classes: Sequence[str], settings: TrainSettings,
-         stats: FeatureStats | None, seed: int) -> nn.Module:
+def _fit(
+    spec: ModelSpec,
+    datas: Sequence[LocalData],
+    classes: Sequence[str],
+    settings: TrainSettings,
+    stats: FeatureStats | None,
+    seed: int,
+) -> nn.Module:
     model = build_model(spec, seed=seed)
     x = torch.cat([_inputs(d.train_x, stats) for d in datas])
     y = torch.from_numpy(np.concatenate([encode_labels(d.train_y, classes) for d in datas]))
@@ -68,24 +74,29 @@ def _fit(spec: ModelSpec, datas: Sequence[LocalData], classes: Sequence[str], se
     return model
 
 
-def _confusion(model: nn.Module, data: LocalData, classes: Sequence[str], stats: FeatureStats | None) -> (
-        npt.NDArray[np.int64]):
+def _confusion(
+    model: nn.Module, data: LocalData, classes: Sequence[str], stats: FeatureStats | None
+) -> npt.NDArray[np.int64]:
     pred = predict(model, _inputs(data.test_x, stats))
     return confusion_matrix(encode_labels(data.test_y, classes), pred, len(classes))
 
 
-def centralized(spec: ModelSpec, sites: dict[str, LocalData], classes: Sequence[str], settings: TrainSettings,
-                seed: int) -> Evaluation:
+def centralized(
+    spec: ModelSpec, sites: dict[str, LocalData], classes: Sequence[str], settings: TrainSettings, seed: int
+) -> Evaluation:
     """One model trained on the pooled training data, evaluated at each site and pooled."""
     stats = _stats(list(sites.values()))
     model = _fit(spec, list(sites.values()), classes, settings, stats, seed)
     cms = {name: _confusion(model, d, classes, stats) for name, d in sites.items()}
-    return Evaluation({n: metrics_from_confusion(cm, classes) for n, cm in cms.items()},
-                      metrics_from_confusion(sum(cms.values(), np.zeros_like(next(iter(cms.values())))), classes))
+    return Evaluation(
+        {n: metrics_from_confusion(cm, classes) for n, cm in cms.items()},
+        metrics_from_confusion(sum(cms.values(), np.zeros_like(next(iter(cms.values())))), classes),
+    )
 
 
-def local_only(spec: ModelSpec, sites: dict[str, LocalData], classes: Sequence[str], settings: TrainSettings,
-               seed: int) -> tuple[Evaluation, list[list[float]]]:
+def local_only(
+    spec: ModelSpec, sites: dict[str, LocalData], classes: Sequence[str], settings: TrainSettings, seed: int
+) -> tuple[Evaluation, list[list[float]]]:
     """Each site's own model on its own test data, and every site's model on every site's test data."""
     names = list(sites)
     own: dict[str, npt.NDArray[np.int64]] = {}

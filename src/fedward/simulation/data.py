@@ -30,8 +30,9 @@ class LoadedSite:
 
 def pipeline_spec(cfg: FederationConfig) -> PipelineSpec:
     d = cfg.data
-    return PipelineSpec(min_dpi=d.min_dpi, image_size=d.image_size, correct_orientation=d.correct_orientation,
-                        deskew=d.deskew)
+    return PipelineSpec(
+        min_dpi=d.min_dpi, image_size=d.image_size, correct_orientation=d.correct_orientation, deskew=d.deskew
+    )
 
 
 def load_sites(cfg: FederationConfig, progress: Callable[[str], None] | None = None) -> list[LoadedSite]:
@@ -49,8 +50,11 @@ def _load_tabular(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
     train = load_table(site.train, cfg.data.label)
     test = load_table(site.test, cfg.data.label)
     if test.features != train.features:
-        raise DataError(f"site {site.name}: test columns {list(test.features)} differ from train columns "
-                        f"{list(train.features)}", where=site.test)
+        raise DataError(
+            f"site {site.name}: test columns {list(test.features)} differ from train columns "
+            f"{list(train.features)}",
+            where=site.test,
+        )
     return LoadedSite(site.name, LocalData(train.x, train.y, test.x, test.y, train.features))
 
 
@@ -59,9 +63,14 @@ def _load_documents(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
     train = load_document_folder(site.train, pipeline, workers=cfg.data.workers)
     test = load_document_folder(site.test, pipeline, workers=cfg.data.workers)
     rejected = tuple((f"train/{r.file}", r.reason) for r in train.rejected) + tuple(
-        (f"test/{r.file}", r.reason) for r in test.rejected)
-    data = LocalData(train.images.astype(np.float32, copy=False), train.labels,
-                     test.images.astype(np.float32, copy=False), test.labels)
+        (f"test/{r.file}", r.reason) for r in test.rejected
+    )
+    data = LocalData(
+        train.images.astype(np.float32, copy=False),
+        train.labels,
+        test.images.astype(np.float32, copy=False),
+        test.labels,
+    )
     return LoadedSite(site.name, data, rejected)
 
 
@@ -71,15 +80,24 @@ def _check_federation(cfg: FederationConfig, sites: list[LoadedSite]) -> None:
     first = sites[0]
     classes = set().union(*(set(s.data.train_y) | set(s.data.test_y) for s in sites))
     if len(classes) < 2:
-        raise DataError(f"the sites' data has {len(classes)} class(es) in total; at least 2 are needed",
-                        where=by_name[first.name].train, hint=f"is [data] label = {cfg.data.label!r} right?")
+        raise DataError(
+            f"the sites' data has {len(classes)} class(es) in total; at least 2 are needed",
+            where=by_name[first.name].train,
+            hint=f"is [data] label = {cfg.data.label!r} right?",
+        )
     for s in sites:
         paths = by_name[s.name]
         if s.data.features != first.data.features:
-            raise DataError(f"site {s.name}: columns differ from site {first.name}'s", where=paths.train,
-                            hint="every site's CSV must have the same columns in the same order")
+            raise DataError(
+                f"site {s.name}: columns differ from site {first.name}'s",
+                where=paths.train,
+                hint="every site's CSV must have the same columns in the same order",
+            )
         if len(s.data.train_y) == 0:
             raise DataError(f"site {s.name}: no usable training rows", where=paths.train)
         if len(s.data.test_y) < len(classes):
-            raise DataError(f"site {s.name}: {len(s.data.test_y)} test rows, fewer than the {len(classes)} classes",
-                            where=paths.test, hint="give every site a test set larger than the number of classes")
+            raise DataError(
+                f"site {s.name}: {len(s.data.test_y)} test rows, fewer than the {len(classes)} classes",
+                where=paths.test,
+                hint="give every site a test set larger than the number of classes",
+            )

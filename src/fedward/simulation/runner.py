@@ -47,19 +47,41 @@ class SimulationResult:
 
 def plan_for(cfg: FederationConfig, run_id: str) -> FederationPlan:
     f, s = cfg.federation, cfg.strategy
-    train: dict[str, JSONValue] = {"epochs": s.local_epochs, "batch_size": s.batch_size, "lr": s.lr,
-                                   "momentum": s.momentum, "optimizer": s.optimizer, "weight_decay": s.weight_decay}
-    return FederationPlan(run_id=run_id, model_name=cfg.model.name, rounds=f.rounds, seed=f.seed, train=train,
-                          hidden=tuple(cfg.model.hidden), channels=tuple(cfg.model.channels), fraction=f.fraction,
-                          min_sites=f.min_sites, deadline_s=f.deadline_seconds, eval_every=f.eval_every)
+    train: dict[str, JSONValue] = {
+        "epochs": s.local_epochs,
+        "batch_size": s.batch_size,
+        "lr": s.lr,
+        "momentum": s.momentum,
+        "optimizer": s.optimizer,
+        "weight_decay": s.weight_decay,
+    }
+    return FederationPlan(
+        run_id=run_id,
+        model_name=cfg.model.name,
+        rounds=f.rounds,
+        seed=f.seed,
+        train=train,
+        hidden=tuple(cfg.model.hidden),
+        channels=tuple(cfg.model.channels),
+        fraction=f.fraction,
+        min_sites=f.min_sites,
+        deadline_s=f.deadline_seconds,
+        eval_every=f.eval_every,
+    )
 
 
 def _baselines(cfg: FederationConfig, result: FederationResult, sites: list[LoadedSite]) -> BaselineResult:
     start = time.perf_counter()
     s = cfg.strategy
-    settings = TrainSettings(epochs=cfg.federation.rounds * s.local_epochs, batch_size=s.batch_size, lr=s.lr,
-                             momentum=s.momentum, optimizer=s.optimizer, weight_decay=s.weight_decay,
-                             seed=cfg.federation.seed)
+    settings = TrainSettings(
+        epochs=cfg.federation.rounds * s.local_epochs,
+        batch_size=s.batch_size,
+        lr=s.lr,
+        momentum=s.momentum,
+        optimizer=s.optimizer,
+        weight_decay=s.weight_decay,
+        seed=cfg.federation.seed,
+    )
     datas = {site.name: site.data for site in sites}
     spec, classes = result.setup.spec, result.setup.classes
     central = centralized(spec, datas, classes, settings, cfg.federation.seed)
@@ -67,15 +89,29 @@ def _baselines(cfg: FederationConfig, result: FederationResult, sites: list[Load
     return BaselineResult(central, local, cross, time.perf_counter() - start)
 
 
-def simulate(cfg: FederationConfig, config_path: Path, out: Path, *, baselines: bool = True, force: bool = False,
-             hooks: SimulationHooks | None = None, sites: list[LoadedSite] | None = None) -> SimulationResult:
+def simulate(
+    cfg: FederationConfig,
+    config_path: Path,
+    out: Path,
+    *,
+    baselines: bool = True,
+    force: bool = False,
+    hooks: SimulationHooks | None = None,
+    sites: list[LoadedSite] | None = None,
+) -> SimulationResult:
     """Run the federation (and baselines) and write `out`. `sites` may be passed in pre-loaded."""
     hooks = hooks or SimulationHooks()
     start = time.perf_counter()
     if sites is None:
         sites = load_sites(cfg, hooks.on_site_loaded)
-    strategy = build_strategy(cfg.strategy.name, mu=cfg.strategy.mu, server_lr=cfg.strategy.server_lr,
-                              beta1=cfg.strategy.beta1, beta2=cfg.strategy.beta2, tau=cfg.strategy.tau)
+    strategy = build_strategy(
+        cfg.strategy.name,
+        mu=cfg.strategy.mu,
+        server_lr=cfg.strategy.server_lr,
+        beta1=cfg.strategy.beta1,
+        beta2=cfg.strategy.beta2,
+        tau=cfg.strategy.tau,
+    )
     transport = InMemoryTransport([Site(s.name, s.data) for s in sites])
     try:
         result = run_federation(transport, plan_for(cfg, uuid.uuid4().hex), strategy, hooks.on_round)

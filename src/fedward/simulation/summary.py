@@ -30,8 +30,14 @@ def _evaluation(ev: Evaluation) -> dict[str, Any]:
     return _section(ev.sites, ev.pooled)
 
 
-def build_summary(cfg: FederationConfig, config_path: str, result: FederationResult,
-                  baselines: BaselineResult | None, sites: list[LoadedSite], seconds_total: float) -> dict[str, Any]:
+def build_summary(
+    cfg: FederationConfig,
+    config_path: str,
+    result: FederationResult,
+    baselines: BaselineResult | None,
+    sites: list[LoadedSite],
+    seconds_total: float,
+) -> dict[str, Any]:
     final = result.final
     metrics: dict[str, Any] = {"federated": _section(final.evaluation, final.pooled)}
     if baselines is not None:
@@ -53,8 +59,12 @@ def build_summary(cfg: FederationConfig, config_path: str, result: FederationRes
         "rounds_planned": cfg.federation.rounds,
         "rounds_completed": result.rounds_completed,
         "strategy": cfg.strategy.model_dump(mode="json"),
-        "model": {"name": cfg.model.name, "parameters": num_parameters(result.params),
-                  "sha256": sha256_arrays(result.params), "path": "model/global.safetensors"},
+        "model": {
+            "name": cfg.model.name,
+            "parameters": num_parameters(result.params),
+            "sha256": sha256_arrays(result.params),
+            "path": "model/global.safetensors",
+        },
         "data": {"sites": {s.name: _site_data(s) for s in sites}},
         "metrics": metrics,
         "timing": {
@@ -65,8 +75,12 @@ def build_summary(cfg: FederationConfig, config_path: str, result: FederationRes
             "overhead_seconds_per_round": sum(r.overhead_seconds for r in rounds) / len(rounds),
             "baseline_seconds": baselines.seconds if baselines is not None else 0.0,
         },
-        "failures": [{"round": r.round, "site": s, "status": o.status, "error": o.error}
-                     for r in rounds for s, o in r.outcomes.items() if o.status != "ok"],
+        "failures": [
+            {"round": r.round, "site": s, "status": o.status, "error": o.error}
+            for r in rounds
+            for s, o in r.outcomes.items()
+            if o.status != "ok"
+        ],
     }
 
 
@@ -74,6 +88,10 @@ def _site_data(site: LoadedSite) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for label in site.data.train_y:
         counts[label] = counts.get(label, 0) + 1
-    return {"n_train": len(site.data.train_y), "n_test": len(site.data.test_y),
-            "train_classes": dict(sorted(counts.items())), "rejected_pages": len(site.rejected),
-            "rejected": [{"file": f, "reason": r} for f, r in site.rejected]}
+    return {
+        "n_train": len(site.data.train_y),
+        "n_test": len(site.data.test_y),
+        "train_classes": dict(sorted(counts.items())),
+        "rejected_pages": len(site.rejected),
+        "rejected": [{"file": f, "reason": r} for f, r in site.rejected],
+    }

@@ -29,6 +29,7 @@ class Site:
     def __init__(self, name: str, data: LocalData) -> None:
         self._name = name
         self.data = data
+        self._model: tuple[ModelSpec, torch.nn.Module] | None = None  # reused while the architecture holds
 
     @property
     def name(self) -> str:
@@ -121,7 +122,10 @@ class Site:
         classes = task.config.get("classes")
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise ValueError("task config lacks the federation's class list")
-        model = build_model(ModelSpec.from_config(task.config), seed=0)
+        spec = ModelSpec.from_config(task.config)
+        if self._model is None or self._model[0] != spec:
+            self._model = (spec, build_model(spec, seed=0))
+        model = self._model[1]
         load_arrays(model, arrays_from_bytes(task.parameters))
         return model, [str(c) for c in classes]
 

@@ -41,12 +41,20 @@ def load_dataset(name: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int
     else:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     names = [str(f).replace(" ", "_") for f in getattr(bunch, "feature_names", [])] or [
-        f"f{i}" for i in range(bunch.data.shape[1])]
+        f"f{i}" for i in range(bunch.data.shape[1])
+    ]
     return bunch.data, bunch.target.astype(np.int64), names
 
 
-def dirichlet_split(y: npt.NDArray[np.int64], sites: int, alpha: float, *, seed: int, test_fraction: float = 0.25,
-                    min_test: int | None = None) -> list[SiteSplit]:
+def dirichlet_split(
+    y: npt.NDArray[np.int64],
+    sites: int,
+    alpha: float,
+    *,
+    seed: int,
+    test_fraction: float = 0.25,
+    min_test: int | None = None,
+) -> list[SiteSplit]:
     """Assign rows to sites with Dirichlet(alpha) label skew; retry draws until every site has a test set
     of at least `min_test` rows (default: the number of classes) and a training set at least as large."""
     classes = np.unique(y)
@@ -59,22 +67,34 @@ def dirichlet_split(y: npt.NDArray[np.int64], sites: int, alpha: float, *, seed:
             cuts = (np.cumsum(rng.dirichlet(np.full(sites, alpha))) * len(idx)).astype(int)[:-1]
             for s, chunk in enumerate(np.split(idx, cuts)):
                 parts[s].extend(chunk.tolist())
-        splits = [_train_test(f"site_{s:02d}", np.array(sorted(p), np.int64), test_fraction, rng)
-                  for s, p in enumerate(parts)]
+        splits = [
+            _train_test(f"site_{s:02d}", np.array(sorted(p), np.int64), test_fraction, rng)
+            for s, p in enumerate(parts)
+        ]
         if all(len(sp.test) >= min_test and len(sp.train) >= min_test for sp in splits):
             return splits
-    raise ValueError(f"could not split {len(y)} rows over {sites} sites with alpha={alpha}; "
-                     "use fewer sites or a larger alpha")
+    raise ValueError(
+        f"could not split {len(y)} rows over {sites} sites with alpha={alpha}; "
+        "use fewer sites or a larger alpha"
+    )
 
 
-def _train_test(name: str, rows: npt.NDArray[np.int64], fraction: float, rng: np.random.Generator) -> SiteSplit:
+def _train_test(
+    name: str, rows: npt.NDArray[np.int64], fraction: float, rng: np.random.Generator
+) -> SiteSplit:
     order = rng.permutation(rows)
-    n_test = int(round(len(rows) * fraction))
+    n_test = round(len(rows) * fraction)
     return SiteSplit(name, np.sort(order[n_test:]), np.sort(order[:n_test]))
 
 
-def write_site_csvs(out: Path, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], features: list[str],
-                    split: SiteSplit, label: str) -> tuple[Path, Path]:
+def write_site_csvs(
+    out: Path,
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.int64],
+    features: list[str],
+    split: SiteSplit,
+    label: str,
+) -> tuple[Path, Path]:
     paths = []
     for part, rows in (("train", split.train), ("test", split.test)):
         path = out / f"{split.name}_{part}.csv"

@@ -1,0 +1,140 @@
+"""Aggregation invariants (hypothesis) and the server-optimizer update rules against hand computation."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from fedward.aggregation import STRATEGY_NAMES, WeightedMean, build_strategy
+from fedward.aggregation.fedavg import FedAvg, FedProx
+from fedward.aggregation.fedopt import FedAdagrad, FedAdam, FedYogi
+
+finite = st.floats(-100, 100, allow_nan=False, width=32)
+vectors = arrays(np.float32, st.integers(1, 20), elements=finite)
+counts = st.lists(st.integers(1, 10_000), min_size=1, max_size=8)
+
+
+def _mean(updates, weights):
+    acc = WeightedMean()
+    for u, w in zip(updates, weights, strict=True):
+        acc.add({"p": u}, w)
+    return acc.mean()["p"]
+
+
+@given(vectors, counts)
+def test_fedavg_of_identical_updates_is_that_update(u, ns):
+    agg = FedAvg().aggregate({"p": np.zeros_like(u)}, {"p": _mean([u] * len(ns), ns)})
+    np.testing.assert_allclose(agg["p"], u, rtol=1e-5, atol=1e-4)
+
+
+@given(st.lists(vectors, min_size=2, max_size=5), st.integers(2, 1000), st.data())
+def test_weights_invariant_to_scaling_all_counts(updates, k, data):
+    updates = [np.resize(u, updates[0].shape).astype(np.float32) for u in updates]
+    ns = data.draw(st.lists(st.integers(1, 500), min_size=len(updates), max_size=len(updates)))
+    a = _mean(updates, ns)
+    b = _mean(updates, [k * n for n in ns])
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+@given(st.lists(vectors, min_size=1, max_size=5), st.data())
+def test_weighted_mean_matches_numpy(updates, data):
+    updates = [np.resize(u, updates[0].shape).astype(np.float32) for u in updates]
+    ns = data.draw(st.lists(st.integers(1, 500), min_size=len(updates), max_size=len(updates)))
+    expected = np.average(np.stack(updates).astype(np.float64), axis=0, weights=ns)
+    np.testing.assert_allclose(_mean(updates, ns), expected, rtol=1e-4, atol=1e-3)
+
+
+@settings(max_examples=50)
+@given(st.integers(0, 2**31), st.lists(st.integers(2, 40), min_size=2, max_size=6), st.floats(0.001, 0.1))
+def test_one_full_batch_fedavg_step_equals_centralized_gradient_descent(seed, sizes, lr):
+    """Linear regression, MSE loss: the sample-weighted mean of the sites' one-step models is one step
+    of gradient descent on the pooled data (McMahan et al. 2017, FedSGD equivalence)."""
+    rng = np.random.default_rng(seed)
+    d = 4
+    w0 = rng.normal(size=d)
+    sites = [(rng.normal(size=(n, d)), rng.normal(size=n)) for n in sizes]
+
+    def grad(x, y, w):
+        return 2.0 / len(y) * x.T @ (x @ w - y)
+
+    acc = WeightedMean()
+    for x, y in sites:
+        acc.add({"w": (w0 - lr * grad(x, y, w0)).astype(np.float32)}, len(y))
+    fed = FedAvg().aggregate({"w": w0.astype(np.float32)}, acc.mean())["w"]
+    x_all = np.concatenate([x for x, _ in sites])
+    y_all = np.concatenate([y for _, y in sites])
+    central = w0 - lr * grad(x_all, y_all, w0)
+    np.testing.assert_allclose(fed, central, rtol=1e-4, atol=1e-4)
+
+
+def test_weighted_mean_rejects_mismatches():
+    acc = WeightedMean()
+    acc.add({"p": np.ones(3, np.float32)}, 1)
+    with pytest.raises(ValueError, match="names differ"):
+        acc.add({"q": np.ones(3, np.float32)}, 1)
+    with pytest.raises(ValueError, match="shape"):
+        acc.add({"p": np.ones(4, np.float32)}, 1)
+    with pytest.raises(ValueError, match="positive"):
+        acc.add({"p": np.ones(3, np.float32)}, 0)
+    with pytest.raises(ValueError, match="no updates"):
+        WeightedMean().mean()
+
+
+def _reference_fedopt(rule, w, means, eta, b1, b2, tau):
+    """Reddi et al. 2021, Algorithm 2, written out in float64 with v starting at tau^2."""
+    m, v = np.zeros_like(w), np.full_like(w, tau**2)
+    for x in means:
+        delta = x - w
+        m = b1 * m + (1 - b1) * delta
+        if rule == "adagrad":
+            v = v + delta**2
+        elif rule == "yogi":
+            v = v - (1 - b2) * delta**2 * np.sign(v - delta**2)
+        else:
+            v = b2 * v + (1 - b2) * delta**2
+        w = w + eta * m / (np.sqrt(v) + tau)
+    return w
+
+
+@pytest.mark.parametrize(("cls", "rule"), [(FedAdam, "adam"), (FedYogi, "yogi"), (FedAdagrad, "adagrad")])
+def test_server_optimizers_follow_reddi_et_al(cls, rule):
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=10)
+    means = [w + rng.normal(scale=0.1, size=10) for _ in range(5)]
+    strategy = cls(server_lr=0.05, beta1=0.9, beta2=0.99, tau=1e-3)
+    cur = {"p": w.astype(np.float32)}
+    for x in means:
+        cur = strategy.aggregate(cur, {"p": x.astype(np.float32)})
+    expected = _reference_fedopt(rule, w, means, 0.05, 0.9, 0.99, 1e-3)
+    np.testing.assert_allclose(cur["p"], expected, rtol=1e-4, atol=1e-5)
+    assert strategy.steps == 5
+
+
+def test_server_optimizer_state_round_trips():
+    rng = np.random.default_rng(2)
+    w = {"p": rng.normal(size=5).astype(np.float32)}
+    a = FedYogi()
+    w1 = a.aggregate(w, {"p": w["p"] + 0.1})
+    b = FedYogi()
+    b.load_state_dict(a.state_dict())
+    target = {"p": w1["p"] - 0.2}
+    np.testing.assert_array_equal(a.aggregate(w1, target)["p"], b.aggregate(w1, target)["p"])
+
+
+def test_fedprox_sends_mu_and_averages_like_fedavg():
+    assert FedProx(0.1).site_config() == {"proximal_mu": 0.1}
+    assert FedAvg().site_config() == {}
+    with pytest.raises(ValueError):
+        FedProx(-1)
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_registry_builds_every_strategy(name):
+    s = build_strategy(name, mu=0.01, server_lr=0.01, beta1=0.9, beta2=0.99, tau=1e-3)
+    assert s.name == name and not s.requires_individual_updates
+
+
+def test_registry_rejects_unknown():
+    with pytest.raises(ValueError, match="unknown strategy"):
+        build_strategy("median", mu=0, server_lr=0.1, beta1=0.9, beta2=0.9, tau=1e-3)

@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+
+from fedward.config import load_config
+from fedward.errors import ConfigError
+
+GOOD = """
+[federation]
+task = "tabular"
+rounds = 30
+seed = 7
+[data]
+label = "target"
+[model]
+name = "logistic"
+[strategy]
+name = "fedavg"
+local_epochs = 1
+[[sites]]
+name = "st_marys"
+train = "data/st_marys_train.csv"
+test = "data/st_marys_test.csv"
+"""
+
+
+def _cfg(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "federation.toml"
+    p.write_text(text)
+    return p
+
+
+def test_issue_example_parses_with_paths_relative_to_the_file(tmp_path):
+    cfg = load_config(_cfg(tmp_path, GOOD))
+    assert cfg.federation.rounds == 30 and cfg.strategy.name == "fedavg"
+    assert cfg.sites[0].train == tmp_path.resolve() / "data/st_marys_train.csv"
+
+
+def test_config_hash_is_stable_and_sensitive(tmp_path):
+    a = load_config(_cfg(tmp_path, GOOD)).sha256()
+    assert a == load_config(_cfg(tmp_path, GOOD)).sha256()
+    assert a != load_config(_cfg(tmp_path, GOOD.replace("seed = 7", "seed = 8"))).sha256()
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (
+            ("local_epochs = 1", "local_epochs = 1\nlearning_rat = 0.1"),
+            r"unknown key \[strategy\] 'learning_rat'",
+        ),
+        (("[data]", "[datta]"), r"unknown key \[datta\]"),
+        (('name = "logistic"', 'name = "resnet"'), r"\[model\] 'name'"),
+        (("rounds = 30", "rounds = 0"), r"\[federation\] 'rounds'"),
+        (('train = "data/st_marys_train.csv"\n', ""), r"missing key \[\[sites\]\] #1 \(st_marys\) 'train'"),
+        (('task = "tabular"', 'task = "documents"'), "does not fit task"),
+        (("seed = 7", "seed = 7\nmin_sites = 3"), "min_sites=3 but only 1 sites"),
+        (("rounds = 30", "rounds = ["), "not valid TOML"),
+    ],
+)
+def test_bad_configs_name_the_key(tmp_path, change, match):
+    path = _cfg(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ConfigError, match=match) as err:
+        load_config(path)
+    assert str(path) in err.value.render()
+
+
+def test_duplicate_site_names(tmp_path):
+    text = GOOD + '[[sites]]\nname = "st_marys"\ntrain = "a.csv"\ntest = "b.csv"\n'
+    with pytest.raises(ConfigError, match="duplicate site names: st_marys"):
+        load_config(_cfg(tmp_path, text))
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
