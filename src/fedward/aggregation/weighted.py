@@ -1,8 +1,8 @@
 """Streaming sample-weighted mean of parameter sets (the FedAvg average, McMahan et al. 2017).
 
 Updates are folded in one at a time, so the coordinator holds one accumulator, not every site's update.
-The sum is float32 and updated in place, which keeps it within a small factor of a plain numpy weighted
-sum in time and memory.
+The sum is float32 and updated in place with BLAS `saxpy` (y <- a*x + y in one pass), which keeps it
+within a small factor of a plain numpy weighted sum in time and needs no temporary arrays.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from scipy.linalg.blas import saxpy
 
 from fedward.core.arrays import Arrays, FloatArray
 
@@ -19,7 +20,6 @@ __all__ = ["WeightedMean"]
 class WeightedMean:
     def __init__(self) -> None:
         self._sum: Arrays | None = None
-        self._scratch: Arrays | None = None
         self._total = 0.0
         self.count = 0
 
@@ -32,17 +32,17 @@ class WeightedMean:
         if not weight > 0:
             raise ValueError(f"weight must be positive, got {weight}")
         if self._sum is None:
-            self._sum = {k: np.multiply(a, np.float32(weight), dtype=np.float32) for k, a in arrays.items()}
-            self._scratch = {k: np.empty_like(a) for k, a in self._sum.items()}
-        else:
-            assert self._scratch is not None
-            if arrays.keys() != self._sum.keys():
-                raise ValueError(f"parameter names differ: {sorted(set(arrays) ^ set(self._sum))}")
-            for k, a in arrays.items():
-                if a.shape != self._sum[k].shape:
-                    raise ValueError(f"tensor {k!r}: shape {a.shape} != {self._sum[k].shape}")
-                np.multiply(a, np.float32(weight), out=self._scratch[k])
-                self._sum[k] += self._scratch[k]
+            self._sum = {k: np.zeros(a.shape, dtype=np.float32) for k, a in arrays.items()}
+        if arrays.keys() != self._sum.keys():
+            raise ValueError(f"parameter names differ: {sorted(set(arrays) ^ set(self._sum))}")
+        for k, a in arrays.items():
+            acc = self._sum[k]
+            if a.shape != acc.shape:
+                raise ValueError(f"tensor {k!r}: shape {a.shape} != {acc.shape}")
+            x = np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
+            out = saxpy(x, acc.reshape(-1), a=float(weight))
+            if not np.shares_memory(out, acc):  # BLAS may hand back a copy for unusual layouts
+                acc.reshape(-1)[...] = out
         self._total += float(weight)
         self.count += 1
 

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from fedward.cli import demo, simulate, synth
+from fedward.core.allocator import tune_for_large_messages
 from fedward.errors import UserError
 
 __all__ = ["app", "main"]
@@ -24,6 +25,7 @@ app.add_typer(synth.app, name="synth")
 
 
 def main(argv: list[str] | None = None) -> None:
+    tune_for_large_messages()
     try:
         app(args=argv, standalone_mode=True)
     except UserError as exc:

@@ -131,7 +131,7 @@ def _fold_reply(reply: Reply, params: Arrays, mean: WeightedMean) -> SiteOutcome
     if not reply.ok:
         return SiteOutcome(reply.status.value, error=reply.error)
     try:
-        update = arrays_from_bytes(reply.parameters)
+        update = arrays_from_bytes(reply.parameters, copy=False)
         if update.keys() != params.keys() or any(update[k].shape != params[k].shape for k in params):
             raise ValueError("parameters do not match the global model's names and shapes")
         check_finite(update)

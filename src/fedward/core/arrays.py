@@ -37,13 +37,17 @@ def arrays_to_bytes(arrays: Mapping[str, npt.NDArray[np.generic]]) -> bytes:
     return bytes(st_save({name: np.ascontiguousarray(a) for name, a in arrays.items()}))
 
 
-def arrays_from_bytes(data: bytes, *, dtype: type[np.floating] = np.float32) -> Arrays:
-    """Parse safetensors bytes. Every tensor is returned as a writable array of `dtype`.
+def arrays_from_bytes(data: bytes, *, dtype: type[np.floating] = np.float32, copy: bool = True) -> Arrays:
+    """Parse safetensors bytes into arrays of `dtype`.
 
-    safetensors sorts tensors by name in the file; we keep that order, which is deterministic.
+    With `copy=False` float32 tensors come back as read-only views of the parsed buffers, which saves
+    an allocation and a copy per message on the hot path (folding an update into a mean, loading a
+    model). safetensors orders tensors in the file deterministically; we keep that order.
     """
     loaded = st_load(data)
-    return {name: np.array(a, dtype=dtype, copy=True) for name, a in loaded.items()}
+    if copy:
+        return {name: np.array(a, dtype=dtype, copy=True) for name, a in loaded.items()}
+    return {name: np.asarray(a, dtype=dtype) for name, a in loaded.items()}
 
 
 def sha256_arrays(arrays: Mapping[str, npt.NDArray[np.generic]]) -> str:

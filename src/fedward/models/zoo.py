@@ -110,21 +110,25 @@ def build_model(spec: ModelSpec, *, seed: int) -> nn.Module:
     raise ValueError(f"unknown model {spec.name!r}; choose one of {', '.join(MODEL_NAMES)}")
 
 
-def model_arrays(model: nn.Module) -> Arrays:
-    """The model's parameters as named float32 numpy arrays (copies)."""
-    return {
-        name: p.detach().cpu().numpy().astype(np.float32, copy=True) for name, p in model.named_parameters()
-    }
+def model_arrays(model: nn.Module, *, copy: bool = True) -> Arrays:
+    """The model's parameters as named float32 numpy arrays: copies, or (copy=False) views that share
+    memory with the parameters and change when the model trains."""
+    out: Arrays = {}
+    for name, p in model.named_parameters():
+        view: FloatArray = p.detach().cpu().numpy()
+        out[name] = view.astype(np.float32, copy=True) if copy else view
+    return out
 
 
 def load_arrays(model: nn.Module, arrays: Mapping[str, FloatArray]) -> None:
-    """Copy `arrays` into the model's parameters; names and shapes must match exactly."""
+    """Copy `arrays` into the model's parameters in place; names and shapes must match exactly."""
     params = dict(model.named_parameters())
     if params.keys() != arrays.keys():
         raise ValueError(f"parameter names differ from the model: {sorted(set(params) ^ set(arrays))}")
-    with torch.no_grad():
-        for name, p in params.items():
-            a = arrays[name]
-            if tuple(a.shape) != tuple(p.shape):
-                raise ValueError(f"tensor {name!r}: shape {a.shape} != model {tuple(p.shape)}")
-            p.copy_(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)))
+    for name, p in params.items():
+        a = arrays[name]
+        if tuple(a.shape) != tuple(p.shape):
+            raise ValueError(f"tensor {name!r}: shape {a.shape} != model {tuple(p.shape)}")
+        if p.device.type != "cpu" or p.dtype != torch.float32:
+            raise ValueError(f"tensor {name!r}: fedward models are float32 on the CPU")
+        p.detach().numpy()[...] = a  # writes into the parameter's storage: no temporary tensor

@@ -88,7 +88,7 @@ class Site:
         start = time.perf_counter()
         loss = train(model, x, y, _settings(task.config))
         seconds = time.perf_counter() - start
-        params = model_arrays(model)
+        params = model_arrays(model, copy=False)  # serialized right away: views are enough
         check_finite(params)
         return Reply(
             task.run_id,
@@ -126,7 +126,7 @@ class Site:
         if self._model is None or self._model[0] != spec:
             self._model = (spec, build_model(spec, seed=0))
         model = self._model[1]
-        load_arrays(model, arrays_from_bytes(task.parameters))
+        load_arrays(model, arrays_from_bytes(task.parameters, copy=False))
         return model, [str(c) for c in classes]
 
     def _inputs(self, x: npt.NDArray[np.float32], context: bytes) -> npt.NDArray[np.float32]:
