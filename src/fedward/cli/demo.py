@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from fedward.cli.progress import console
+from fedward.cli.progress import results
 from fedward.cli.simulate import run_and_report
 from fedward.cli.synth import synth_documents
 from fedward.errors import UserError
@@ -27,6 +27,9 @@ def demo(
     seed: int = typer.Option(7, "--seed", min=0),
     force: bool = typer.Option(False, "--force", help="replace the output folder of an earlier demo"),
     workers: int = typer.Option(2, "--workers", min=1, help="processes for generating pages"),
+    sites: int = typer.Option(DEMO_SITES, "--sites", min=2, help="number of hospitals"),
+    pages: int = typer.Option(DEMO_PAGES, "--pages", min=16, help="pages per hospital"),
+    rounds: int = typer.Option(DEMO_ROUNDS, "--rounds", min=1, help="federated rounds"),
 ) -> None:
     """Synthesize 5 hospitals of scanned documents and run the federation with baselines."""
     if out.exists() and any(out.iterdir()):
@@ -39,6 +42,6 @@ def demo(
                 "--force only replaces an earlier demo's folder (with data/federation.toml)", where=out
             )
         shutil.rmtree(out)
-    synth_documents(out / "data", DEMO_SITES, DEMO_PAGES, seed, workers, rounds=DEMO_ROUNDS)
+    synth_documents(out / "data", sites, pages, seed, workers, rounds=rounds)
     run_and_report(out / "data" / "federation.toml", out / "run", baselines=True, force=False)
-    console.print(f"data: {out / 'data'}")
+    results.print(f"data: {out / 'data'}", highlight=False)

@@ -10,9 +10,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fedward.coordinator import RoundRecord
 
-__all__ = ["console", "counter", "round_progress"]
+__all__ = ["console", "counter", "results", "round_progress"]
 
-console = Console(stderr=True)
+console = Console(stderr=True)  # progress and notices
+results = Console(soft_wrap=True)  # what the command produced: tables and paths, on stdout, never re-wrapped
 
 
 def _progress() -> Progress:

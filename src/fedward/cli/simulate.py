@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from fedward.cli.progress import console, round_progress
+from fedward.cli.progress import console, results, round_progress
 from fedward.cli.tables import results_table
 from fedward.config import load_config
 from fedward.report import check_out_dir
@@ -34,8 +34,8 @@ def run_and_report(config: Path, out: Path, *, baselines: bool, force: bool) -> 
     with round_progress(cfg.federation.rounds) as on_round:
         hooks = SimulationHooks(on_round=on_round, on_phase=hooks.on_phase)
         result = simulate(cfg, config, out, baselines=baselines, force=force, hooks=hooks, sites=sites)
-    console.print(results_table(result.summary))
-    console.print(f"report: {out / 'report.html'}")
+    results.print(results_table(result.summary))
+    results.print(f"report: {out / 'report.html'}", highlight=False)
     return result.summary
 
 

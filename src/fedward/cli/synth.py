@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from fedward.cli.federation_file import write_federation_file
-from fedward.cli.progress import console, counter
+from fedward.cli.progress import counter, results
 from fedward.errors import UserError
 
 __all__ = ["app", "documents_config_tables", "synth_documents"]
@@ -66,10 +66,8 @@ def docs(
 ) -> None:
     """Scanned medical documents: per-hospital letterheads, templates, document mix and scanner."""
     synth_documents(out, sites, pages, seed, workers)
-    console.print(
-        f"wrote {sites} hospitals to {out}; run them with: fedward simulate {out / 'federation.toml'} "
-        f"--out runs/docs"
-    )
+    results.print(f"wrote {sites} hospitals to {out}; run them with: fedward simulate "
+                  f"{out / 'federation.toml'} --out runs/docs", highlight=False)
 
 
 @app.command("tabular")
@@ -108,4 +106,4 @@ def tabular(
         entries,
         f"{dataset} split over {sites} sites, Dirichlet alpha {alpha}, seed {seed}.",
     )
-    console.print(f"wrote {sites} sites to {out}")
+    results.print(f"wrote {sites} sites to {out}", highlight=False)
