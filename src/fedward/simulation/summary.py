@@ -10,7 +10,7 @@ from fedward.config import FederationConfig
 from fedward.coordinator import FederationResult
 from fedward.core.arrays import num_parameters, sha256_arrays
 from fedward.simulation.baselines import BaselineResult, Evaluation
-from fedward.simulation.data import LoadedSite
+from fedward.simulation.data import LoadedSite, pipeline_spec
 
 __all__ = ["build_summary"]
 
@@ -46,7 +46,7 @@ def build_summary(
         names = [s.name for s in sites]
         metrics["cross_site"] = {"train_sites": names, "test_sites": names, "accuracy": baselines.cross_site}
     rounds = result.rounds
-    return {
+    summary: dict[str, Any] = {
         "fedward_version": __version__,
         "run_id": result.run_id,
         "task": cfg.federation.task,
@@ -82,6 +82,10 @@ def build_summary(
             if o.status != "ok"
         ],
     }
+    if cfg.federation.task == "documents":
+        spec = pipeline_spec(cfg)
+        summary["preprocessing"] = {"spec": spec.to_dict(), "sha256": spec.sha256()}
+    return summary
 
 
 def _site_data(site: LoadedSite) -> dict[str, Any]:
