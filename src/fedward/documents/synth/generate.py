@@ -1,0 +1,265 @@
+"""Generating a synthetic federation of scanned medical documents on disk.
+
+Layout written under `out` (the contract the dataset loader and the CLI rely on)::
+
+    hospitals.json                      the hospital profiles, for the record
+    <hospital>/<split>/labels.csv       header `file,label`; file relative to the split folder
+    <hospital>/<split>/truth.jsonl      one JSON object per page, in labels.csv order
+    <hospital>/<split>/pages/pNNNNN.png|jpg
+
+A truth record holds `file`, `label`, `hospital`, `dpi` (also in the image metadata), `width`, `height`,
+`skew_deg` and `orientation` (the page content was turned counter-clockwise by orientation + skew_deg in
+total, as PIL's `Image.rotate`), and `fields`: the patient details drawn on the page, each with `kind`
+(name, mrn, dob, address, phone), `text`, `box` (x0, y0, x1, y1 on the saved image, clipped to it) and
+`box_upright` (the same on the upright page before any rotation).
+
+Each page's generators are seeded from (seed, hospital index, page index) alone, so the bytes on disk do
+not depend on `workers` or on the order in which a process pool finishes pages.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import multiprocessing
+import shutil
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from faker import Faker
+
+from fedward.documents.synth.classes import DOCUMENT_CLASSES
+from fedward.documents.synth.hospitals import HospitalProfile, make_profiles
+from fedward.documents.synth.scanner import Scan, scan
+from fedward.documents.synth.split import SPLITS, assign_labels
+from fedward.documents.synth.templates import print_page
+
+__all__ = ["SiteSummary", "generate_federation"]
+
+_PAGE_STREAM = 1
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    """What was generated for one hospital: page counts, class counts (both splits together, and per
+    split) and a short description of its profile."""
+
+    name: str
+    train_pages: int
+    test_pages: int
+    class_counts: dict[str, int]
+    split_class_counts: dict[str, dict[str, int]]
+    profile: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _PageJob:
+    """Everything a (possibly separate) process needs to render and save one page."""
+
+    out: str
+    seed: int
+    hospital_index: int
+    hospital: HospitalProfile
+    page_index: int
+    split: str
+    label: str
+
+    @property
+    def file(self) -> str:
+        ext = "jpg" if self.hospital.scanner.format == "jpeg" else "png"
+        return f"pages/p{self.page_index:05d}.{ext}"
+
+
+def generate_federation(
+    out: Path,
+    sites: int,
+    pages: int,
+    seed: int,
+    *,
+    test_fraction: float = 0.25,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[SiteSummary]:
+    """Write `sites` hospitals with `pages` scanned pages each (train + test) under `out`.
+
+    `test_fraction` of each hospital's pages go to its test split (rounded, and never fewer pages than
+    classes in either split). `progress(done, total)` is called in this process after each page, in page
+    order. `workers > 1` renders in spawned processes, which import the caller's `__main__`: a script must
+    guard its entry point with `if __name__ == "__main__":`. The output is the same for any `workers`.
+
+    Raises ValueError for impossible sizes and FileExistsError when `out` holds anything already. On any
+    failure the partial output is removed, so `out` is as it was before the call.
+    """
+    _validate(sites, pages, seed, test_fraction, workers)
+    out = Path(out)
+    existed = out.exists()
+    if existed and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out}: output folder exists and is not empty; choose a new folder")
+    try:
+        return _generate(out, sites, pages, seed, test_fraction, workers, progress)
+    except BaseException:
+        _remove_partial(out, existed)
+        raise
+
+
+def _validate(sites: int, pages: int, seed: int, test_fraction: float, workers: int) -> None:
+    """Reject arguments that cannot give every hospital a usable train and test split."""
+    minimum = 2 * len(DOCUMENT_CLASSES)
+    if sites < 1:
+        raise ValueError(f"sites must be at least 1, got {sites}")
+    if pages < minimum:
+        raise ValueError(
+            f"pages must be at least {minimum} (2 x {len(DOCUMENT_CLASSES)} classes) per hospital, "
+            f"so that train and test can each hold every class; got {pages}"
+        )
+    if not (math.isfinite(test_fraction) and 0.0 < test_fraction < 1.0):
+        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+
+
+def _remove_partial(out: Path, existed: bool) -> None:
+    """Undo a failed run: `out` was missing or empty before, so everything in it now is ours."""
+    if not out.exists():
+        return
+    if not existed:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _generate(
+    out: Path,
+    sites: int,
+    pages: int,
+    seed: int,
+    test_fraction: float,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> list[SiteSummary]:
+    """Profiles, labels, pages, then the per-split index files."""
+    profiles = make_profiles(seed, sites)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "hospitals.json").write_text(json.dumps([p.to_json() for p in profiles], indent=2) + "\n")
+    jobs = _jobs(out, seed, profiles, pages, test_fraction)
+    for profile in profiles:
+        for split in SPLITS:
+            (out / profile.name / split / "pages").mkdir(parents=True)
+    truths: list[dict[str, Any]] = []
+    for done, truth in enumerate(_run(jobs, workers), start=1):
+        truths.append(truth)
+        if progress is not None:
+            progress(done, len(jobs))
+    _write_indexes(out, jobs, truths)
+    return [_summary(p, [j for j in jobs if j.hospital.name == p.name]) for p in profiles]
+
+
+def _jobs(
+    out: Path, seed: int, profiles: list[HospitalProfile], pages: int, test_fraction: float
+) -> list[_PageJob]:
+    """One job per page: train pages first, then test, numbered through the hospital."""
+    jobs: list[_PageJob] = []
+    for h, profile in enumerate(profiles):
+        labels = assign_labels(seed, h, profile.class_mix, pages, test_fraction)
+        index = 0
+        for split in SPLITS:
+            for label in labels[split]:
+                jobs.append(_PageJob(str(out), seed, h, profile, index, split, label))
+                index += 1
+    return jobs
+
+
+def _run(jobs: list[_PageJob], workers: int) -> Iterator[dict[str, Any]]:
+    """Render the jobs in order, here or in a pool of spawned processes (results come back in order)."""
+    if workers == 1 or len(jobs) < 2:
+        yield from map(_render_job, jobs)
+        return
+    chunk = max(1, min(16, len(jobs) // (workers * 8)))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(_render_job, jobs, chunksize=chunk)
+
+
+@functools.lru_cache(maxsize=4)
+def _faker(locale: str) -> Any:
+    """One Faker per locale per process; it is re-seeded for every page."""
+    return Faker(locale)
+
+
+def _render_job(job: _PageJob) -> dict[str, Any]:
+    """Print, scan and save one page; return its truth record."""
+    entropy = np.random.SeedSequence([job.seed, _PAGE_STREAM, job.hospital_index, job.page_index])
+    rng = np.random.default_rng(entropy)
+    fake = _faker(job.hospital.locale)
+    fake.seed_instance(int(entropy.generate_state(1)[0]))
+    scanner = job.hospital.scanner
+    dpi = scanner.low_dpi if rng.random() < scanner.low_dpi_rate else scanner.dpi
+    printed = print_page(job.hospital, job.label, dpi, rng, fake)
+    result = scan(printed.image, printed.fields, scanner, rng)
+    path = Path(job.out) / job.hospital.name / job.split / job.file
+    if scanner.format == "jpeg":
+        result.image.save(path, "JPEG", quality=scanner.jpeg_quality, dpi=(dpi, dpi))
+    else:
+        result.image.save(path, "PNG", compress_level=3, dpi=(dpi, dpi))
+    return _truth(job, dpi, result)
+
+
+def _truth(job: _PageJob, dpi: int, result: Scan) -> dict[str, Any]:
+    """The truth record of one page (see the module docstring for where it is written)."""
+    return {
+        "file": job.file,
+        "label": job.label,
+        "hospital": job.hospital.name,
+        "dpi": dpi,
+        "width": result.image.width,
+        "height": result.image.height,
+        "skew_deg": result.skew_deg,
+        "orientation": result.orientation,
+        "fields": [
+            {"kind": f.kind, "text": f.text, "box": list(f.box), "box_upright": list(f.box_upright)}
+            for f in result.fields
+        ],
+    }
+
+
+def _write_indexes(out: Path, jobs: list[_PageJob], truths: list[dict[str, Any]]) -> None:
+    """labels.csv and truth.jsonl of every split, rows in page order."""
+    grouped: dict[Path, list[dict[str, Any]]] = {}
+    for job, truth in zip(jobs, truths, strict=True):
+        grouped.setdefault(out / job.hospital.name / job.split, []).append(truth)
+    for folder, rows in grouped.items():
+        with (folder / "labels.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["file", "label"])
+            writer.writerows([row["file"], row["label"]] for row in rows)
+        with (folder / "truth.jsonl").open("w") as handle:
+            handle.writelines(json.dumps(row) + "\n" for row in rows)
+
+
+def _summary(profile: HospitalProfile, jobs: list[_PageJob]) -> SiteSummary:
+    """Counts and a profile description for one hospital."""
+    per_split = {
+        s: {c: sum(1 for j in jobs if j.split == s and j.label == c) for c in DOCUMENT_CLASSES}
+        for s in SPLITS
+    }
+    totals = {c: per_split["train"][c] + per_split["test"][c] for c in DOCUMENT_CLASSES}
+    return SiteSummary(
+        name=profile.name,
+        train_pages=sum(per_split["train"].values()),
+        test_pages=sum(per_split["test"].values()),
+        class_counts=totals,
+        split_class_counts=per_split,
+        profile=profile.summary(),
+    )
