@@ -15,7 +15,10 @@ def _run(argv: list[str]) -> int:
 
 def test_demo_writes_data_and_a_complete_run(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert _run(["demo", "--out", str(out), "--sites", "3", "--pages", "40", "--rounds", "2", "--workers", "1"]) == 0
+    assert (
+        _run(["demo", "--out", str(out), "--sites", "3", "--pages", "40", "--rounds", "2", "--workers", "1"])
+        == 0
+    )
     printed = capsys.readouterr()
     assert "report.html" in printed.out + printed.err
     cfg = out / "data" / "federation.toml"
@@ -40,7 +43,18 @@ def test_demo_writes_data_and_a_complete_run(tmp_path, capsys):
 
 def test_synth_docs_is_deterministic_and_simulate_runs_on_it(tmp_path):
     for name in ("a", "b"):
-        argv = ["synth", "docs", "--out", str(tmp_path / name), "--sites", "2", "--pages", "40", "--seed", "5"]
+        argv = [
+            "synth",
+            "docs",
+            "--out",
+            str(tmp_path / name),
+            "--sites",
+            "2",
+            "--pages",
+            "40",
+            "--seed",
+            "5",
+        ]
         assert _run(argv) == 0
     a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())

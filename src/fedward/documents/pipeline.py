@@ -3,8 +3,9 @@
 A `PipelineSpec` is every parameter that changes the output; `spec.sha256()` hashes its canonical JSON
 together with `PIPELINE_VERSION` (bumped whenever the code in `preprocess` or `rotation` changes what it
 produces), so a ledger entry can name exactly which preprocessing a site ran. `Pipeline.process` runs the
-steps of `fedward.documents.preprocess` and `fedward.documents.rotation` on one page and returns a `PageResult`: the upright, cropped page as a
-float32 ink map (0 = paper, 1 = ink), or a rejection with its reason. Rejected pages are never used
+steps of `fedward.documents.preprocess` and `fedward.documents.rotation` on one page and returns a
+`PageResult`: the upright, cropped page as a float32 ink map (0 = paper, 1 = ink), or a rejection with
+its reason. Rejected pages are never used
 silently: their `image` is None.
 """
 
