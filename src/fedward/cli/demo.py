@@ -18,8 +18,8 @@ from fedward.errors import UserError
 __all__ = ["demo"]
 
 DEMO_SITES = 5
-DEMO_PAGES = 160
-DEMO_ROUNDS = 15
+DEMO_PAGES = 200
+DEMO_ROUNDS = 20
 
 
 def demo(
