@@ -6,6 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fedward-installed
 DEMO_OUT ?= runs/demo
+# OpenMP threads sleep instead of spinning: spinning made training 15x slower on a shared machine
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: demo test lint types layers bench install clean
 

@@ -1,4 +1,9 @@
-"""Test-wide settings: hypothesis without per-example deadlines (CI machines are shared and noisy)."""
+"""Test-wide settings: hypothesis without per-example deadlines (CI machines are shared and noisy), and
+OpenMP threads that sleep instead of spinning (see fedward/cli/__init__.py), set before torch loads."""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from hypothesis import HealthCheck, settings
 
