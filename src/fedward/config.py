@@ -73,6 +73,7 @@ class StrategyConfig(_Strict):
     lr: float = Field(0.05, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float | None = Field(None, gt=0)
     mu: float = Field(0.01, ge=0)
     server_lr: float = Field(0.01, gt=0)
     beta1: float = Field(0.9, ge=0, lt=1)

@@ -54,6 +54,7 @@ def plan_for(cfg: FederationConfig, run_id: str) -> FederationPlan:
         "momentum": s.momentum,
         "optimizer": s.optimizer,
         "weight_decay": s.weight_decay,
+        "max_grad_norm": s.max_grad_norm,
     }
     return FederationPlan(
         run_id=run_id,
@@ -80,6 +81,7 @@ def _baselines(cfg: FederationConfig, result: FederationResult, sites: list[Load
         momentum=s.momentum,
         optimizer=s.optimizer,
         weight_decay=s.weight_decay,
+        max_grad_norm=s.max_grad_norm,
         seed=cfg.federation.seed,
     )
     datas = {site.name: site.data for site in sites}

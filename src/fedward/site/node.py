@@ -151,5 +151,6 @@ def _settings(config: Mapping[str, JSONValue]) -> TrainSettings:
         optimizer=str(config.get("optimizer", "sgd")),
         weight_decay=num("weight_decay", 0.0),
         proximal_mu=num("proximal_mu", 0.0),
+        max_grad_norm=None if config.get("max_grad_norm") is None else num("max_grad_norm", 0.0),
         seed=int(num("seed", 0)),
     )

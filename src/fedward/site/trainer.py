@@ -26,6 +26,7 @@ class TrainSettings:
     optimizer: str = "sgd"
     weight_decay: float = 0.0
     proximal_mu: float = 0.0
+    max_grad_norm: float | None = None  # clip each step's gradient norm: keeps plain SGD from diverging
     seed: int = 0
 
 
@@ -57,6 +58,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSet
                 prox = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor, strict=True))
                 loss = loss + 0.5 * settings.proximal_mu * prox
             loss.backward()
+            if settings.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
             opt.step()
             total += float(loss.detach())
             batches += 1
