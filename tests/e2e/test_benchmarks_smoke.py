@@ -1,0 +1,89 @@
+"""The benchmark scripts run end to end (their `--quick` versions) and write the JSON their readers expect.
+
+Timings are never asserted here: benchmarks measure, tests check that the measuring works. The synthetic
+hospitals are generated once and shared by the two document benchmarks.
+"""
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+MACHINE_KEYS = {"cpu_count", "load_average", "load_average_after", "python", "torch", "numpy", "timestamp"}
+
+
+def _module(name: str) -> ModuleType:
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module(name)
+
+
+def _run(name: str, out: Path, *extra: str) -> dict[str, Any]:
+    assert _module(name).main(["--quick", "--out", str(out), *extra]) == 0
+    result = json.loads(out.read_text())
+    assert result["benchmark"] == name and result["args"]["quick"] is True
+    assert set(result["machine"]) >= MACHINE_KEYS
+    assert result["seconds"] > 0
+    return result
+
+
+@pytest.fixture(scope="module")
+def hospitals(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "documents"
+    _module("common").write_documents(out, sites=3, pages=40, seed=0, workers=1)
+    return out
+
+
+def _check_goal(g: dict[str, Any]) -> None:
+    assert {"goal", "value", "target", "met"} <= set(g) and isinstance(g["met"], bool)
+
+
+def test_accuracy_quick(tmp_path: Path, hospitals: Path) -> None:
+    result = _run("accuracy", tmp_path / "accuracy.json", "--docs-data", str(hospitals))
+    cases = {(c["dataset"], c["model"], c["variant"]) for c in result["cases"]}
+    assert cases == {("breast-cancer", "logistic", "default"), ("documents", "doc-cnn", "default")}
+    for case in result["cases"]:
+        for key in ("federated_mean_site", "centralized_mean_site", "local_only_mean_site"):
+            assert 0 <= case[key]["mean"] <= 1
+        assert set(case["goals"]) == {"within_1_point_of_centralized", "worst_site_beats_local_only"}
+        for g in case["goals"].values():
+            _check_goal(g)
+        run = case["runs"][0]
+        assert run["worst_site"] and 0 <= run["worst_local_only"] <= 1
+    assert result["documents"]["sites"] == ["northgate", "riverside", "st_marys"]
+    assert _module("run_all")._goals(result)
+
+
+def test_cross_site_quick(tmp_path: Path, hospitals: Path) -> None:
+    result = _run("cross_site", tmp_path / "cross_site.json", "--data", str(hospitals))
+    n = len(result["sites"])
+    assert (
+        n == 3 and len(result["accuracy_matrix"]) == n and all(len(r) == n for r in result["accuracy_matrix"])
+    )
+    summary = result["summary"]
+    assert {"mean_diagonal", "mean_off_diagonal", "drop", "hospitals"} <= set(summary)
+    assert set(summary["hospitals"]) == set(result["sites"])
+    for g in result["goals"].values():
+        _check_goal(g)
+
+
+def test_overhead_quick(tmp_path: Path) -> None:
+    result = _run("overhead", tmp_path / "overhead.json")
+    ms = result["rounds"]["ms"]
+    assert {"seconds", "train_seconds", "eval_seconds", "overhead_seconds", "site_fit_framework"} <= set(ms)
+    assert ms["overhead_seconds"]["median"] > 0 and result["rounds"]["rounds_measured"] == 3
+    assert 900_000 <= result["setup"]["parameters"] <= 1_100_000
+    assert {"serialize_global", "site_load_into_torch", "coordinator_fold_replies"} <= set(
+        result["breakdown"]["steps"]
+    )
+    agg = result["aggregation"]
+    assert agg["max_abs_difference"] < 1e-3 and agg["ratio_to_fastest_plain"] > 0
+    assert set(agg["tracemalloc_peak_in_updates"]) == {"weighted_mean", "numpy_matvec", "numpy_broadcast"}
+    assert set(result["goals"]) == {"overhead_per_round", "aggregation_vs_numpy"}
+    for g in result["goals"].values():
+        _check_goal(g)
