@@ -68,7 +68,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSet
 
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> npt.NDArray[np.int64]:
     """Predicted class indices."""
-    model.eval()
+    model.train(False)  # evaluation mode
     out: list[npt.NDArray[np.int64]] = []
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
