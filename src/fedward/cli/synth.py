@@ -83,7 +83,7 @@ def tabular(
     sites: int = typer.Option(10, "--sites", min=1),
     alpha: float = typer.Option(0.5, "--alpha", min=0.001, help="Dirichlet label skew (smaller: more skew)"),
     seed: int = typer.Option(0, "--seed", min=0),
-    rounds: int = typer.Option(20, "--rounds", min=1),
+    rounds: int = typer.Option(40, "--rounds", min=1),
 ) -> None:
     """scikit-learn's bundled data sets split across sites by Dirichlet label skew (no download)."""
     from fedward.tabular.datasets import dirichlet_split, load_dataset, write_site_csvs
@@ -104,7 +104,7 @@ def tabular(
         "federation": {"task": "tabular", "rounds": rounds, "seed": seed},
         "data": {"label": "target"},
         "model": {"name": "logistic"},
-        "strategy": {"name": "fedavg", "local_epochs": 1, "batch_size": 16, "lr": 0.05, "momentum": 0.9},
+        "strategy": {"name": "fedavg", "local_epochs": 3, "batch_size": 16, "lr": 0.05, "momentum": 0.9},
     }
     write_federation_file(
         out / "federation.toml",
