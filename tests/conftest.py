@@ -4,6 +4,7 @@ OpenMP threads that sleep instead of spinning (see fedward/cli/__init__.py), set
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from hypothesis import HealthCheck, settings
 

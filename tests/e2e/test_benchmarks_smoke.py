@@ -55,7 +55,7 @@ def test_accuracy_quick(tmp_path: Path, hospitals: Path) -> None:
             _check_goal(g)
         run = case["runs"][0]
         assert run["worst_site"] and 0 <= run["worst_local_only"] <= 1
-    assert result["documents"]["sites"] == ["northgate", "riverside", "st_marys"]
+    assert len(result["documents"]["sites"]) == 3
     assert _module("run_all")._goals(result)
 
 

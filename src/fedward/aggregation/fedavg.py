@@ -24,7 +24,8 @@ class FedAvg(Strategy):
     def aggregate(
         self, global_params: Mapping[str, FloatArray], mean_params: Mapping[str, FloatArray]
     ) -> Arrays:
-        return {k: np.asarray(v, dtype=np.float32).copy() for k, v in mean_params.items()}
+        # the mean is freshly computed for this round, so it can become the new global model as is
+        return {k: np.asarray(v, dtype=np.float32) for k, v in mean_params.items()}
 
 
 class FedProx(FedAvg):

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from fedward.core.arrays import arrays_from_bytes, arrays_to_bytes, check_finite
+from fedward.core.arrays import arrays_from_bytes, arrays_to_bytes
 from fedward.core.messages import JSONScalar, JSONValue, Reply, ReplyStatus, Task, TaskKind
 from fedward.core.metrics import confusion_matrix, metrics_from_confusion
 from fedward.models import ModelSpec, build_model, load_arrays, model_arrays
@@ -89,7 +89,6 @@ class Site:
         loss = train(model, x, y, _settings(task.config))
         seconds = time.perf_counter() - start
         params = model_arrays(model, copy=False)  # serialized right away: views are enough
-        check_finite(params)
         return Reply(
             task.run_id,
             task.round,

@@ -24,6 +24,7 @@ class InMemoryTransport:
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate site names: {names}")
         self._handlers = {h.name: h for h in handlers}
+        self._workers = max(1, workers)
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fedward-site")
 
     @property
@@ -31,10 +32,14 @@ class InMemoryTransport:
         return list(self._handlers)
 
     def exchange(self, tasks: Sequence[Task], deadline_s: float | None) -> Mapping[str, Reply]:
-        futures: dict[str, Future[Reply]] = {}
         for task in tasks:
             if task.site not in self._handlers:
                 raise KeyError(f"unknown site {task.site!r}")
+        if deadline_s is None and self._workers == 1:
+            # nothing to time out and nothing to overlap: call the sites in order, without thread hand-offs
+            return {task.site: _call(self._handlers[task.site], task) for task in tasks}
+        futures: dict[str, Future[Reply]] = {}
+        for task in tasks:
             futures[task.site] = self._pool.submit(_call, self._handlers[task.site], task)
         start = time.monotonic()
         by_task = {task.site: task for task in tasks}

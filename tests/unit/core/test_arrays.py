@@ -1,5 +1,11 @@
+import json
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
+from safetensors.numpy import load as library_load
 
 from fedward.core.arrays import (
     arrays_equal,
@@ -54,3 +60,68 @@ def test_check_finite_names_the_tensor():
 
 def test_num_parameters():
     assert num_parameters(_arrays()) == 16
+
+
+# --- the zero-copy reader (copy=False) against the safetensors library -----------------------------------
+
+named_arrays = st.dictionaries(
+    st.text("abcdefgh._0123", min_size=1, max_size=8),
+    arrays(
+        np.float32, array_shapes(min_dims=0, max_dims=3, max_side=5), elements=st.floats(-1e6, 1e6, width=32)
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@given(named_arrays)
+def test_views_equal_what_the_library_loads(a):
+    data = arrays_to_bytes(a)
+    views = arrays_from_bytes(data, copy=False)
+    reference = library_load(data)
+    assert views.keys() == reference.keys()
+    for k in views:
+        assert views[k].dtype == np.float32 and views[k].shape == reference[k].shape
+        assert np.array_equal(views[k], reference[k])
+        assert not views[k].flags.writeable  # a view into the message, never to be changed
+
+
+def _forge(header: dict, body: bytes) -> bytes:
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + body
+
+
+GOOD = {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x01\x02",  # shorter than the length prefix
+        (10**9).to_bytes(8, "little") + b"{}",  # header length beyond the data
+        _forge({"w": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]}}, bytes(8)),  # wrong dtype
+        _forge({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, bytes(8)),  # shape vs bytes
+        _forge({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 16]}}, bytes(8)),  # past the end
+        _forge(GOOD, bytes(12)),  # trailing bytes
+        _forge({**GOOD, "v": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, bytes(8)),  # overlap
+        _forge({"w": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, bytes(12)),  # gap
+        _forge({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}, bytes(8)),  # negative dim
+        _forge({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8], "x": 1}}, bytes(8)),  # extra key
+        _forge({"w": [1, 2]}, bytes(8)),  # entry not an object
+        b"\x02\x00\x00\x00\x00\x00\x00\x00[]",  # header not an object
+    ],
+)
+def test_malformed_messages_are_refused(data):
+    with pytest.raises(ValueError):
+        arrays_from_bytes(data, copy=False)
+
+
+def test_duplicate_header_keys_are_refused():
+    raw = b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'  # noqa: E501
+    with pytest.raises(ValueError, match="duplicate"):
+        arrays_from_bytes(len(raw).to_bytes(8, "little") + raw + bytes(8), copy=False)
+
+
+def test_a_well_formed_forged_message_is_read_like_the_library_reads_it():
+    data = _forge(GOOD, np.array([1.5, -2.0], np.float32).tobytes())  # power check for the cases above
+    assert np.array_equal(arrays_from_bytes(data, copy=False)["w"], library_load(data)["w"])
