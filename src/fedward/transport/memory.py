@@ -1,7 +1,7 @@
 """In-process transport for simulation: sites are objects in the same process.
 
-Tasks run on a small thread pool (one worker by default, which keeps a run's timing simple and its
-results independent of scheduling). The deadline is measured from the moment the tasks are submitted;
+With no deadline and one worker (the default) the sites are called in order in the caller's thread.
+Otherwise tasks run on a small thread pool, which is what lets a deadline be enforced. The deadline is measured from the moment the tasks are submitted;
 a site still working then is reported as timed out and its late reply is dropped.
 """
 
@@ -25,7 +25,7 @@ class InMemoryTransport:
             raise ValueError(f"duplicate site names: {names}")
         self._handlers = {h.name: h for h in handlers}
         self._workers = max(1, workers)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fedward-site")
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="fedward-site")
 
     @property
     def sites(self) -> Sequence[str]:
