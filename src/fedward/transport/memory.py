@@ -1,8 +1,9 @@
 """In-process transport for simulation: sites are objects in the same process.
 
 With no deadline and one worker (the default) the sites are called in order in the caller's thread.
-Otherwise tasks run on a small thread pool, which is what lets a deadline be enforced. The deadline is measured from the moment the tasks are submitted;
-a site still working then is reported as timed out and its late reply is dropped.
+Otherwise tasks run on a small thread pool, which is what lets a deadline be enforced. The deadline is
+measured from the moment the tasks are submitted; a site still working then is reported as timed out and
+its late reply is dropped.
 """
 
 from __future__ import annotations
