@@ -36,14 +36,19 @@ def documents_config_tables(
     }
 
 
+def _require_new_folder(out: Path) -> None:
+    """Generated data never overwrites anything: the output folder must be new or empty."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError("output directory exists and is not empty", where=out, hint="choose a new --out")
+
+
 def synth_documents(
     out: Path, sites: int, pages: int, seed: int, workers: int, rounds: int = 20
 ) -> list[str]:
     """Generate the hospitals and `OUT/federation.toml`; returns the hospital names."""
     from fedward.documents.synth import generate_federation
 
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError("output directory exists and is not empty", where=out, hint="choose a new --out")
+    _require_new_folder(out)
     try:
         with counter(f"synthesizing {sites} hospitals", sites * pages) as progress:
             summaries = generate_federation(out, sites, pages, seed, workers=workers, progress=progress)
@@ -88,8 +93,7 @@ def tabular(
     """scikit-learn's bundled data sets split across sites by Dirichlet label skew (no download)."""
     from fedward.tabular.datasets import dirichlet_split, load_dataset, write_site_csvs
 
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError("output directory exists and is not empty", where=out, hint="choose a new --out")
+    _require_new_folder(out)
     try:
         x, y, features = load_dataset(dataset)
         splits = dirichlet_split(y, sites, alpha, seed=seed)

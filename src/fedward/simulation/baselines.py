@@ -22,7 +22,7 @@ from fedward.core.metrics import confusion_matrix, metrics_from_confusion
 from fedward.models import ModelSpec, build_model
 from fedward.site.data import LocalData, encode_labels
 from fedward.site.trainer import TrainSettings, predict, train
-from fedward.tabular import FeatureStats, combine_stats
+from fedward.tabular import FeatureStats, combine_stats, feature_sums
 
 __all__ = ["BaselineResult", "Evaluation", "centralized", "local_only"]
 
@@ -46,11 +46,7 @@ class BaselineResult:
 def _stats(datas: Sequence[LocalData]) -> FeatureStats | None:
     if not datas[0].standardizable:
         return None
-    parts = []
-    for d in datas:
-        x = d.train_x.astype(np.float64)
-        parts.append({"count": np.array([len(x)], np.float64), "sum": x.sum(0), "sumsq": (x * x).sum(0)})
-    return combine_stats(parts)
+    return combine_stats(feature_sums(d.train_x) for d in datas)
 
 
 def _inputs(x: npt.NDArray[np.float32], stats: FeatureStats | None) -> torch.Tensor:

@@ -21,6 +21,7 @@ from fedward.core.metrics import confusion_matrix, metrics_from_confusion
 from fedward.models import ModelSpec, build_model, load_arrays, model_arrays
 from fedward.site.data import LocalData, encode_labels
 from fedward.site.trainer import TrainSettings, predict, train
+from fedward.tabular import feature_sums
 
 __all__ = ["Site"]
 
@@ -61,14 +62,7 @@ class Site:
         if not d.standardizable:
             metrics["image_size"] = float(d.train_x.shape[-1])
         else:
-            x = d.train_x.astype(np.float64)
-            stats = arrays_to_bytes(
-                {
-                    "count": np.array([len(x)], dtype=np.float64),
-                    "sum": x.sum(axis=0),
-                    "sumsq": (x * x).sum(axis=0),
-                }
-            )
+            stats = arrays_to_bytes(feature_sums(d.train_x))
         return Reply(
             task.run_id,
             task.round,

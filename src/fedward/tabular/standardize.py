@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FeatureStats", "combine_stats"]
+__all__ = ["FeatureStats", "combine_stats", "feature_sums"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,16 @@ class FeatureStats:
 
     def as_arrays(self) -> dict[str, npt.NDArray[np.float32]]:
         return {"feature_mean": self.mean, "feature_scale": self.scale}
+
+
+def feature_sums(x: npt.NDArray[np.floating]) -> dict[str, npt.NDArray[np.float64]]:
+    """What one site shares: its row count and per-feature sums and sums of squares (float64)."""
+    x64 = np.asarray(x, dtype=np.float64)
+    return {
+        "count": np.array([len(x64)], dtype=np.float64),
+        "sum": x64.sum(axis=0),
+        "sumsq": (x64 * x64).sum(axis=0),
+    }
 
 
 def combine_stats(parts: Iterable[Mapping[str, npt.NDArray[np.floating]]]) -> FeatureStats:

@@ -2,20 +2,15 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fedward.tabular import combine_stats
+from fedward.tabular import combine_stats, feature_sums
 from fedward.tabular.datasets import dirichlet_split, load_dataset
-
-
-def _part(x):
-    x = x.astype(np.float64)
-    return {"count": np.array([len(x)], np.float64), "sum": x.sum(0), "sumsq": (x * x).sum(0)}
 
 
 @given(st.lists(st.integers(1, 30), min_size=1, max_size=6), st.integers(0, 1000))
 def test_federated_standardization_equals_pooled(sizes, seed):
     rng = np.random.default_rng(seed)
     parts = [rng.normal(3, 2, size=(n, 4)) for n in sizes]
-    stats = combine_stats(_part(p) for p in parts)
+    stats = combine_stats(feature_sums(p) for p in parts)
     pooled = np.concatenate(parts)
     np.testing.assert_allclose(stats.mean, pooled.mean(0), rtol=1e-5, atol=1e-5)
     std = pooled.std(0)
@@ -23,7 +18,7 @@ def test_federated_standardization_equals_pooled(sizes, seed):
 
 
 def test_constant_feature_gets_unit_scale():
-    stats = combine_stats([_part(np.array([[5.0, 1.0], [5.0, 2.0]]))])
+    stats = combine_stats([feature_sums(np.array([[5.0, 1.0], [5.0, 2.0]]))])
     assert stats.scale[0] == 1.0
 
 
