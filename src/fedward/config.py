@@ -18,9 +18,11 @@ from fedward.errors import ConfigError
 
 __all__ = [
     "DataConfig",
+    "FaultConfig",
     "FederationConfig",
     "FederationSection",
     "ModelConfig",
+    "PrivacyConfig",
     "SiteConfig",
     "StrategyConfig",
     "load_config",
@@ -66,7 +68,7 @@ class ModelConfig(_Strict):
 
 
 class StrategyConfig(_Strict):
-    name: Literal["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad"] = "fedavg"
+    name: Literal["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedmedian"] = "fedavg"
     local_epochs: int = Field(1, ge=1)
     batch_size: int = Field(32, ge=1)
     optimizer: Literal["sgd", "adam"] = "sgd"
@@ -81,6 +83,48 @@ class StrategyConfig(_Strict):
     tau: float = Field(1e-3, gt=0)
 
 
+class PrivacyConfig(_Strict):
+    """`[privacy]`: secure aggregation and differential privacy (see docs/privacy.md)."""
+
+    secure_aggregation: bool = False
+    dp: Literal["none", "record", "site"] = "none"
+    target_epsilon: float | None = Field(None, gt=0)
+    noise_multiplier: float | None = Field(None, gt=0)
+    epsilon_budget: float | None = Field(None, gt=0)
+    clip_norm: float = Field(1.0, gt=0)
+    delta: float = Field(1e-5, gt=0, lt=0.1)
+    # secure-aggregation settings: SecAgg+ graph degree (0 = every site is every site's neighbour), the
+    # fraction of a site's shareholders needed to unmask, and the fixed-point encoding of the update
+    neighbours: int = Field(0, ge=0)
+    threshold: float = Field(2 / 3, gt=0.5, le=1)
+    clip_range: float = Field(4.0, gt=0)
+    fixed_point_bits: int = Field(24, ge=1, le=48)
+    ring_bits: Literal[32, 64] = 64
+
+    @model_validator(mode="after")
+    def _dp_settings(self) -> PrivacyConfig:
+        if self.dp == "none":
+            given = [k for k in ("target_epsilon", "noise_multiplier", "epsilon_budget") if getattr(self, k)]
+            if given:
+                raise ValueError(f"'{given[0]}' has no effect with dp = 'none'; set dp = 'record' or 'site'")
+            return self
+        if (self.target_epsilon is None) == (self.noise_multiplier is None):
+            raise ValueError(f"dp = '{self.dp}' needs exactly one of 'target_epsilon' or 'noise_multiplier'")
+        if self.target_epsilon and self.epsilon_budget and self.epsilon_budget < self.target_epsilon:
+            raise ValueError(
+                f"'epsilon_budget' ({self.epsilon_budget}) is below 'target_epsilon' ({self.target_epsilon})"
+            )
+        return self
+
+
+class FaultConfig(_Strict):
+    """`[[faults]]`: make a site drop out at one stage of one round (for tests and demos)."""
+
+    site: str
+    round: int = Field(ge=1)
+    stage: Literal["before_train", "before_upload", "after_upload"]
+
+
 class SiteConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     train: Path
@@ -92,7 +136,9 @@ class FederationConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     sites: list[SiteConfig] = Field(min_length=1)
+    faults: list[FaultConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> FederationConfig:
@@ -110,7 +156,34 @@ class FederationConfig(_Strict):
                 f"model {self.model.name!r} does not fit task {self.federation.task!r}: use doc-cnn "
                 "for documents, logistic or mlp for tabular"
             )
+        self._check_privacy()
+        self._check_faults(names)
         return self
+
+    def _check_privacy(self) -> None:
+        p, strategy = self.privacy, self.strategy.name
+        if p.secure_aggregation and strategy == "fedmedian":
+            raise ValueError(
+                "[strategy] 'name' = 'fedmedian' needs each site's individual update, which secure "
+                "aggregation hides; use fedavg, fedprox, fedadam, fedyogi or fedadagrad"
+            )
+        if p.dp == "record" and strategy == "fedprox":
+            raise ValueError(
+                "[strategy] 'name' = 'fedprox' does not work with [privacy] dp = 'record': the proximal "
+                "term is not a per-record gradient; use fedavg or a server optimizer (fedadam, ...)"
+            )
+        if p.dp == "site" and strategy == "fedmedian":
+            raise ValueError("[strategy] 'name' = 'fedmedian' has no sensitivity bound for dp = 'site'")
+
+    def _check_faults(self, names: list[str]) -> None:
+        for i, fault in enumerate(self.faults, start=1):
+            if fault.site not in names:
+                raise ValueError(f"[[faults]] #{i} 'site': {fault.site!r} is not one of the [[sites]]")
+            if fault.round > self.federation.rounds:
+                raise ValueError(
+                    f"[[faults]] #{i} 'round': {fault.round} is after the last round "
+                    f"({self.federation.rounds})"
+                )
 
     def sha256(self) -> str:
         """Hash of the validated settings (canonical JSON), for the summary and later the ledger."""
@@ -153,15 +226,15 @@ def _describe(err: Any, raw: dict[str, Any]) -> str:
 
 def _toml_location(loc: list[str], raw: dict[str, Any]) -> str:
     """('sites', '1', 'train') -> "[[sites]] #2 (x) 'train'"; ('model', 'name') -> "[model] 'name'"."""
-    if loc[0] == "sites" and len(loc) >= 2 and loc[1].isdigit():
+    if loc[0] in ("sites", "faults") and len(loc) >= 2 and loc[1].isdigit():
         i = int(loc[1])
-        sites = raw.get("sites")
+        items = raw.get(loc[0])
         name = (
-            sites[i].get("name")
-            if isinstance(sites, list) and i < len(sites) and isinstance(sites[i], dict)
+            items[i].get("name") or items[i].get("site")
+            if isinstance(items, list) and i < len(items) and isinstance(items[i], dict)
             else None
         )
-        label = f"[[sites]] #{i + 1}" + (f" ({name})" if name else "")
+        label = f"[[{loc[0]}]] #{i + 1}" + (f" ({name})" if name else "")
         return f"{label} '{'.'.join(loc[2:])}'" if len(loc) > 2 else label
     if len(loc) == 1:
         return f"[{loc[0]}]" if isinstance(raw.get(loc[0]), dict) or loc[0] in raw else f"'{loc[0]}'"

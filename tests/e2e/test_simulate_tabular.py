@@ -6,37 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from federations import run_cli, tabular_federation
 from safetensors.numpy import load_file
 
-from fedward.cli.app import main
-from fedward.tabular.datasets import dirichlet_split, load_dataset, write_site_csvs
-
-
-def _federation(
-    tmp: Path, *, rounds: int = 3, extra: str = "", sites: int = 3, model: str = "logistic"
-) -> Path:
-    x, y, features = load_dataset("breast-cancer")
-    lines = [
-        f'[federation]\ntask = "tabular"\nrounds = {rounds}\nseed = 7\n',
-        '[data]\nlabel = "target"\n',
-        f'[model]\nname = "{model}"\n',
-        '[strategy]\nname = "fedavg"\nbatch_size = 16\nlr = 0.05\n',
-        extra,
-    ]
-    for split in dirichlet_split(y, sites, 1.0, seed=0):
-        train, test = write_site_csvs(tmp, x, y, features, split, "target")
-        lines.append(f'[[sites]]\nname = "{split.name}"\ntrain = "{train.name}"\ntest = "{test.name}"\n')
-    cfg = tmp / "federation.toml"
-    cfg.write_text("\n".join(lines))
-    return cfg
-
-
-def _run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+_federation = tabular_federation
+_run = run_cli
 
 
 def test_run_directory_contract(tmp_path):

@@ -10,17 +10,33 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
+from fedward.aggregation.weighted import WeightedMean
 from fedward.core.arrays import Arrays, FloatArray
 from fedward.core.messages import JSONScalar
 
-__all__ = ["Strategy"]
+__all__ = ["Accumulator", "Strategy"]
+
+
+class Accumulator(Protocol):
+    """Folds the round's site models in one at a time and combines them (a weighted mean, a median)."""
+
+    @property
+    def count(self) -> int: ...
+
+    def add(self, arrays: Mapping[str, FloatArray], weight: float) -> None: ...
+
+    def result(self) -> Arrays: ...
 
 
 class Strategy(ABC):
     name: ClassVar[str]
     requires_individual_updates: ClassVar[bool] = False
+
+    def accumulator(self) -> Accumulator:
+        """How this round's site models are combined before `aggregate`: the streaming weighted mean."""
+        return WeightedMean()
 
     def site_config(self) -> dict[str, JSONScalar]:
         """Extra training settings sent to every site with each fit task."""

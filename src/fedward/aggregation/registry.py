@@ -5,10 +5,11 @@ from __future__ import annotations
 from fedward.aggregation.base import Strategy
 from fedward.aggregation.fedavg import FedAvg, FedProx
 from fedward.aggregation.fedopt import FedAdagrad, FedAdam, FedYogi
+from fedward.aggregation.median import FedMedian
 
 __all__ = ["STRATEGY_NAMES", "build_strategy"]
 
-STRATEGY_NAMES = ("fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad")
+STRATEGY_NAMES = ("fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedmedian")
 
 
 def build_strategy(
@@ -18,6 +19,8 @@ def build_strategy(
         return FedAvg()
     if name == "fedprox":
         return FedProx(mu)
+    if name == "fedmedian":
+        return FedMedian()
     opt = {"fedadam": FedAdam, "fedyogi": FedYogi, "fedadagrad": FedAdagrad}.get(name)
     if opt is None:
         raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGY_NAMES)}")

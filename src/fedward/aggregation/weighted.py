@@ -21,7 +21,11 @@ class WeightedMean:
     def __init__(self) -> None:
         self._sum: Arrays | None = None
         self._total = 0.0
-        self.count = 0
+        self._count = 0
+
+    @property
+    def count(self) -> int:
+        return self._count
 
     @property
     def total_weight(self) -> float:
@@ -44,10 +48,13 @@ class WeightedMean:
             if not np.shares_memory(out, acc):  # BLAS may hand back a copy for unusual layouts
                 acc.reshape(-1)[...] = out
         self._total += float(weight)
-        self.count += 1
+        self._count += 1
 
     def mean(self) -> Arrays:
         if self._sum is None:
             raise ValueError("no updates to average")
         scale = np.float32(1.0 / self._total)
         return {k: s * scale for k, s in self._sum.items()}
+
+    def result(self) -> Arrays:
+        return self.mean()

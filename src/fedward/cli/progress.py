@@ -50,6 +50,7 @@ def round_progress(rounds: int) -> Iterator[Callable[[RoundRecord], None]]:
             failed = sum(o.status != "ok" for o in record.outcomes.values())
             note = f"pooled accuracy {acc:.3f}" if acc is not None else ""
             note += f"  [yellow]{failed} site(s) failed[/]" if failed else ""
+            note += f"  max epsilon {max(record.epsilon.values()):.2f}" if record.epsilon else ""
             bar.update(task, advance=1, note=note)
 
         yield update

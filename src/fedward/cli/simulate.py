@@ -18,7 +18,9 @@ from fedward.simulation.runner import SimulationHooks
 __all__ = ["run_and_report", "simulate_command"]
 
 
-def run_and_report(config: Path, out: Path, *, baselines: bool, force: bool) -> dict[str, Any]:
+def run_and_report(
+    config: Path, out: Path, *, baselines: bool, force: bool, compare_non_private: bool = False
+) -> dict[str, Any]:
     cfg = load_config(config)
     check_out_dir(out, force=force)
     with console.status("loading and preprocessing site data") as status:
@@ -33,7 +35,19 @@ def run_and_report(config: Path, out: Path, *, baselines: bool, force: bool) -> 
     hooks = SimulationHooks(on_phase=lambda p: console.print(f"training {p}..."))
     with round_progress(cfg.federation.rounds) as on_round:
         hooks = SimulationHooks(on_round=on_round, on_phase=hooks.on_phase)
-        result = simulate(cfg, config, out, baselines=baselines, force=force, hooks=hooks, sites=sites)
+        result = simulate(
+            cfg,
+            config,
+            out,
+            baselines=baselines,
+            force=force,
+            hooks=hooks,
+            sites=sites,
+            compare_non_private=compare_non_private,
+        )
+    stopped = result.summary.get("privacy", {}).get("stopped_reason")
+    if stopped:
+        console.print(f"[yellow]{stopped}[/]", highlight=False)
     results.print(results_table(result.summary))
     results.print(f"report: {out / 'report.html'}", highlight=False)
     return result.summary
@@ -46,6 +60,13 @@ def simulate_command(
         False, "--no-baselines", help="skip the centralized and local-only runs"
     ),
     force: bool = typer.Option(False, "--force", help="replace an existing run directory"),
+    compare_non_private: bool = typer.Option(
+        False,
+        "--compare-non-private",
+        help="also run the federation without [privacy] settings, to show the privacy/accuracy trade-off",
+    ),
 ) -> None:
     """Run a federation in-process (all sites in this process) and write the run directory."""
-    run_and_report(config, out, baselines=not no_baselines, force=force)
+    run_and_report(
+        config, out, baselines=not no_baselines, force=force, compare_non_private=compare_non_private
+    )

@@ -43,7 +43,13 @@ def _require_new_folder(out: Path) -> None:
 
 
 def synth_documents(
-    out: Path, sites: int, pages: int, seed: int, workers: int, rounds: int = 20
+    out: Path,
+    sites: int,
+    pages: int,
+    seed: int,
+    workers: int,
+    rounds: int = 20,
+    privacy: dict[str, str | int | float | bool | list[int]] | None = None,
 ) -> list[str]:
     """Generate the hospitals and `OUT/federation.toml`; returns the hospital names."""
     from fedward.documents.synth import generate_federation
@@ -57,7 +63,7 @@ def synth_documents(
     names = [s.name for s in summaries]
     write_federation_file(
         out / "federation.toml",
-        documents_config_tables(rounds, seed),
+        documents_config_tables(rounds, seed) | ({"privacy": privacy} if privacy else {}),
         [(n, f"{n}/train", f"{n}/test") for n in names],
         f"Synthetic scanned-document federation: {sites} hospitals, {pages} pages each, seed {seed}.",
     )

@@ -13,15 +13,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fedward.aggregation import Strategy, WeightedMean
+from fedward.aggregation import Accumulator, Strategy
+from fedward.config import PrivacyConfig
+from fedward.coordinator.privacy import NoisyClippedSum, PrivacyState, record_dp_event
 from fedward.coordinator.rounds import RoundRecord, SiteOutcome
+from fedward.coordinator.secure_round import secure_fit, session_id
 from fedward.coordinator.selection import select_sites
 from fedward.coordinator.setup import FederationSetup, describe_federation
-from fedward.core.arrays import Arrays, arrays_from_bytes, arrays_to_bytes, check_finite
+from fedward.core.arrays import (
+    Arrays,
+    arrays_from_bytes,
+    arrays_to_bytes,
+    check_finite,
+    flatten,
+    num_parameters,
+    unflatten,
+)
 from fedward.core.messages import JSONValue, Reply, Task, TaskKind
 from fedward.core.metrics import metrics_from_confusion
 from fedward.errors import FederationError
 from fedward.models import build_model, model_arrays
+from fedward.privacy import PrivacyEvent
+from fedward.secagg.task import SecAggTask, secagg_threshold
 from fedward.transport.base import Transport
 
 __all__ = ["FederationPlan", "FederationResult", "run_federation"]
@@ -40,6 +53,7 @@ class FederationPlan:
     min_sites: int = 1
     deadline_s: float | None = None
     eval_every: int = 1
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
 
 @dataclass
@@ -47,6 +61,7 @@ class FederationResult:
     run_id: str
     setup: FederationSetup
     params: Arrays
+    privacy: PrivacyState
     rounds: list[RoundRecord] = field(default_factory=list)
 
     @property
@@ -66,30 +81,59 @@ def run_federation(
 ) -> FederationResult:
     setup = describe_federation(transport, plan)
     params = model_arrays(build_model(setup.spec, seed=plan.seed))
-    result = FederationResult(plan.run_id, setup, params)
+    result = FederationResult(plan.run_id, setup, params, privacy=_privacy_state(plan, setup))
     for rnd in range(1, plan.rounds + 1):
-        record, result.params = _run_round(transport, plan, strategy, setup, result.params, rnd)
+        selected = select_sites(setup.sites, plan.fraction, plan.min_sites, seed=plan.seed, round_=rnd)
+        stop = result.privacy.blocked(selected)
+        if stop is not None:
+            result.privacy.stopped = stop
+            break
+        record, result.params = _run_round(transport, plan, strategy, result, selected, rnd)
         result.rounds.append(record)
         if on_round is not None:
             on_round(record)
     if result.rounds_completed == 0:
-        reasons = "; ".join(sorted({r.reason or "" for r in result.rounds}))
-        raise FederationError(f"no round completed: {reasons}", hint="see the site errors above")
+        reasons = "; ".join(sorted({r.reason or "" for r in result.rounds} | {result.privacy.stopped or ""}))
+        raise FederationError(f"no round completed: {reasons.strip('; ')}", hint="see the site errors above")
     return result
+
+
+def _privacy_state(plan: FederationPlan, setup: FederationSetup) -> PrivacyState:
+    p = plan.privacy
+    floor = plan.min_sites
+    if p.secure_aggregation:
+        floor = max(floor, secagg_threshold(p, len(setup.sites)))
+    return PrivacyState.create(
+        p,
+        rounds=plan.rounds,
+        epochs=_int(plan.train, "epochs"),
+        batch_size=_int(plan.train, "batch_size"),
+        site_samples={s: setup.descriptions[s].num_samples for s in setup.sites},
+        min_contributors=floor,
+    )
+
+
+def _int(config: Mapping[str, JSONValue], key: str) -> int:
+    value = config.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise FederationError(f"training setting {key!r} must be an integer, got {value!r}")
+    return value
 
 
 def _run_round(
     transport: Transport,
     plan: FederationPlan,
     strategy: Strategy,
-    setup: FederationSetup,
-    params: Arrays,
+    result: FederationResult,
+    selected: list[str],
     rnd: int,
 ) -> tuple[RoundRecord, Arrays]:
     start = time.perf_counter()
-    selected = select_sites(setup.sites, plan.fraction, plan.min_sites, seed=plan.seed, round_=rnd)
+    setup, params, privacy = result.setup, result.params, result.privacy
     record = RoundRecord(rnd, selected)
     config = {**setup.task_config, **plan.train, **strategy.site_config()}
+    secagg = _secagg_task(plan, result, selected, rnd) if plan.privacy.secure_aggregation else None
+    extra = secagg.to_config() if secagg is not None else {}
     payload = arrays_to_bytes(params)
     tasks = [
         Task(
@@ -98,21 +142,34 @@ def _run_round(
             s,
             TaskKind.FIT,
             payload,
-            {**config, "seed": _site_seed(plan.seed, rnd, s, setup)},
+            {
+                **config,
+                **extra,
+                **privacy.task_config(s, len(selected)),
+                "seed": _site_seed(plan.seed, rnd, s, setup),
+            },
             setup.context,
         )
         for s in selected
     ]
-    replies = transport.exchange(tasks, plan.deadline_s)
-    mean = WeightedMean()
-    for site in selected:
-        record.outcomes[site] = _fold_reply(replies[site], params, mean)
+    if secagg is not None:
+        combined, events, contributors = _secure_combine(
+            transport, plan, tasks, secagg, params, record, privacy
+        )
+    else:
+        combined, events, contributors = _plain_combine(
+            transport, plan, strategy, tasks, params, record, privacy
+        )
     record.train_seconds = sum(o.train_seconds for o in record.outcomes.values() if o.status == "ok")
-    if mean.count >= plan.min_sites:
-        params = strategy.aggregate(params, mean.mean())
+    record.privacy_note = privacy.record_round(events, len(contributors), len(selected))
+    if combined is not None and len(contributors) >= plan.min_sites:
+        params = strategy.aggregate(params, combined)
         record.aggregated = True
     else:
-        record.reason = f"round {rnd}: {mean.count} usable replies, fewer than min_sites={plan.min_sites}"
+        record.reason = (
+            f"round {rnd}: {len(contributors)} usable replies, fewer than min_sites={plan.min_sites}"
+        )
+    record.epsilon = privacy.history[-1] if privacy.history and privacy.mode != "none" else {}
     if rnd % plan.eval_every == 0 or rnd == plan.rounds:
         eval_start = time.perf_counter()
         record.evaluation, record.pooled = evaluate_sites(transport, plan, setup, params, rnd)
@@ -121,16 +178,78 @@ def _run_round(
     return record, params
 
 
+def _plain_combine(
+    transport: Transport,
+    plan: FederationPlan,
+    strategy: Strategy,
+    tasks: list[Task],
+    params: Arrays,
+    record: RoundRecord,
+    privacy: PrivacyState,
+) -> tuple[Arrays | None, dict[str, PrivacyEvent], list[str]]:
+    replies = transport.exchange(tasks, plan.deadline_s)
+    acc: Accumulator = strategy.accumulator()
+    if privacy.mode == "site":
+        acc = NoisyClippedSum(params, privacy.config.clip_norm, privacy.central_noise_std, len(tasks))
+    events: dict[str, PrivacyEvent] = {}
+    for task in tasks:
+        site, reply = task.site, replies[task.site]
+        record.outcomes[site] = _fold_reply(reply, params, acc, privacy.mode == "record")
+        if record.outcomes[site].status == "ok" and privacy.mode == "record":
+            events[site] = record_dp_event(reply.info)
+    contributors = [s for s, o in record.outcomes.items() if o.status == "ok"]
+    return (acc.result() if acc.count else None), events, contributors
+
+
+def _secure_combine(
+    transport: Transport,
+    plan: FederationPlan,
+    tasks: list[Task],
+    secagg: SecAggTask,
+    params: Arrays,
+    record: RoundRecord,
+    privacy: PrivacyState,
+) -> tuple[Arrays | None, dict[str, PrivacyEvent], list[str]]:
+    fit = secure_fit(transport, tasks, secagg, params, plan.deadline_s)
+    record.outcomes = {t.site: fit.outcomes[t.site] for t in tasks}
+    record.secagg = {"contributors": len(fit.contributors), "recovered": fit.recovered}
+    events: dict[str, PrivacyEvent] = {}
+    if privacy.mode == "record":
+        events = {s: record_dp_event(fit.replies[s].info) for s in fit.contributors}
+    if fit.total is None:
+        return None, events, list(fit.contributors)
+    n = fit.total.size - 1
+    denominator = float(len(tasks)) if privacy.mode == "site" else float(fit.total[n])
+    if denominator <= 0:
+        return None, events, list(fit.contributors)
+    mean = flatten(params) + fit.total[:n] / denominator
+    return unflatten(mean, params), events, list(fit.contributors)
+
+
+def _secagg_task(plan: FederationPlan, result: FederationResult, selected: list[str], rnd: int) -> SecAggTask:
+    setup = result.setup
+    return SecAggTask.create(
+        plan.privacy,
+        session=session_id(plan.run_id, rnd),
+        sites=selected,
+        length=num_parameters(result.params) + 1,
+        weight_scale=max(setup.descriptions[s].num_samples for s in setup.sites),
+        uniform_weights=plan.privacy.dp == "site",
+    )
+
+
 def _site_seed(seed: int, rnd: int, site: str, setup: FederationSetup) -> int:
     seq = np.random.SeedSequence([seed, rnd, setup.sites.index(site)])
     return int(seq.generate_state(1)[0])
 
 
-def _fold_reply(reply: Reply, params: Arrays, mean: WeightedMean) -> SiteOutcome:
-    """Check a fit reply and fold its model into the weighted mean; any problem makes it a failed outcome."""
+def _fold_reply(reply: Reply, params: Arrays, mean: Accumulator, needs_spend: bool) -> SiteOutcome:
+    """Check a fit reply and fold its model into the accumulator; any problem makes it a failed outcome."""
     if not reply.ok:
         return SiteOutcome(reply.status.value, error=reply.error)
     try:
+        if needs_spend:
+            record_dp_event(reply.info)
         update = arrays_from_bytes(reply.parameters, copy=False)
         if update.keys() != params.keys() or any(update[k].shape != params[k].shape for k in params):
             raise ValueError("parameters do not match the global model's names and shapes")

@@ -28,6 +28,9 @@ class RoundRecord:
     seconds: float = 0.0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    epsilon: dict[str, float] = field(default_factory=dict)  # privacy spent so far, by site or federation
+    secagg: dict[str, int] = field(default_factory=dict)  # contributors and recovered dropouts
+    privacy_note: str | None = None
 
     @property
     def overhead_seconds(self) -> float:
@@ -47,4 +50,7 @@ class RoundRecord:
             "train_seconds": self.train_seconds,
             "eval_seconds": self.eval_seconds,
             "overhead_seconds": self.overhead_seconds,
+            "epsilon": self.epsilon,
+            "secure_aggregation": self.secagg,
+            "privacy_note": self.privacy_note,
         }

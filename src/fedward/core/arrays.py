@@ -27,13 +27,16 @@ from safetensors.numpy import save as st_save
 __all__ = [
     "Arrays",
     "FloatArray",
+    "add",
     "arrays_equal",
     "arrays_from_bytes",
     "arrays_to_bytes",
     "check_finite",
+    "flatten",
     "num_parameters",
     "sha256_arrays",
     "subtract",
+    "unflatten",
     "zeros_like",
 ]
 
@@ -127,6 +130,31 @@ def subtract(a: Mapping[str, FloatArray], b: Mapping[str, FloatArray]) -> Arrays
     """a - b, tensor by tensor; both must have the same names and shapes."""
     _check_same_layout(a, b)
     return {name: (a[name] - b[name]).astype(np.float32, copy=False) for name in a}
+
+
+def flatten(arrays: Mapping[str, FloatArray]) -> npt.NDArray[np.float64]:
+    """One float64 vector of every tensor, in sorted-name order (the order `unflatten` expects)."""
+    parts = [np.asarray(arrays[k], dtype=np.float64).reshape(-1) for k in sorted(arrays)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def unflatten(vector: npt.NDArray[np.floating], like: Mapping[str, FloatArray]) -> Arrays:
+    """Cut a `flatten`ed vector back into float32 tensors named and shaped like `like`."""
+    if vector.size != num_parameters(like):
+        raise ValueError(f"vector has {vector.size} values, the parameter set {num_parameters(like)}")
+    out: Arrays = {}
+    start = 0
+    for k in sorted(like):
+        n = like[k].size
+        out[k] = vector[start : start + n].astype(np.float32).reshape(like[k].shape)
+        start += n
+    return out
+
+
+def add(a: Mapping[str, FloatArray], b: Mapping[str, FloatArray]) -> Arrays:
+    """a + b, tensor by tensor; both must have the same names and shapes."""
+    _check_same_layout(a, b)
+    return {name: (a[name] + b[name]).astype(np.float32, copy=False) for name in a}
 
 
 def arrays_equal(a: Mapping[str, FloatArray], b: Mapping[str, FloatArray]) -> bool:

@@ -23,6 +23,7 @@ class TaskKind(StrEnum):
     DESCRIBE = "describe"  # report aggregate statistics of the local data (counts, sums, label set)
     FIT = "fit"  # train from the given parameters, return new parameters
     EVALUATE = "evaluate"  # evaluate the given parameters on the local test data
+    SECAGG = "secagg"  # the next step of this round's secure-aggregation session (keys, shares, unmask)
 
 
 class ReplyStatus(StrEnum):

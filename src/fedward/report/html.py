@@ -18,6 +18,7 @@ from typing import Any
 
 from fedward.report import plots, records
 from fedward.report.page import count, document, esc, figure, pct, pp, row, secs, section, shade, table, td
+from fedward.report.privacy import privacy_section
 from fedward.report.records import Record
 
 __all__ = ["SECTIONS", "Section", "render_report"]
@@ -25,7 +26,12 @@ __all__ = ["SECTIONS", "Section", "render_report"]
 Section = Callable[[Record, Sequence[Record]], str | None]
 """A report section: (summary, rounds) -> an HTML fragment, or None when the run holds nothing for it."""
 
-_APPROACHES = (("federated", "Federated"), ("centralized", "Centralized"), ("local_only", "Local only"))
+_APPROACHES = (
+    ("federated", "Federated"),
+    ("federated_non_private", "Federated, no privacy"),
+    ("centralized", "Centralized"),
+    ("local_only", "Local only"),
+)
 _FLAT_GAIN = 0.005  # under half a percentage point, a gain is noise on test sets of a few hundred examples
 _TIMINGS = (
     ("seconds_total", "Total wall time"),
@@ -261,6 +267,7 @@ SECTIONS: tuple[Section, ...] = (
     results_section,
     curves_section,
     cross_site_section,
+    privacy_section,
     recall_section,
     data_section,
     timing_section,

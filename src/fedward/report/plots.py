@@ -27,6 +27,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 __all__ = [
     "Series",
     "class_distribution_figure",
+    "epsilon_figure",
     "pooled_figure",
     "round_seconds_figure",
     "site_accuracy_figure",
@@ -238,3 +239,24 @@ def _to_data_uri(fig: Figure) -> str:
         warnings.filterwarnings("ignore", message="constrained_layout not applied", category=UserWarning)
         fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def epsilon_figure(curves: Mapping[str, Series], budget: float | None, target: float | None) -> str:
+    """Cumulative epsilon after each round, one line per site (or a single one for the federation).
+
+    The epsilon budget, where one is set, is a black dashed line (the coordinator refuses a round that
+    would cross it) and the target epsilon the noise was calibrated for is a black dotted line. As in
+    `site_accuracy_figure`, colours follow the order of `curves`, so a site keeps its colour across figures.
+    """
+    fig, ax = _new_axes()
+    lines = _site_lines(ax, curves, palette(list(curves)), None)
+    references: list[Artist] = []
+    if budget is not None:
+        ax.axhline(budget, color="black", linestyle="--", linewidth=1.4)
+        references.append(Line2D([], [], color="black", linestyle="--", label="epsilon budget"))
+    if target is not None:
+        ax.axhline(target, color="black", linestyle=":", linewidth=1.6)
+        references.append(Line2D([], [], color="black", linestyle=":", label="target epsilon"))
+    handles = [*lines.values(), *references]
+    _finish(ax, "Privacy spent per round", "cumulative epsilon", handles, percent=False, pinned=references)
+    return _to_data_uri(fig)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fedward.aggregation import build_strategy
-from fedward.config import FederationConfig
+from fedward.aggregation import Strategy, build_strategy
+from fedward.config import FederationConfig, PrivacyConfig
 from fedward.coordinator import FederationPlan, FederationResult, RoundRecord, run_federation
 from fedward.core.arrays import arrays_to_bytes
 from fedward.core.messages import JSONValue
@@ -23,6 +23,8 @@ from fedward.report import RunOutputs, write_run_dir
 from fedward.report.html import render_report
 from fedward.simulation.baselines import BaselineResult, centralized, local_only
 from fedward.simulation.data import LoadedSite, load_sites
+from fedward.simulation.faults import FaultySite
+from fedward.simulation.privacy_checks import check_privacy_config
 from fedward.simulation.summary import build_summary
 from fedward.site import Site, TrainSettings
 from fedward.transport import InMemoryTransport
@@ -68,6 +70,7 @@ def plan_for(cfg: FederationConfig, run_id: str) -> FederationPlan:
         min_sites=f.min_sites,
         deadline_s=f.deadline_seconds,
         eval_every=f.eval_every,
+        privacy=cfg.privacy,
     )
 
 
@@ -91,6 +94,25 @@ def _baselines(cfg: FederationConfig, result: FederationResult, sites: list[Load
     return BaselineResult(central, local, cross, time.perf_counter() - start)
 
 
+def _strategy(cfg: FederationConfig) -> Strategy:
+    s = cfg.strategy
+    return build_strategy(s.name, mu=s.mu, server_lr=s.server_lr, beta1=s.beta1, beta2=s.beta2, tau=s.tau)
+
+
+def _federate(
+    cfg: FederationConfig,
+    sites: list[LoadedSite],
+    strategy: Strategy,
+    on_round: Callable[[RoundRecord], None] | None,
+) -> FederationResult:
+    handlers = [FaultySite(Site(s.name, s.data), cfg.faults) for s in sites]
+    transport = InMemoryTransport(handlers)
+    try:
+        return run_federation(transport, plan_for(cfg, uuid.uuid4().hex), strategy, on_round)
+    finally:
+        transport.close()
+
+
 def simulate(
     cfg: FederationConfig,
     config_path: Path,
@@ -100,31 +122,31 @@ def simulate(
     force: bool = False,
     hooks: SimulationHooks | None = None,
     sites: list[LoadedSite] | None = None,
+    compare_non_private: bool = False,
 ) -> SimulationResult:
-    """Run the federation (and baselines) and write `out`. `sites` may be passed in pre-loaded."""
+    """Run the federation (and baselines) and write `out`. `sites` may be passed in pre-loaded.
+
+    With `compare_non_private`, the same federation also runs with no DP and no secure aggregation (and no
+    injected faults), so the report can show what the privacy protection cost in accuracy."""
     hooks = hooks or SimulationHooks()
     start = time.perf_counter()
     if sites is None:
         sites = load_sites(cfg, hooks.on_site_loaded)
-    strategy = build_strategy(
-        cfg.strategy.name,
-        mu=cfg.strategy.mu,
-        server_lr=cfg.strategy.server_lr,
-        beta1=cfg.strategy.beta1,
-        beta2=cfg.strategy.beta2,
-        tau=cfg.strategy.tau,
-    )
-    transport = InMemoryTransport([Site(s.name, s.data) for s in sites])
-    try:
-        result = run_federation(transport, plan_for(cfg, uuid.uuid4().hex), strategy, hooks.on_round)
-    finally:
-        transport.close()
+    strategy = _strategy(cfg)
+    check_privacy_config(cfg, config_path)
+    result = _federate(cfg, sites, strategy, hooks.on_round)
+    plain = None
+    if compare_non_private and cfg.privacy != PrivacyConfig():
+        if hooks.on_phase is not None:
+            hooks.on_phase("the same federation without privacy")
+        plain_cfg = cfg.model_copy(update={"privacy": PrivacyConfig(), "faults": []})
+        plain = _federate(plain_cfg, sites, _strategy(cfg), None)
     base = None
     if baselines:
         if hooks.on_phase is not None:
             hooks.on_phase("baselines")
         base = _baselines(cfg, result, sites)
-    summary = build_summary(cfg, str(config_path), result, base, sites, time.perf_counter() - start)
+    summary = build_summary(cfg, str(config_path), result, base, sites, time.perf_counter() - start, plain)
     outputs = RunOutputs(summary, [r.to_json() for r in result.rounds], arrays_to_bytes(result.params))
     write_run_dir(out, outputs, lambda o: render_report(o.summary, o.rounds), force=force)
     return SimulationResult(summary, result)

@@ -9,6 +9,7 @@ from fedward import __version__
 from fedward.config import FederationConfig
 from fedward.coordinator import FederationResult
 from fedward.core.arrays import num_parameters, sha256_arrays
+from fedward.secagg.task import secagg_threshold
 from fedward.simulation.baselines import BaselineResult, Evaluation
 from fedward.simulation.data import LoadedSite, pipeline_spec
 
@@ -37,9 +38,12 @@ def build_summary(
     baselines: BaselineResult | None,
     sites: list[LoadedSite],
     seconds_total: float,
+    non_private: FederationResult | None = None,
 ) -> dict[str, Any]:
     final = result.final
     metrics: dict[str, Any] = {"federated": _section(final.evaluation, final.pooled)}
+    if non_private is not None:
+        metrics["federated_non_private"] = _section(non_private.final.evaluation, non_private.final.pooled)
     if baselines is not None:
         metrics["centralized"] = _evaluation(baselines.centralized)
         metrics["local_only"] = _evaluation(baselines.local_only)
@@ -82,10 +86,31 @@ def build_summary(
             if o.status != "ok"
         ],
     }
+    summary["privacy"] = _privacy(cfg, result)
     if cfg.federation.task == "documents":
         spec = pipeline_spec(cfg)
         summary["preprocessing"] = {"spec": spec.to_dict(), "sha256": spec.sha256()}
     return summary
+
+
+def _privacy(cfg: FederationConfig, result: FederationResult) -> dict[str, Any]:
+    p = cfg.privacy
+    out = result.privacy.summary()
+    secure: dict[str, Any] = {"enabled": p.secure_aggregation}
+    if p.secure_aggregation:
+        secure.update(
+            {
+                "threshold": secagg_threshold(p, len(result.setup.sites)),
+                "threshold_fraction": p.threshold,
+                "neighbours": p.neighbours or len(result.setup.sites) - 1,
+                "dropouts_recovered": sum(r.secagg.get("recovered", 0) for r in result.rounds),
+                "ring_bits": p.ring_bits,
+                "fixed_point_bits": p.fixed_point_bits,
+                "clip_range": p.clip_range,
+            }
+        )
+    out["secure_aggregation"] = secure
+    return out
 
 
 def _site_data(site: LoadedSite) -> dict[str, Any]:

@@ -15,12 +15,15 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from fedward.core.arrays import arrays_from_bytes, arrays_to_bytes
+from fedward.core.arrays import Arrays, add, arrays_from_bytes, arrays_to_bytes, flatten
 from fedward.core.messages import JSONScalar, JSONValue, Reply, ReplyStatus, Task, TaskKind
 from fedward.core.metrics import confusion_matrix, metrics_from_confusion
 from fedward.models import ModelSpec, build_model, load_arrays, model_arrays
+from fedward.secagg import SecAggSite
+from fedward.secagg.task import SecAggTask
 from fedward.site.data import LocalData, encode_labels
-from fedward.site.trainer import TrainSettings, predict, train
+from fedward.site.protect import protect_update, train_for_task
+from fedward.site.trainer import TrainSettings, predict
 from fedward.tabular import feature_sums
 
 __all__ = ["Site"]
@@ -31,6 +34,7 @@ class Site:
         self._name = name
         self.data = data
         self._model: tuple[ModelSpec, torch.nn.Module] | None = None  # reused while the architecture holds
+        self._sessions: dict[tuple[str, int], SecAggSite] = {}  # this round's secure-aggregation session
 
     @property
     def name(self) -> str:
@@ -46,6 +50,8 @@ class Site:
                 return self._describe(task)
             if task.kind is TaskKind.FIT:
                 return self._fit(task)
+            if task.kind is TaskKind.SECAGG:
+                return self._secagg(task)
             return self._evaluate(task)
         except Exception as exc:
             return Reply.failure(task, ReplyStatus.FAILED, f"site {self._name}: {type(exc).__name__}: {exc}")
@@ -77,23 +83,49 @@ class Site:
 
     def _fit(self, task: Task) -> Reply:
         model, classes = self._model_for(task)
+        start_params = arrays_from_bytes(task.parameters)
         x = torch.from_numpy(self._inputs(self.data.train_x, task.context))
         y = torch.from_numpy(encode_labels(self.data.train_y, classes))
         start = time.perf_counter()
-        loss = train(model, x, y, _settings(task.config))
+        loss, info = train_for_task(model, x, y, _settings(task.config), task.config)
         seconds = time.perf_counter() - start
         params = model_arrays(model, copy=False)  # serialized right away: views are enough
+        payload = self._protected(task, start_params, params, len(y))
         return Reply(
             task.run_id,
             task.round,
             self._name,
             task.kind,
             ReplyStatus.OK,
-            parameters=arrays_to_bytes(params),
+            parameters=payload,
             num_samples=len(y),
-            metrics={"train_loss": loss},
+            # under DP the training loss is a function of the private records: it stays at the site
+            metrics={} if task.config.get("dp", "none") != "none" else {"train_loss": loss},
+            info=info,
             train_seconds=seconds,
         )
+
+    def _protected(self, task: Task, start: Arrays, trained: Arrays, num_samples: int) -> bytes:
+        """What leaves the site: the model, the clipped model (site-level DP), or a SecAgg session opening."""
+        secure = SecAggTask.in_config(task.config)
+        if not secure and task.config.get("dp") != "site":
+            return arrays_to_bytes(trained)
+        update = protect_update(start, trained, task.config)
+        if not secure:
+            return arrays_to_bytes(add(start, update))
+        spec = SecAggTask.from_config(task.config)
+        session = SecAggSite(spec.session, self._name, spec.encode_update(flatten(update), num_samples))
+        self._sessions = {(task.run_id, task.round): session}  # a new round closes any older session
+        return session.start()
+
+    def _secagg(self, task: Task) -> Reply:
+        session = self._sessions.get((task.run_id, task.round))
+        if session is None:
+            raise ValueError(f"no secure-aggregation session is open for round {task.round}")
+        out = session.receive(task.parameters)
+        if task.config.get("secagg_stage") == "unmask":
+            del self._sessions[(task.run_id, task.round)]
+        return Reply(task.run_id, task.round, self._name, task.kind, ReplyStatus.OK, parameters=out)
 
     def _evaluate(self, task: Task) -> Reply:
         model, classes = self._model_for(task)

@@ -14,7 +14,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-__all__ = ["TrainSettings", "predict", "train"]
+__all__ = ["TrainSettings", "build_optimizer", "predict", "train"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class TrainSettings:
     seed: int = 0
 
 
-def _optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
     if s.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     if s.optimizer == "sgd":
@@ -42,7 +42,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSet
     """Run `settings.epochs` epochs of minibatch training in place; returns the mean training loss."""
     if len(x) == 0:
         raise ValueError("no training samples")
-    opt = _optimizer(model, settings)
+    opt = build_optimizer(model, settings)
     gen = torch.Generator().manual_seed(settings.seed)
     anchor = [p.detach().clone() for p in model.parameters()] if settings.proximal_mu > 0 else []
     loss_fn = nn.CrossEntropyLoss()

@@ -9,6 +9,7 @@ from hypothesis.extra.numpy import arrays
 from fedward.aggregation import STRATEGY_NAMES, WeightedMean, build_strategy
 from fedward.aggregation.fedavg import FedAvg, FedProx
 from fedward.aggregation.fedopt import FedAdagrad, FedAdam, FedYogi
+from fedward.aggregation.median import FedMedian
 
 finite = st.floats(-100, 100, allow_nan=False, width=32)
 vectors = arrays(np.float32, st.integers(1, 20), elements=finite)
@@ -132,7 +133,34 @@ def test_fedprox_sends_mu_and_averages_like_fedavg():
 @pytest.mark.parametrize("name", STRATEGY_NAMES)
 def test_registry_builds_every_strategy(name):
     s = build_strategy(name, mu=0.01, server_lr=0.01, beta1=0.9, beta2=0.99, tau=1e-3)
-    assert s.name == name and not s.requires_individual_updates
+    assert s.name == name
+    # only the median needs each site's update; the others run under secure aggregation
+    assert s.requires_individual_updates == (name == "fedmedian")
+
+
+def test_median_ignores_one_hostile_site_where_the_mean_does_not():
+    honest = [{"w": np.full(4, v, np.float32)} for v in (1.0, 1.1, 0.9, 1.05)]
+    hostile = {"w": np.full(4, 1e6, np.float32)}
+    median = FedMedian().accumulator()
+    mean = FedAvg().accumulator()
+    for update in [*honest, hostile]:
+        median.add(update, 10)
+        mean.add(update, 10)
+    assert median.count == 5
+    np.testing.assert_allclose(median.result()["w"], 1.05)
+    assert mean.result()["w"][0] > 1e5  # power check: the mean is dragged away by the one site
+    np.testing.assert_allclose(FedMedian().aggregate({"w": np.zeros(4)}, median.result())["w"], 1.05)
+
+
+def test_median_refuses_mismatched_updates():
+    median = FedMedian().accumulator()
+    median.add({"w": np.zeros(2, np.float32)}, 1)
+    with pytest.raises(ValueError, match="parameter names differ"):
+        median.add({"v": np.zeros(2, np.float32)}, 1)
+    with pytest.raises(ValueError, match="weight"):
+        median.add({"w": np.zeros(2, np.float32)}, 0)
+    with pytest.raises(ValueError, match="no updates"):
+        FedMedian().accumulator().result()
 
 
 def test_registry_rejects_unknown():

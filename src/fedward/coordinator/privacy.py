@@ -1,0 +1,245 @@
+"""The coordinator's privacy bookkeeping: noise calibration, per-site and federation accountants, and the
+hard budget.
+
+Record-level DP (`dp = "record"`): every site runs DP-SGD (Abadi et al. 2016) with its own noise
+multiplier, calibrated from its Poisson sample rate (batch size / its training records) and the steps it
+will take over all rounds; each site has its own accountant fed by the events its replies report.
+
+Site-level DP (`dp = "site"`, DP-FedAvg, McMahan et al. 2018): each round releases the sum of the
+sites' clipped updates plus Gaussian noise of standard deviation `sigma * clip_norm`, one event per
+round on the federation's accountant. No amplification from site sampling is claimed (sample rate 1).
+Under secure aggregation each site adds its share of the noise, so when sites drop out the sum carries
+less noise: the event records the effective multiplier `sigma * sqrt(contributors / selected)`, which
+raises epsilon, and the round says so. The budget check before a round assumes the worst case
+(`min_contributors` sites), so a round that could exceed `epsilon_budget` is never run.
+
+Epsilon is always recomputed from the recorded events (fedward.privacy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fedward.config import PrivacyConfig
+from fedward.core.arrays import Arrays, FloatArray, flatten, unflatten
+from fedward.core.messages import JSONValue
+from fedward.privacy import (
+    Accountant,
+    PrivacyEvent,
+    calibrate_noise_multiplier,
+    dpsgd_schedule,
+    secure_numpy_generator,
+)
+
+__all__ = ["FEDERATION", "NoisyClippedSum", "PrivacyState", "record_dp_event"]
+
+FEDERATION = "federation"  # the accountant key for site-level DP
+
+
+@dataclass(frozen=True)
+class _SitePlan:
+    noise_multiplier: float
+    sample_rate: float
+    steps_per_round: int
+
+
+@dataclass
+class PrivacyState:
+    """What the coordinator knows and enforces about privacy spend during one run."""
+
+    config: PrivacyConfig
+    rounds: int
+    min_contributors: int
+    plans: dict[str, _SitePlan] = field(default_factory=dict)
+    accountants: dict[str, Accountant] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped: str | None = None
+
+    @classmethod
+    def create(
+        cls,
+        config: PrivacyConfig,
+        *,
+        rounds: int,
+        epochs: int,
+        batch_size: int,
+        site_samples: Mapping[str, int],
+        min_contributors: int,
+    ) -> PrivacyState:
+        state = cls(config, rounds, min_contributors)
+        if config.dp == "record":
+            cache: dict[tuple[float, int], float] = {}
+            for site, n in site_samples.items():
+                q, steps = dpsgd_schedule(batch_size, epochs, n)
+                if (q, steps) not in cache:
+                    cache[q, steps] = state._noise(q, steps * rounds)
+                state.plans[site] = _SitePlan(cache[q, steps], q, steps)
+                state.accountants[site] = Accountant()
+        elif config.dp == "site":
+            state.plans[FEDERATION] = _SitePlan(state._noise(1.0, rounds), 1.0, 1)
+            state.accountants[FEDERATION] = Accountant()
+        return state
+
+    def _noise(self, sample_rate: float, total_steps: int) -> float:
+        c = self.config
+        if c.noise_multiplier is not None:
+            return c.noise_multiplier
+        assert c.target_epsilon is not None  # the config guarantees one of the two
+        return calibrate_noise_multiplier(c.target_epsilon, c.delta, sample_rate, total_steps)
+
+    @property
+    def mode(self) -> str:
+        return self.config.dp
+
+    def task_config(self, site: str, selected: int) -> dict[str, JSONValue]:
+        """The DP settings a site needs for its fit task."""
+        c = self.config
+        out: dict[str, JSONValue] = {"dp": c.dp, "dp_clip_norm": c.clip_norm}
+        if c.dp == "record":
+            out["dp_noise_multiplier"] = self.plans[site].noise_multiplier
+        elif c.dp == "site" and c.secure_aggregation:
+            # each site adds its share: `selected` shares of this variance sum to the target noise
+            out["dp_noise_std"] = self.plans[FEDERATION].noise_multiplier * c.clip_norm / math.sqrt(selected)
+        return out
+
+    @property
+    def central_noise_std(self) -> float:
+        """Site-level DP without secure aggregation: the coordinator adds all the noise itself."""
+        return self.plans[FEDERATION].noise_multiplier * self.config.clip_norm
+
+    def blocked(self, selected: Sequence[str]) -> str | None:
+        """Why the next round must not run (its worst case would exceed `epsilon_budget`), or None."""
+        budget = self.config.epsilon_budget
+        if budget is None or self.mode == "none":
+            return None
+        planned = self._planned_events(selected)
+        for key, event in planned.items():
+            eps = self.accountants[key].projected(event, self.config.delta).epsilon
+            if eps > budget:
+                who = "the federation" if key == FEDERATION else f"site {key}"
+                return (
+                    f"privacy budget: the next round would take {who} to epsilon {eps:.3f}, "
+                    f"above epsilon_budget {budget:g}; stopping with the last good model"
+                )
+        return None
+
+    def _planned_events(self, selected: Sequence[str]) -> dict[str, PrivacyEvent]:
+        if self.mode == "record":
+            return {s: self._site_event(s) for s in selected}
+        return {FEDERATION: self._federation_event(self.min_contributors, len(selected))}
+
+    def _site_event(self, site: str) -> PrivacyEvent:
+        p = self.plans[site]
+        return PrivacyEvent(p.noise_multiplier, p.sample_rate, p.steps_per_round)
+
+    def _federation_event(self, contributors: int, selected: int) -> PrivacyEvent:
+        sigma = self.plans[FEDERATION].noise_multiplier
+        if self.config.secure_aggregation:
+            sigma *= math.sqrt(contributors / selected)
+        return PrivacyEvent(sigma, 1.0, 1)
+
+    def record_round(
+        self, site_events: Mapping[str, PrivacyEvent], contributors: int, selected: int
+    ) -> str | None:
+        """Record this round's spend; returns a note when dropouts raised the site-level epsilon."""
+        note = None
+        if self.mode == "record":
+            for site, event in site_events.items():
+                self.accountants[site].record(event)
+        elif self.mode == "site" and contributors > 0:
+            event = self._federation_event(contributors, selected)
+            self.accountants[FEDERATION].record(event)
+            if contributors < selected and self.config.secure_aggregation:
+                note = (
+                    f"site-level DP: {contributors} of {selected} sites contributed noise; effective "
+                    f"noise multiplier {event.noise_multiplier:.3f} instead of "
+                    f"{self.plans[FEDERATION].noise_multiplier:.3f}"
+                )
+        if self.mode != "none":
+            self.history.append(self.epsilons())
+        return note
+
+    def epsilons(self) -> dict[str, float]:
+        return {k: a.epsilon(self.config.delta).epsilon for k, a in self.accountants.items()}
+
+    def summary(self) -> dict[str, Any]:
+        c = self.config
+        out: dict[str, Any] = {"mode": c.dp, "delta": c.delta if c.dp != "none" else None}
+        if c.dp == "none":
+            return out
+        out.update(
+            {
+                "target_epsilon": c.target_epsilon,
+                "epsilon_budget": c.epsilon_budget,
+                "clip_norm": c.clip_norm,
+                "budget_exhausted": self.stopped is not None,
+                "stopped_reason": self.stopped,
+                "epsilon_by_round": self.history,
+            }
+        )
+        entries = {k: self._entry(k) for k in self.accountants}
+        if c.dp == "record":
+            out["sites"] = entries
+        else:
+            out["federation"] = entries[FEDERATION]
+        return out
+
+    def _entry(self, key: str) -> dict[str, Any]:
+        acc, plan = self.accountants[key], self.plans[key]
+        report = acc.epsilon(self.config.delta)
+        return {
+            "epsilon": report.epsilon,
+            "delta": self.config.delta,
+            "noise_multiplier": plan.noise_multiplier,
+            "sample_rate": plan.sample_rate,
+            "steps": sum(e.steps for e in acc.events),
+            "accountant": report.accountant,
+            "epsilon_by_accountant": dict(report.values),
+            "events": [e.to_dict() for e in acc.events],
+        }
+
+
+def record_dp_event(info: Mapping[str, JSONValue]) -> PrivacyEvent:
+    """The DP-SGD spend a site reports with its update (noise multiplier, sample rate, steps)."""
+    try:
+        sigma, q, steps = info["dp_noise_multiplier"], info["dp_sample_rate"], info["dp_steps"]
+    except KeyError as exc:
+        raise ValueError(f"reply lacks the record-level DP spend {exc.args[0]!r}") from None
+    if not isinstance(sigma, int | float) or not isinstance(q, int | float) or not isinstance(steps, int):
+        raise ValueError("record-level DP spend must be numbers")
+    return PrivacyEvent(float(sigma), float(q), steps)
+
+
+class NoisyClippedSum:
+    """Site-level DP-FedAvg without secure aggregation: the coordinator clips each site's update to
+    `clip_norm` (whatever the site did), sums them, adds Gaussian noise of std `noise_std` from a
+    cryptographically seeded generator, and divides by the number of selected sites (a constant fixed
+    before the round, so the division is post-processing)."""
+
+    def __init__(self, start: Arrays, clip_norm: float, noise_std: float, selected: int) -> None:
+        self._start = start
+        self._base = flatten(start)
+        self._sum = np.zeros_like(self._base)
+        self._clip, self._std, self._selected = clip_norm, noise_std, selected
+        self._count = 0
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def add(self, arrays: Mapping[str, FloatArray], weight: float) -> None:
+        delta = flatten(arrays) - self._base
+        norm = float(np.linalg.norm(delta))
+        if norm > self._clip:
+            delta *= self._clip / norm
+        self._sum += delta
+        self._count += 1
+
+    def result(self) -> Arrays:
+        noise = secure_numpy_generator().normal(0.0, self._std, size=self._sum.shape)
+        return unflatten(self._base + (self._sum + noise) / self._selected, self._start)

@@ -1,0 +1,34 @@
+"""Fenced cryptographic primitives: thin wrappers over `cryptography`, plus Shamir secret sharing.
+
+The only layer that touches key material directly. It imports nothing else of fedward; `secagg`,
+`signing` and `ledger` build on it. Key agreement is X25519 + HKDF (RFC 7748, RFC 5869), the PRG is
+AES-256-CTR, authenticated encryption is AES-256-GCM, and secret sharing is Shamir (1979) over
+GF(2^521 - 1): the building blocks of secure aggregation (Bonawitz et al., CCS 2017).
+"""
+
+from fedward.crypto.aead import AEAD_KEY_BYTES, AEAD_OVERHEAD, open_, seal
+from fedward.crypto.errors import CryptoError, DecryptionError, KeyAgreementError, SecretSharingError
+from fedward.crypto.key_agreement import KEY_BYTES, KeyPair, agree
+from fedward.crypto.prg import SEED_BYTES, expand, expand_into
+from fedward.crypto.shamir import SHARE_BYTES, Share, combine, split
+
+__all__ = [
+    "AEAD_KEY_BYTES",
+    "AEAD_OVERHEAD",
+    "KEY_BYTES",
+    "SEED_BYTES",
+    "SHARE_BYTES",
+    "CryptoError",
+    "DecryptionError",
+    "KeyAgreementError",
+    "KeyPair",
+    "SecretSharingError",
+    "Share",
+    "agree",
+    "combine",
+    "expand",
+    "expand_into",
+    "open_",
+    "seal",
+    "split",
+]

@@ -1,0 +1,152 @@
+"""Record-level differentially private local training: DP-SGD (Abadi et al. 2016) through Opacus.
+
+Each step draws a Poisson sample (every record joins independently with probability q = batch_size / n),
+computes per-record gradients (Opacus `GradSampleModule`), clips each to L2 norm `clip_norm`, sums them,
+adds N(0, (noise_multiplier * clip_norm)^2) noise per coordinate and divides by the expected batch size q*n
+(Opacus `DPOptimizer`); the base optimizer (SGD or Adam from `TrainSettings`) then takes its step, which is
+post-processing. Sampling and noise both come from the caller's generator, which must be secret
+(`fedward.privacy.secure_torch_generator`): the guarantee needs both to be unpredictable. One call is
+`epochs * round(1/q)` compositions of the sampled Gaussian mechanism, returned as a `PrivacyEvent` for the
+accountant (Mironov, Talwar & Zhang 2019).
+
+How `TrainSettings` maps: `batch_size` sets q (and q = 1, the full batch, when batch_size >= n);
+`epochs`, `lr`, `momentum`, `optimizer`, `weight_decay` apply as in `train`; `max_grad_norm` is ignored,
+superseded by the per-record `clip_norm`; `seed` is unused (randomness comes from `generator`).
+`proximal_mu > 0` is refused: FedProx's proximal term is not a sum of per-record terms, so Opacus cannot
+clip it per record.
+
+The caller's module is trained in place and handed back clean: Opacus's hooks and the attributes it puts on
+modules and parameters are removed even when training fails, so the same module can be reused for private
+or plain training. The returned loss is computed on the raw data without noise: it is NOT covered by the
+privacy guarantee and must not leave the site as is.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from opacus import GradSampleModule
+from opacus.optimizers import DPOptimizer
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+from torch import nn
+
+from fedward.privacy import PrivacyEvent, dpsgd_schedule
+from fedward.site.trainer import TrainSettings, build_optimizer
+
+__all__ = ["poisson_schedule", "train_private"]
+
+_Snapshot = tuple[dict[int, set[str]], dict[int, set[str]]]
+
+
+def poisson_schedule(settings: TrainSettings, num_samples: int) -> tuple[float, int]:
+    """(sample_rate, steps) that `train_private` will use on `num_samples` records: for calibrating
+    the noise multiplier before training (`fedward.privacy.dpsgd_schedule` with these settings)."""
+    return dpsgd_schedule(settings.batch_size, settings.epochs, num_samples)
+
+
+def _check(settings: TrainSettings, noise_multiplier: float, clip_norm: float) -> None:
+    if settings.proximal_mu > 0:
+        raise ValueError(
+            "DP-SGD cannot use FedProx's proximal term (proximal_mu > 0): it is not a per-record loss, so "
+            "its gradient cannot be clipped per record; set proximal_mu = 0 or use fedavg"
+        )
+    if not (math.isfinite(noise_multiplier) and noise_multiplier > 0):
+        raise ValueError(f"noise_multiplier must be a finite number > 0, got {noise_multiplier}")
+    if not (math.isfinite(clip_norm) and clip_norm > 0):
+        raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm}")
+
+
+def _snapshot(model: nn.Module) -> _Snapshot:
+    modules = {id(m): set(vars(m)) for m in model.modules()}
+    params = {id(p): set(vars(p)) for p in model.parameters()}
+    return modules, params
+
+
+def _restore(model: nn.Module, snapshot: _Snapshot) -> None:
+    """Delete every attribute Opacus added to the model's modules and parameters, and the noisy grads."""
+    modules, params = snapshot
+    for m in model.modules():
+        for name in set(vars(m)) - modules.get(id(m), set()):
+            delattr(m, name)
+    for p in model.parameters():
+        for name in set(vars(p)) - params.get(id(p), set()):
+            delattr(p, name)
+        p.grad = None
+
+
+def _wrap(model: nn.Module) -> GradSampleModule:
+    try:
+        return GradSampleModule(model, batch_first=True, loss_reduction="sum", strict=True)
+    except NotImplementedError as exc:
+        raise ValueError(f"model not supported by DP-SGD (Opacus): {exc}") from exc
+
+
+def _step(module: GradSampleModule, optimizer: DPOptimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One DP-SGD step on the drawn batch (possibly empty: then only noise moves the model)."""
+    optimizer.zero_grad(set_to_none=True)
+    # Inputs that require grad keep torch's full backward hooks firing on inputs, as Opacus expects, and
+    # avoid torch's "no inputs require gradients" warning on the first layer.
+    loss = nn.functional.cross_entropy(module(x.detach().requires_grad_(True)), y, reduction="sum")
+    torch.autograd.backward(loss)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _run(
+    module: GradSampleModule,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: TrainSettings,
+    noise_multiplier: float,
+    clip_norm: float,
+    generator: torch.Generator,
+) -> tuple[float, int]:
+    """The DP-SGD loop; returns (summed loss, records drawn)."""
+    q, steps = poisson_schedule(settings, len(x))
+    optimizer = DPOptimizer(
+        build_optimizer(model, settings),
+        noise_multiplier=noise_multiplier,
+        max_grad_norm=clip_norm,
+        expected_batch_size=q * len(x),
+        loss_reduction="mean",  # divide the noisy sum by the expected batch size q*n
+        generator=generator,
+        secure_mode=True,  # noise robust to floating-point attacks (Mironov 2012; Opacus docs)
+    )
+    sampler = UniformWithReplacementSampler(
+        num_samples=len(x), sample_rate=q, generator=generator, steps=steps
+    )
+    total, drawn = 0.0, 0
+    for batch in sampler:
+        idx = torch.as_tensor(batch, dtype=torch.long)
+        total += _step(module, optimizer, x[idx], y[idx])
+        drawn += len(idx)
+    return total, drawn
+
+
+def train_private(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: TrainSettings,
+    *,
+    noise_multiplier: float,
+    clip_norm: float,
+    generator: torch.Generator,
+) -> tuple[float, PrivacyEvent]:
+    """DP-SGD in place on (x, y); returns the mean training loss per drawn record (NaN if none was drawn;
+    not private) and the privacy event spent."""
+    _check(settings, noise_multiplier, clip_norm)
+    q, steps = poisson_schedule(settings, len(x))
+    snapshot = _snapshot(model)
+    model.train()
+    module: GradSampleModule | None = None
+    try:
+        module = _wrap(model)
+        total, drawn = _run(module, model, x, y, settings, noise_multiplier, clip_norm, generator)
+    finally:
+        if module is not None:
+            module.to_standard_module()
+        _restore(model, snapshot)
+    return (total / drawn if drawn else math.nan), PrivacyEvent(noise_multiplier, q, steps)
