@@ -87,3 +87,40 @@ def test_overhead_quick(tmp_path: Path) -> None:
     assert set(result["goals"]) == {"overhead_per_round", "aggregation_vs_numpy"}
     for g in result["goals"].values():
         _check_goal(g)
+
+
+def test_secagg_quick(tmp_path: Path) -> None:
+    # a small mlp and short vectors keep it to seconds; the JSON has the shape of the full run's
+    result = _run("secagg", tmp_path / "secagg.json", "--hidden", "32", "--length", "20000")
+    rounds = result["rounds"]
+    assert set(rounds["ms"]) == {"plain", "secure", "secure_ring32"} and rounds["parameters"] > 0
+    assert rounds["ms"]["plain"]["site_secagg"]["median"] == 0
+    for arm in ("secure", "secure_ring32"):
+        assert rounds["ms"][arm]["site_secagg"]["median"] > 0
+        assert rounds["versus_plain"][arm]["ratio_of_medians"] > 0
+    masking = result["masking"][0]
+    assert (masking["sites"], masking["degree"], masking["length"]) == (11, 10, 20_000)
+    assert masking["site_masking_ms"]["median"] > 0 and masking["coordinator_unmask_ms"]["median"] > 0
+    assert masking["site_sent_bytes"]["mean"] > masking["vector_bytes"]
+    assert [(s["sites"], s["degree"]) for s in result["scaling"]] == [(5, 4), (10, 9)]
+    assert set(result["goals"]) == {"secure_round_vs_plain", "masking_per_site"}
+    for g in result["goals"].values():
+        _check_goal(g)
+    assert _module("run_all")._goals(result)
+
+
+def test_dp_utility_quick(tmp_path: Path) -> None:
+    # full batches (sample rate 1) take the exact Gaussian-DP accounting path: seconds, not a minute
+    extra = ("--sites", "3", "--rounds", "1", "--set", "strategy.batch_size=4096")
+    result = _run("dp_utility", tmp_path / "dp_utility.json", *extra)
+    arms = {a["arm"]: a for a in result["datasets"]["digits"]["arms"]}
+    assert list(arms) == ["none (own recipe)", "none (DP recipe)", "epsilon 3"]
+    for arm in arms.values():
+        assert 0 <= arm["mean_site_accuracy"]["mean"] <= 1 and arm["runs"][0]["rounds_completed"] == 1
+    assert arms["none (own recipe)"]["epsilon_reached_max"] is None
+    run = arms["epsilon 3"]["runs"][0]
+    assert 0 < run["epsilon_reached"] <= 3.0 and len(run["noise_multiplier"]) == 3
+    assert set(run["sample_rate"].values()) == {1.0}
+    assert set(result["goals"]) == {"digits/within_3_points_at_epsilon_3"}
+    for g in result["goals"].values():
+        _check_goal(g)

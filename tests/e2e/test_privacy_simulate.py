@@ -182,3 +182,36 @@ def test_refused_combinations(tmp_path, capsys, extra, strategy, message):
 def test_fedmedian_runs_without_secure_aggregation(tmp_path):
     summary = _simulate(tabular_federation(tmp_path, strategy="fedmedian"), tmp_path / "run")
     assert summary["metrics"]["federated"]["pooled"]["accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("strategy", ["fedprox", "fedadam", "fedyogi", "fedadagrad"])
+def test_strategies_that_need_only_the_mean_run_under_secure_aggregation(tmp_path, strategy):
+    plain = _simulate(tabular_federation(tmp_path / "a", rounds=2, strategy=strategy), tmp_path / "plain")
+    secure_cfg = tabular_federation(tmp_path / "b", rounds=2, strategy=strategy, extra=SECURE)
+    secure = _simulate(secure_cfg, tmp_path / "secure")
+    assert secure["rounds_completed"] == 2
+    a, b = _model(tmp_path / "plain"), _model(tmp_path / "secure")
+    assert all(np.max(np.abs(a[k] - b[k])) < 1e-4 for k in a)
+    assert plain["privacy"]["secure_aggregation"]["enabled"] is False
+
+
+def test_secagg_plus_sparse_graph_with_a_dropout(tmp_path):
+    extra = "[privacy]\nsecure_aggregation = true\nneighbours = 4\n" + _fault("site_03", 1, "before_upload")
+    summary = _simulate(tabular_federation(tmp_path, rounds=2, sites=8, extra=extra), tmp_path / "run")
+    secure = summary["privacy"]["secure_aggregation"]
+    assert secure["neighbours"] == 4 and secure["threshold"] == 4 and secure["dropouts_recovered"] == 1
+    first = _rounds(tmp_path / "run")[0]["secure_aggregation"]
+    assert first["contributors"] == 7 and first["recovered"] == 1
+
+
+@pytest.mark.parametrize(
+    ("stage", "fit_status"),
+    [("before_train", "timeout"), ("before_upload", "timeout"), ("after_upload", "ok")],
+)
+def test_faults_without_secure_aggregation(tmp_path, stage, fit_status):
+    cfg = tabular_federation(tmp_path, rounds=2, extra=_fault("site_02", 1, stage))
+    _simulate(cfg, tmp_path / "run")
+    first, second = _rounds(tmp_path / "run")
+    assert first["replies"]["site_02"]["status"] == fit_status
+    assert "site_02" not in first["sites"]  # silent for the rest of the round: no evaluation either
+    assert second["replies"]["site_02"]["status"] == "ok" and "site_02" in second["sites"]
