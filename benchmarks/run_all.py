@@ -26,6 +26,8 @@ BENCHMARKS: dict[str, list[str]] = {
     "overhead": ["--quick"],
     "cross_site": ["--quick"],
     "preprocessing": ["--sites", "2", "--pages", "16"],
+    "secagg": ["--quick"],
+    "dp_utility": ["--quick"],
 }
 
 

@@ -27,6 +27,7 @@ same) and check that the unmasked sum is n times it.
 from __future__ import annotations
 
 import argparse
+import itertools
 import secrets
 import statistics
 import time
@@ -53,7 +54,7 @@ from fedward.core.allocator import tune_for_large_messages
 from fedward.secagg import SecAggCoordinator, SecAggSite, SessionParams
 from fedward.site import Site
 from fedward.transport import InMemoryTransport
-from overhead import FEATURES, HIDDEN, SITES, TRAIN, TimedSite, synthetic_sites
+from overhead import CLASSES, FEATURES, HIDDEN, SITES, TRAIN, TimedSite, synthetic_sites
 
 NAME = "secagg"
 ROUND_RATIO_GOAL = 1.5
@@ -71,7 +72,15 @@ ARMS: dict[str, PrivacyConfig] = {
     "secure": PrivacyConfig(secure_aggregation=True),
     "secure_ring32": PrivacyConfig(secure_aggregation=True, ring_bits=32, fixed_point_bits=16),
 }
-ROUND_PARTS = ("wall", "train", "eval", "site_fit_framework", "site_secagg", "coordinator", "parallel_estimate")
+ROUND_PARTS = (
+    "wall",
+    "train",
+    "eval",
+    "site_fit_framework",
+    "site_secagg",
+    "coordinator",
+    "parallel_estimate",
+)
 
 T = TypeVar("T")
 
@@ -80,12 +89,18 @@ T = TypeVar("T")
 
 
 def run_block(
-    arm: str, privacy: PrivacyConfig, sites: list[Site], rounds: int, warmup: int, run_id: str
+    arm: str,
+    privacy: PrivacyConfig,
+    sites: list[Site],
+    rounds: int,
+    warmup: int,
+    hidden: tuple[int, ...],
+    run_id: str,
 ) -> list[dict[str, float]]:
     """`warmup + rounds` rounds of one arm; milliseconds per measured round."""
     log: dict[tuple[int, str], float] = {}
     transport = InMemoryTransport([TimedSite(site, log) for site in sites])
-    plan = FederationPlan(run_id, "mlp", warmup + rounds, 0, TRAIN, hidden=HIDDEN, privacy=privacy)
+    plan = FederationPlan(run_id, "mlp", warmup + rounds, 0, TRAIN, hidden=hidden, privacy=privacy)
     strategy = build_strategy("fedavg", mu=0.0, server_lr=0.01, beta1=0.9, beta2=0.99, tau=1e-3)
     try:
         result = run_federation(transport, plan, strategy)
@@ -112,7 +127,7 @@ def round_row(r: RoundRecord, log: dict[tuple[int, str], float], n_sites: int) -
     return row
 
 
-def rounds_benchmark(blocks: int, rounds: int, warmup: int) -> dict[str, Any]:
+def rounds_benchmark(blocks: int, rounds: int, warmup: int, hidden: tuple[int, ...]) -> dict[str, Any]:
     """The arms in alternating blocks (order rotated each block); per-arm spreads, ratios to plain."""
     sites = synthetic_sites(SITES, 8, seed=0)
     rows: dict[str, list[dict[str, float]]] = {arm: [] for arm in ARMS}
@@ -120,7 +135,7 @@ def rounds_benchmark(blocks: int, rounds: int, warmup: int) -> dict[str, Any]:
     for block in range(blocks):
         order = names[block % len(names) :] + names[: block % len(names)]
         for arm in order:
-            rows[arm] += run_block(arm, ARMS[arm], sites, rounds, warmup, f"{arm}-{block}")
+            rows[arm] += run_block(arm, ARMS[arm], sites, rounds, warmup, hidden, f"{arm}-{block}")
         console.print(
             f"  block {block + 1}/{blocks}: "
             + ", ".join(f"{a} {statistics.median(r['wall'] for r in rows[a]):.0f} ms" for a in names)
@@ -138,6 +153,7 @@ def rounds_benchmark(blocks: int, rounds: int, warmup: int) -> dict[str, Any]:
             "parallel_estimate_added_ms": par["median"] - ms["plain"]["parallel_estimate"]["median"],
         }
     return {
+        "parameters": _parameters(hidden),
         "blocks": blocks,
         "rounds_per_block": rounds,
         "warmup_rounds_per_block": warmup,
@@ -146,6 +162,11 @@ def rounds_benchmark(blocks: int, rounds: int, warmup: int) -> dict[str, Any]:
         "versus_plain": compared,
         "per_round_ms": rows,
     }
+
+
+def _parameters(hidden: tuple[int, ...]) -> int:
+    widths = [FEATURES, *hidden, CLASSES]
+    return sum(w_in * w_out + w_out for w_in, w_out in itertools.pairwise(widths))
 
 
 def _arm_settings(p: PrivacyConfig) -> dict[str, Any]:
@@ -176,7 +197,9 @@ class SessionTimer:
         self.vector = np.random.default_rng(seed).integers(0, np.iinfo(dtype).max, length, dtype=dtype)
         self.sites = {name: SecAggSite(self.params, name, self.vector) for name in names}
         self.coordinator = SecAggCoordinator(self.params)
-        self.site_ms: dict[str, dict[str, float]] = {stage: {} for stage in ("advertise", "share", "mask", "unmask")}
+        self.site_ms: dict[str, dict[str, float]] = {
+            stage: {} for stage in ("advertise", "share", "mask", "unmask")
+        }
         self.coordinator_ms: dict[str, float] = {}
         self.sent = dict.fromkeys(names, 0)
         self.received = dict.fromkeys(names, 0)
@@ -255,7 +278,9 @@ def session_stats(n: int, degree: int, length: int, ring_bits: Literal[32, 64], 
 # ---------------------------------------------------------------------------------------------- output
 
 
-def print_results(rounds: dict[str, Any], masking: list[dict[str, Any]], scaling: list[dict[str, Any]]) -> None:
+def print_results(
+    rounds: dict[str, Any], masking: list[dict[str, Any]], scaling: list[dict[str, Any]]
+) -> None:
     labels = {
         "wall": "round (wall)",
         "train": "local training",
@@ -267,7 +292,8 @@ def print_results(rounds: dict[str, Any], masking: list[dict[str, Any]], scaling
     }
     ms = rounds["ms"]
     print_table(
-        f"per round, {SITES} sites, ~1M parameters, median ms over {ms['plain']['wall']['n']} rounds per arm",
+        f"per round, {SITES} sites, {rounds['parameters']:,} parameters, "
+        f"median ms over {ms['plain']['wall']['n']} rounds per arm",
         ("", *ARMS),
         [(label, *(ms[arm][key]["median"] for arm in ARMS)) for key, label in labels.items()],
         caption=f"reference, not measured here: {FLOWER_REFERENCE}",
@@ -319,14 +345,26 @@ def print_results(rounds: dict[str, Any], masking: list[dict[str, Any]], scaling
 
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(NAME, "what secure aggregation costs per round, per site and per message")
-    parser.add_argument("--blocks", type=int, default=None, help="alternating blocks of rounds (default 5, quick 1)")
-    parser.add_argument("--rounds", type=int, default=None, help="measured rounds per block (default 4, quick 2)")
-    parser.add_argument("--warmup", type=int, default=1, help="rounds discarded at the start of each block")
-    parser.add_argument("--sessions", type=int, default=None, help="sessions per setting (default 3, quick 1)")
     parser.add_argument(
-        "--length", type=int, default=LENGTH, help="vector length (default %(default)s; quick scaling: 10,000)"
+        "--blocks", type=int, default=None, help="alternating blocks of rounds (default 5, quick 1)"
     )
-    parser.add_argument("--sites", type=int, nargs="+", default=None, help=f"scaling: site counts {SCALING_SITES}")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="measured rounds per block (default 4, quick 2)"
+    )
+    parser.add_argument("--hidden", type=int, nargs="+", default=list(HIDDEN), help="mlp hidden sizes")
+    parser.add_argument("--warmup", type=int, default=1, help="rounds discarded at the start of each block")
+    parser.add_argument(
+        "--sessions", type=int, default=None, help="sessions per setting (default 3, quick 1)"
+    )
+    parser.add_argument(
+        "--length",
+        type=int,
+        default=LENGTH,
+        help="vector length (default %(default)s; quick scaling: 10,000)",
+    )
+    parser.add_argument(
+        "--sites", type=int, nargs="+", default=None, help=f"scaling: site counts {SCALING_SITES}"
+    )
     args = parser.parse_args(argv)
     with limited_threads(args.threads):
         return run(args)
@@ -343,8 +381,10 @@ def run(args: argparse.Namespace) -> int:
     machine = machine_info()
     start = time.perf_counter()
     tuned = tune_for_large_messages()
-    console.print(f"rounds: {blocks} blocks x ({args.warmup} warm-up + {rounds_n}) per arm, {SITES} sites ...")
-    rounds = rounds_benchmark(blocks, rounds_n, args.warmup)
+    console.print(
+        f"rounds: {blocks} blocks x ({args.warmup} warm-up + {rounds_n}) per arm, {SITES} sites ..."
+    )
+    rounds = rounds_benchmark(blocks, rounds_n, args.warmup, tuple(args.hidden))
     console.print(f"masking: {MASKING_SITES} sites, degree {MASKING_DEGREE}, {length:,} elements ...")
     rings: Sequence[Literal[32, 64]] = (64,) if quick else (64, 32)
     masking = [session_stats(MASKING_SITES, MASKING_DEGREE, length, ring, sessions) for ring in rings]
@@ -353,13 +393,15 @@ def run(args: argparse.Namespace) -> int:
     secure = rounds["versus_plain"]["secure"]
     goals = {
         "secure_round_vs_plain": goal(
-            "median secure round / median plain round (10 sites, ~1M parameters, in one process)",
+            f"median secure round / median plain round ({SITES} sites, {rounds['parameters']:,} parameters, "
+            "in one process)",
             secure["ratio_of_medians"],
             ROUND_RATIO_GOAL,
             "<=",
         ),
         "masking_per_site": goal(
-            f"median ms of a site's masking ({MASKING_SITES} sites, degree {MASKING_DEGREE}, {length:,} elements)",
+            f"median ms of a site's masking ({MASKING_SITES} sites, degree {MASKING_DEGREE}, "
+            f"{length:,} elements)",
             masking[0]["site_masking_ms"]["median"],
             MASKING_GOAL_MS,
             "<=",
@@ -373,7 +415,8 @@ def run(args: argparse.Namespace) -> int:
             "sites": SITES,
             "model": "mlp",
             "features": FEATURES,
-            "hidden": list(HIDDEN),
+            "hidden": list(args.hidden),
+            "parameters": rounds["parameters"],
             "train": TRAIN,
             "malloc_tuned": tuned,
             "session_length": length,

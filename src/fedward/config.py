@@ -25,6 +25,7 @@ __all__ = [
     "PrivacyConfig",
     "SiteConfig",
     "StrategyConfig",
+    "TrustConfig",
     "load_config",
     "parse_config",
 ]
@@ -129,6 +130,15 @@ class SiteConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     train: Path
     test: Path
+    policy: Path | None = (
+        None  # the site's own policy file (docs/threat-model.md); simulation default if unset
+    )
+
+
+class TrustConfig(_Strict):
+    """`[trust]`: where the federation's keys are. Without it a simulation makes fresh keys for the run."""
+
+    keys: Path | None = None  # a folder: admin.pub, roster.json, coordinator.key and one SITE.key per site
 
 
 class FederationConfig(_Strict):
@@ -137,6 +147,7 @@ class FederationConfig(_Strict):
     model: ModelConfig
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    trust: TrustConfig = Field(default_factory=TrustConfig)
     sites: list[SiteConfig] = Field(min_length=1)
     faults: list[FaultConfig] = Field(default_factory=list)
 
@@ -208,8 +219,14 @@ def parse_config(raw: dict[str, Any], *, source: Path) -> FederationConfig:
     except ValidationError as exc:
         raise ConfigError(_describe(exc.errors()[0], raw), where=source) from None
     base = source.parent.resolve()
-    sites = [s.model_copy(update={"train": base / s.train, "test": base / s.test}) for s in cfg.sites]
-    return cfg.model_copy(update={"sites": sites})
+    sites = [
+        s.model_copy(
+            update={"train": base / s.train, "test": base / s.test, "policy": s.policy and base / s.policy}
+        )
+        for s in cfg.sites
+    ]
+    trust = cfg.trust.model_copy(update={"keys": cfg.trust.keys and base / cfg.trust.keys})
+    return cfg.model_copy(update={"sites": sites, "trust": trust})
 
 
 def _describe(err: Any, raw: dict[str, Any]) -> str:

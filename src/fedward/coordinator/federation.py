@@ -15,9 +15,10 @@ import numpy as np
 
 from fedward.aggregation import Accumulator, Strategy
 from fedward.config import PrivacyConfig
+from fedward.coordinator.audit import Audit
 from fedward.coordinator.privacy import NoisyClippedSum, PrivacyState, record_dp_event
 from fedward.coordinator.rounds import RoundRecord, SiteOutcome
-from fedward.coordinator.secure_round import secure_fit, session_id
+from fedward.coordinator.secure_round import UpdateCheck, secure_fit, session_id
 from fedward.coordinator.selection import select_sites
 from fedward.coordinator.setup import FederationSetup, describe_federation
 from fedward.core.arrays import (
@@ -31,6 +32,7 @@ from fedward.core.arrays import (
 )
 from fedward.core.messages import JSONValue, Reply, Task, TaskKind
 from fedward.core.metrics import metrics_from_confusion
+from fedward.core.provenance import task_sha256
 from fedward.errors import FederationError
 from fedward.models import build_model, model_arrays
 from fedward.privacy import PrivacyEvent
@@ -54,6 +56,8 @@ class FederationPlan:
     deadline_s: float | None = None
     eval_every: int = 1
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    federation: str = "fedward"
+    config_sha256: str = "0" * 64
 
 
 @dataclass
@@ -62,6 +66,7 @@ class FederationResult:
     setup: FederationSetup
     params: Arrays
     privacy: PrivacyState
+    audit: Audit | None = None
     rounds: list[RoundRecord] = field(default_factory=list)
 
     @property
@@ -78,10 +83,16 @@ def run_federation(
     plan: FederationPlan,
     strategy: Strategy,
     on_round: Callable[[RoundRecord], None] | None = None,
+    audit: Audit | None = None,
 ) -> FederationResult:
+    """Run every round. With `audit`, the run keeps a ledger, verifies signed update packages, gives
+    the sites the ledger evidence for each model, and ends with a signed release (coordinator/audit.py)."""
     setup = describe_federation(transport, plan)
     params = model_arrays(build_model(setup.spec, seed=plan.seed))
-    result = FederationResult(plan.run_id, setup, params, privacy=_privacy_state(plan, setup))
+    result = FederationResult(plan.run_id, setup, params, privacy=_privacy_state(plan, setup), audit=audit)
+    if audit is not None:
+        code = task_sha256({**setup.task_config, **plan.train, **strategy.site_config()})
+        audit.run_started(plan.run_id, plan.federation, plan.config_sha256, code)
     for rnd in range(1, plan.rounds + 1):
         selected = select_sites(setup.sites, plan.fraction, plan.min_sites, seed=plan.seed, round_=rnd)
         stop = result.privacy.blocked(selected)
@@ -95,6 +106,17 @@ def run_federation(
     if result.rounds_completed == 0:
         reasons = "; ".join(sorted({r.reason or "" for r in result.rounds} | {result.privacy.stopped or ""}))
         raise FederationError(f"no round completed: {reasons.strip('; ')}", hint="see the site errors above")
+    if audit is not None:
+        last = max(r.round for r in result.rounds if r.aggregated)
+        audit.finish(
+            run_id=plan.run_id,
+            last_round=last,
+            rounds_completed=result.rounds_completed,
+            model_bytes=arrays_to_bytes(result.params),
+            site_metrics=result.final.evaluation,
+            privacy=result.privacy.summary(),
+            reason=result.privacy.stopped or "all rounds run",
+        )
     return result
 
 
@@ -135,6 +157,9 @@ def _run_round(
     secagg = _secagg_task(plan, result, selected, rnd) if plan.privacy.secure_aggregation else None
     extra = secagg.to_config() if secagg is not None else {}
     payload = arrays_to_bytes(params)
+    audit = result.audit
+    if audit is not None:
+        audit.open_round(rnd, selected, payload)
     tasks = [
         Task(
             plan.run_id,
@@ -146,19 +171,21 @@ def _run_round(
                 **config,
                 **extra,
                 **privacy.task_config(s, len(selected)),
+                **(audit.evidence(s) if audit is not None else {}),
                 "seed": _site_seed(plan.seed, rnd, s, setup),
             },
             setup.context,
         )
         for s in selected
     ]
+    check = None if audit is None else (lambda reply, body: audit.check_update(reply, body, rnd, payload))
     if secagg is not None:
         combined, events, contributors = _secure_combine(
-            transport, plan, tasks, secagg, params, record, privacy
+            transport, plan, tasks, secagg, params, record, privacy, check
         )
     else:
         combined, events, contributors = _plain_combine(
-            transport, plan, strategy, tasks, params, record, privacy
+            transport, plan, strategy, tasks, params, record, privacy, check
         )
     record.train_seconds = sum(o.train_seconds for o in record.outcomes.values() if o.status == "ok")
     record.privacy_note = privacy.record_round(events, len(contributors), len(selected))
@@ -170,9 +197,13 @@ def _run_round(
             f"round {rnd}: {len(contributors)} usable replies, fewer than min_sites={plan.min_sites}"
         )
     record.epsilon = privacy.history[-1] if privacy.history and privacy.mode != "none" else {}
+    if audit is not None:
+        audit.close_round(
+            rnd, record.epsilon, arrays_to_bytes(params) if record.aggregated else None, contributors
+        )
     if rnd % plan.eval_every == 0 or rnd == plan.rounds:
         eval_start = time.perf_counter()
-        record.evaluation, record.pooled = evaluate_sites(transport, plan, setup, params, rnd)
+        record.evaluation, record.pooled = evaluate_sites(transport, plan, setup, params, rnd, audit)
         record.eval_seconds = time.perf_counter() - eval_start
     record.seconds = time.perf_counter() - start
     return record, params
@@ -186,6 +217,7 @@ def _plain_combine(
     params: Arrays,
     record: RoundRecord,
     privacy: PrivacyState,
+    check: UpdateCheck | None,
 ) -> tuple[Arrays | None, dict[str, PrivacyEvent], list[str]]:
     replies = transport.exchange(tasks, plan.deadline_s)
     acc: Accumulator = strategy.accumulator()
@@ -194,6 +226,12 @@ def _plain_combine(
     events: dict[str, PrivacyEvent] = {}
     for task in tasks:
         site, reply = task.site, replies[task.site]
+        rejected = check(reply, reply.parameters) if check is not None and reply.ok else None
+        if rejected is not None:
+            record.outcomes[site] = SiteOutcome(
+                "rejected", reply.num_samples, reply.train_seconds, error=rejected
+            )
+            continue
         record.outcomes[site] = _fold_reply(reply, params, acc, privacy.mode == "record")
         if record.outcomes[site].status == "ok" and privacy.mode == "record":
             events[site] = record_dp_event(reply.info)
@@ -209,8 +247,9 @@ def _secure_combine(
     params: Arrays,
     record: RoundRecord,
     privacy: PrivacyState,
+    check: UpdateCheck | None,
 ) -> tuple[Arrays | None, dict[str, PrivacyEvent], list[str]]:
-    fit = secure_fit(transport, tasks, secagg, params, plan.deadline_s)
+    fit = secure_fit(transport, tasks, secagg, params, plan.deadline_s, check)
     record.outcomes = {t.site: fit.outcomes[t.site] for t in tasks}
     record.secagg = {"contributors": len(fit.contributors), "recovered": fit.recovered}
     events: dict[str, PrivacyEvent] = {}
@@ -263,12 +302,25 @@ def _fold_reply(reply: Reply, params: Arrays, mean: Accumulator, needs_spend: bo
 
 
 def evaluate_sites(
-    transport: Transport, plan: FederationPlan, setup: FederationSetup, params: Arrays, rnd: int
+    transport: Transport,
+    plan: FederationPlan,
+    setup: FederationSetup,
+    params: Arrays,
+    rnd: int,
+    audit: Audit | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Each site's metrics on its own test data, and the pooled metrics over all their test data."""
     payload = arrays_to_bytes(params)
     tasks = [
-        Task(plan.run_id, rnd, s, TaskKind.EVALUATE, payload, setup.task_config, setup.context)
+        Task(
+            plan.run_id,
+            rnd,
+            s,
+            TaskKind.EVALUATE,
+            payload,
+            {**setup.task_config, **(audit.evidence(s) if audit is not None else {})},
+            setup.context,
+        )
         for s in setup.sites
     ]
     replies = transport.exchange(tasks, plan.deadline_s)

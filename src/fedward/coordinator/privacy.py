@@ -97,9 +97,16 @@ class PrivacyState:
         return self.config.dp
 
     def task_config(self, site: str, selected: int) -> dict[str, JSONValue]:
-        """The DP settings a site needs for its fit task."""
+        """The privacy settings a site needs for its fit task (and checks against its policy)."""
         c = self.config
-        out: dict[str, JSONValue] = {"dp": c.dp, "dp_clip_norm": c.clip_norm}
+        out: dict[str, JSONValue] = {
+            "dp": c.dp,
+            "dp_clip_norm": c.clip_norm,
+            "dp_delta": c.delta,
+            "dp_target_epsilon": c.target_epsilon,
+            "dp_epsilon_budget": c.epsilon_budget,
+            "secure_aggregation": c.secure_aggregation,
+        }
         if c.dp == "record":
             out["dp_noise_multiplier"] = self.plans[site].noise_multiplier
         elif c.dp == "site" and c.secure_aggregation:

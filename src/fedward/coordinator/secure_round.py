@@ -13,7 +13,7 @@ for site-level DP, the sum of the noised, clipped updates), never one site's upd
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +27,10 @@ from fedward.secagg import AbortError, ProtocolError, SecAggCoordinator
 from fedward.secagg.task import SecAggTask
 from fedward.transport.base import Transport
 
-__all__ = ["SecureFit", "secure_fit", "session_id"]
+__all__ = ["SecureFit", "UpdateCheck", "secure_fit", "session_id"]
+
+UpdateCheck = Callable[[Reply, bytes], "str | None"]
+"""Verifies a site's signed update package over a payload; returns why it is rejected, or None."""
 
 STAGES = ("share", "mask", "unmask")
 _DROPPED_AT = {
@@ -58,6 +61,7 @@ def secure_fit(
     spec: SecAggTask,
     params: Arrays,
     deadline_s: float | None,
+    check: UpdateCheck | None = None,
 ) -> SecureFit:
     """Run the fit tasks (which open the sessions) and the three SecAgg exchanges; decode the sum."""
     coordinator = SecAggCoordinator(spec.session)
@@ -73,6 +77,10 @@ def secure_fit(
             for s, msg in outgoing.items()
         ]
         for site, reply in transport.exchange(stage_tasks, deadline_s).items():
+            rejected = check(reply, reply.parameters) if check and stage == "mask" and reply.ok else None
+            if rejected is not None:  # not handed on: the site counts as dropped before uploading
+                outcomes[site] = SiteOutcome("rejected", replies[site].num_samples, error=rejected)
+                continue
             outcome = _take(coordinator, site, reply, stage)
             if outcome.status != "ok":
                 outcomes[site] = outcome

@@ -7,6 +7,8 @@ so an interrupted or failed run never leaves a half-written directory behind. La
     DIR/metrics.jsonl           one JSON line per round
     DIR/model/global.safetensors  the final global model
     DIR/report.html             self-contained report
+    DIR/ledger/, DIR/releases/, DIR/keys/   the audit trail, written during the run into a work folder
+                                            (`RunOutputs.extra_dirs`) and moved in with the rest
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class RunOutputs:
     rounds: Sequence[Mapping[str, Any]]
     model_bytes: bytes
     extra_files: Mapping[str, bytes] = field(default_factory=dict)  # relative path -> content
+    extra_dirs: Mapping[str, Path] = field(default_factory=dict)  # relative path -> folder to move in
 
 
 def check_out_dir(out: Path, *, force: bool) -> None:
@@ -70,6 +73,8 @@ def _write(root: Path, outputs: RunOutputs, render: Callable[[RunOutputs], str])
     with (root / "metrics.jsonl").open("w") as fh:
         for row in outputs.rounds:
             fh.write(json.dumps(row, separators=(",", ":"), allow_nan=False) + "\n")
+    for rel, folder in outputs.extra_dirs.items():
+        shutil.move(folder, root / rel)
     for rel, content in outputs.extra_files.items():
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)

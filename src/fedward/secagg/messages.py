@@ -128,6 +128,19 @@ class KeyDirectory:
         return cls(_session(body), wire.read_name(body, "receiver"), encryption, masking)
 
 
+def _sealed_to_bytes(
+    kind: str, session: bytes, role: str, name: str, ciphertexts: Mapping[str, bytes]
+) -> bytes:
+    """The shares messages of both directions: one named party and its sealed shares by peer."""
+    fields = {"session": wire.b64(session), role: name, "ciphertexts": _map(ciphertexts)}
+    return wire.dumps(kind, fields)
+
+
+def _sealed_from_bytes(data: bytes, kind: str, role: str) -> tuple[bytes, str, dict[str, bytes]]:
+    body = wire.loads(data, kind, ("session", role, "ciphertexts"))
+    return _session(body), wire.read_name(body, role), _ciphertexts(body)
+
+
 @dataclass(frozen=True)
 class EncryptedShares:
     """Round 1 reply: `ciphertexts[receiver]` seals the sender's shares for that neighbour."""
@@ -138,17 +151,11 @@ class EncryptedShares:
     ciphertexts: Mapping[str, bytes]
 
     def to_bytes(self) -> bytes:
-        fields = {
-            "session": wire.b64(self.session),
-            "sender": self.sender,
-            "ciphertexts": _map(self.ciphertexts),
-        }
-        return wire.dumps(self.KIND, fields)
+        return _sealed_to_bytes(self.KIND, self.session, "sender", self.sender, self.ciphertexts)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EncryptedShares:
-        body = wire.loads(data, cls.KIND, ("session", "sender", "ciphertexts"))
-        return cls(_session(body), wire.read_name(body, "sender"), _ciphertexts(body))
+        return cls(*_sealed_from_bytes(data, cls.KIND, "sender"))
 
 
 @dataclass(frozen=True)
@@ -161,17 +168,11 @@ class ShareInbox:
     ciphertexts: Mapping[str, bytes]
 
     def to_bytes(self) -> bytes:
-        fields = {
-            "session": wire.b64(self.session),
-            "receiver": self.receiver,
-            "ciphertexts": _map(self.ciphertexts),
-        }
-        return wire.dumps(self.KIND, fields)
+        return _sealed_to_bytes(self.KIND, self.session, "receiver", self.receiver, self.ciphertexts)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ShareInbox:
-        body = wire.loads(data, cls.KIND, ("session", "receiver", "ciphertexts"))
-        return cls(_session(body), wire.read_name(body, "receiver"), _ciphertexts(body))
+        return cls(*_sealed_from_bytes(data, cls.KIND, "receiver"))
 
 
 @dataclass(frozen=True)

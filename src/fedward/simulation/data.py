@@ -6,13 +6,17 @@ error naming the site and file, and the run directory is never half written.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from fedward.config import FederationConfig, SiteConfig
-from fedward.documents.dataset import load_document_folder
+from fedward.core.canonical import canonical_bytes
+from fedward.documents.dataset import dataset_fingerprint, load_document_folder
 from fedward.documents.pipeline import Pipeline, PipelineSpec
 from fedward.errors import DataError
 from fedward.site.data import LocalData
@@ -26,6 +30,7 @@ class LoadedSite:
     name: str
     data: LocalData
     rejected: tuple[tuple[str, str], ...] = ()  # (file, reason) of pages the preprocessing refused
+    fingerprint: str = ""  # hash of the file names and sizes (never content), for update manifests
 
 
 def pipeline_spec(cfg: FederationConfig) -> PipelineSpec:
@@ -55,7 +60,8 @@ def _load_tabular(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
             f"{list(train.features)}",
             where=site.test,
         )
-    return LoadedSite(site.name, LocalData(train.x, train.y, test.x, test.y, train.features))
+    fingerprint = _fingerprint({"train": _file_size(site.train), "test": _file_size(site.test)})
+    return LoadedSite(site.name, LocalData(train.x, train.y, test.x, test.y, train.features), (), fingerprint)
 
 
 def _load_documents(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
@@ -71,7 +77,18 @@ def _load_documents(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
         test.images.astype(np.float32, copy=False),
         test.labels,
     )
-    return LoadedSite(site.name, data, rejected)
+    fingerprint = _fingerprint(
+        {"train": dataset_fingerprint(site.train), "test": dataset_fingerprint(site.test)}
+    )
+    return LoadedSite(site.name, data, rejected, fingerprint)
+
+
+def _file_size(path: Path) -> list[str | int]:
+    return [path.name, path.stat().st_size]
+
+
+def _fingerprint(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_bytes(parts)).hexdigest()
 
 
 def _check_federation(cfg: FederationConfig, sites: list[LoadedSite]) -> None:

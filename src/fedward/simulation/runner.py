@@ -7,6 +7,8 @@ The sites are real `Site` objects behind an `InMemoryTransport`; the coordinator
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -17,17 +19,22 @@ from typing import Any
 from fedward.aggregation import Strategy, build_strategy
 from fedward.config import FederationConfig, PrivacyConfig
 from fedward.coordinator import FederationPlan, FederationResult, RoundRecord, run_federation
+from fedward.coordinator.audit import Audit
 from fedward.core.arrays import arrays_to_bytes
 from fedward.core.messages import JSONValue
-from fedward.report import RunOutputs, write_run_dir
+from fedward.ledger import LedgerWriter, utc_clock
+from fedward.report import RunOutputs, check_out_dir, write_run_dir
 from fedward.report.html import render_report
 from fedward.simulation.baselines import BaselineResult, centralized, local_only
-from fedward.simulation.data import LoadedSite, load_sites
+from fedward.simulation.data import LoadedSite, load_sites, pipeline_spec
 from fedward.simulation.faults import FaultySite
+from fedward.simulation.identities import federation_identities, site_trust
 from fedward.simulation.privacy_checks import check_privacy_config
 from fedward.simulation.summary import build_summary
 from fedward.site import Site, TrainSettings
+from fedward.site.trust import SiteTrust
 from fedward.transport import InMemoryTransport
+from fedward.trust import PackageVerifier
 
 __all__ = ["SimulationHooks", "SimulationResult", "simulate"]
 
@@ -71,6 +78,8 @@ def plan_for(cfg: FederationConfig, run_id: str) -> FederationPlan:
         deadline_s=f.deadline_seconds,
         eval_every=f.eval_every,
         privacy=cfg.privacy,
+        federation=f.name,
+        config_sha256=cfg.sha256(),
     )
 
 
@@ -104,13 +113,37 @@ def _federate(
     sites: list[LoadedSite],
     strategy: Strategy,
     on_round: Callable[[RoundRecord], None] | None,
+    work: Path | None = None,
 ) -> FederationResult:
-    handlers = [FaultySite(Site(s.name, s.data), cfg.faults) for s in sites]
+    """One federated run; with `work`, audited: keys, ledger and releases are written under it."""
+    run_id = uuid.uuid4().hex
+    audit: Audit | None = None
+    trusts: dict[str, SiteTrust] = {}
+    if work is not None:
+        audit, trusts = _audit(cfg, sites, run_id, work)
+    handlers = [FaultySite(Site(s.name, s.data, trusts.get(s.name)), cfg.faults) for s in sites]
     transport = InMemoryTransport(handlers)
     try:
-        return run_federation(transport, plan_for(cfg, uuid.uuid4().hex), strategy, on_round)
+        return run_federation(transport, plan_for(cfg, run_id), strategy, on_round, audit)
     finally:
         transport.close()
+        if audit is not None:
+            audit.ledger.close()
+
+
+def _audit(
+    cfg: FederationConfig, sites: list[LoadedSite], run_id: str, work: Path
+) -> tuple[Audit, dict[str, SiteTrust]]:
+    names = [s.name for s in sites]
+    ids = federation_identities(cfg, names, utc_clock())
+    ids.write_public(work / "keys")
+    (work / "releases").mkdir()
+    ledger = LedgerWriter(work, ids.coordinator, run_id, utc_clock)
+    verifier = PackageVerifier(ids.roster, cfg.federation.name, run_id)
+    audit = Audit(ledger, ids.coordinator, verifier, work / "releases", utc_clock)
+    prep = pipeline_spec(cfg).sha256() if cfg.federation.task == "documents" else None
+    trusts = {s.name: site_trust(cfg, ids, s.name, s.fingerprint, prep, utc_clock) for s in sites}
+    return audit, trusts
 
 
 def simulate(
@@ -134,7 +167,31 @@ def simulate(
         sites = load_sites(cfg, hooks.on_site_loaded)
     strategy = _strategy(cfg)
     check_privacy_config(cfg, config_path)
-    result = _federate(cfg, sites, strategy, hooks.on_round)
+    check_out_dir(out, force=force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
+    try:
+        return _simulate(
+            cfg, config_path, out, work, strategy, sites, hooks, baselines, force, compare_non_private, start
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _simulate(
+    cfg: FederationConfig,
+    config_path: Path,
+    out: Path,
+    work: Path,
+    strategy: Strategy,
+    sites: list[LoadedSite],
+    hooks: SimulationHooks,
+    baselines: bool,
+    force: bool,
+    compare_non_private: bool,
+    start: float,
+) -> SimulationResult:
+    result = _federate(cfg, sites, strategy, hooks.on_round, work)
     plain = None
     if compare_non_private and cfg.privacy != PrivacyConfig():
         if hooks.on_phase is not None:
@@ -147,6 +204,9 @@ def simulate(
             hooks.on_phase("baselines")
         base = _baselines(cfg, result, sites)
     summary = build_summary(cfg, str(config_path), result, base, sites, time.perf_counter() - start, plain)
-    outputs = RunOutputs(summary, [r.to_json() for r in result.rounds], arrays_to_bytes(result.params))
+    audit_dirs = {name: work / name for name in ("keys", "ledger", "releases")}
+    outputs = RunOutputs(
+        summary, [r.to_json() for r in result.rounds], arrays_to_bytes(result.params), extra_dirs=audit_dirs
+    )
     write_run_dir(out, outputs, lambda o: render_report(o.summary, o.rounds), force=force)
     return SimulationResult(summary, result)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -22,19 +23,34 @@ from fedward.models import ModelSpec, build_model, load_arrays, model_arrays
 from fedward.secagg import SecAggSite
 from fedward.secagg.task import SecAggTask
 from fedward.site.data import LocalData, encode_labels
+from fedward.site.policy import PolicyResult
 from fedward.site.protect import protect_update, train_for_task
 from fedward.site.trainer import TrainSettings, predict
+from fedward.site.trust import SiteTrust
 from fedward.tabular import feature_sums
 
 __all__ = ["Site"]
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A fit whose update leaves later, in the secure-aggregation session: what its package needs."""
+
+    task: Task
+    num_samples: int
+    metrics: dict[str, float]
+    info: dict[str, JSONValue]
+    policy: PolicyResult
+
+
 class Site:
-    def __init__(self, name: str, data: LocalData) -> None:
+    def __init__(self, name: str, data: LocalData, trust: SiteTrust | None = None) -> None:
         self._name = name
         self.data = data
+        self.trust = trust  # policy, ledger checks and package signing; None only in bare unit tests
         self._model: tuple[ModelSpec, torch.nn.Module] | None = None  # reused while the architecture holds
         self._sessions: dict[tuple[str, int], SecAggSite] = {}  # this round's secure-aggregation session
+        self._pending: dict[tuple[str, int], _Pending] = {}
 
     @property
     def name(self) -> str:
@@ -82,6 +98,7 @@ class Site:
         )
 
     def _fit(self, task: Task) -> Reply:
+        policy = self._check(task, len(self.data.train_y))
         model, classes = self._model_for(task)
         start_params = arrays_from_bytes(task.parameters)
         x = torch.from_numpy(self._inputs(self.data.train_x, task.context))
@@ -91,6 +108,17 @@ class Site:
         seconds = time.perf_counter() - start
         params = model_arrays(model, copy=False)  # serialized right away: views are enough
         payload = self._protected(task, start_params, params, len(y))
+        # under DP the training loss is a function of the private records: it stays at the site
+        metrics = {} if task.config.get("dp", "none") != "none" else {"train_loss": loss}
+        if self.trust is not None and policy is not None:
+            if not SecAggTask.in_config(task.config):
+                info |= self.trust.package_fields(
+                    task, payload, num_samples=len(y), metrics=metrics, info=info, policy=policy, secure=False
+                )
+            else:  # the package goes with the masked update, later in the session
+                self._pending = {
+                    (task.run_id, task.round): _Pending(task, len(y), metrics, dict(info), policy)
+                }
         return Reply(
             task.run_id,
             task.round,
@@ -99,11 +127,17 @@ class Site:
             ReplyStatus.OK,
             parameters=payload,
             num_samples=len(y),
-            # under DP the training loss is a function of the private records: it stays at the site
-            metrics={} if task.config.get("dp", "none") != "none" else {"train_loss": loss},
+            metrics=metrics,
             info=info,
             train_seconds=seconds,
         )
+
+    def _check(self, task: Task, num_samples: int) -> PolicyResult | None:
+        """The site's own checks before it touches a model: its policy, and the model against the ledger."""
+        if self.trust is None:
+            return None
+        self.trust.check_model(task)
+        return self.trust.check_policy(task, num_samples) if task.kind is TaskKind.FIT else None
 
     def _protected(self, task: Task, start: Arrays, trained: Arrays, num_samples: int) -> bytes:
         """What leaves the site: the model, the clipped model (site-level DP), or a SecAgg session opening."""
@@ -123,11 +157,27 @@ class Site:
         if session is None:
             raise ValueError(f"no secure-aggregation session is open for round {task.round}")
         out = session.receive(task.parameters)
-        if task.config.get("secagg_stage") == "unmask":
+        info: dict[str, JSONValue] = {}
+        stage = task.config.get("secagg_stage")
+        pending = self._pending.get((task.run_id, task.round))
+        if stage == "mask" and self.trust is not None and pending is not None:
+            info |= self.trust.package_fields(
+                pending.task,
+                out,
+                num_samples=pending.num_samples,
+                metrics=pending.metrics,
+                info=pending.info,
+                policy=pending.policy,
+                secure=True,
+            )
+        if stage == "unmask":
             del self._sessions[(task.run_id, task.round)]
-        return Reply(task.run_id, task.round, self._name, task.kind, ReplyStatus.OK, parameters=out)
+        return Reply(
+            task.run_id, task.round, self._name, task.kind, ReplyStatus.OK, parameters=out, info=info
+        )
 
     def _evaluate(self, task: Task) -> Reply:
+        self._check(task, len(self.data.test_y))
         model, classes = self._model_for(task)
         x = torch.from_numpy(self._inputs(self.data.test_x, task.context))
         y = encode_labels(self.data.test_y, classes)

@@ -1,0 +1,158 @@
+"""The coordinator's audit trail of a run: the ledger entries, the signed checkpoints, the evidence each
+task carries for its global model, the verification of every update package, and the final release.
+
+Round by round (see docs/threat-model.md):
+- `open_round`: a `round_opened` entry names the selected sites and the hash of the model they get, and a
+  signed checkpoint covers it; each task carries that checkpoint, a consistency proof from the last
+  checkpoint the site was shown, and the entry with its inclusion proof (`evidence`).
+- `check_update`: every reply's package is verified (`PackageVerifier`) before anything in it is used;
+  the outcome is an `update_accepted` or `update_rejected` entry with the manifest hash and the reason.
+- `close_round`: `privacy_spent` and `aggregate_computed` (the new model's hash), then a checkpoint;
+  evaluation tasks carry the evidence for that entry.
+- `finish`: the final model is published as a signed release (`DIR/releases/final/`), then
+  `release_signed` and `run_finished` and a last checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fedward.core.messages import JSONScalar, JSONValue, Reply
+from fedward.crypto import SigningKey, key_id
+from fedward.ledger import LedgerWriter
+from fedward.release import write_release
+from fedward.trust import PackageRejected, PackageVerifier, Roster
+
+__all__ = ["FINAL_RELEASE", "Audit"]
+
+FINAL_RELEASE = "final"
+
+
+@dataclass
+class Audit:
+    ledger: LedgerWriter
+    key: SigningKey
+    verifier: PackageVerifier
+    releases_dir: Path
+    clock: Callable[[], str]
+    shown: dict[str, int] = field(default_factory=dict)  # site -> size of the last checkpoint it was shown
+    model_entry: int = -1  # the ledger entry that names the current global model
+    accepted: list[str] = field(default_factory=list)  # manifest hashes of accepted packages
+
+    @property
+    def roster(self) -> Roster:
+        return self.verifier.roster
+
+    def run_started(self, run_id: str, federation: str, config_hash: str, code_hash: str) -> None:
+        self.ledger.append(
+            "run_started", run_id=run_id, federation=federation, config_hash=config_hash, code_hash=code_hash
+        )
+        for site, entry in sorted(self.roster.sites.items()):
+            self.ledger.append("site_admitted", site=site, key_id=key_id(entry.public_key))
+            if entry.revoked_from_round is not None:
+                self.ledger.append("site_revoked", site=site, reason=f"from round {entry.revoked_from_round}")
+        self.ledger.checkpoint()
+
+    def open_round(self, rnd: int, selected: Sequence[str], model_bytes: bytes) -> None:
+        self.model_entry = self.ledger.append(
+            "round_opened",
+            round=rnd,
+            sites=list(selected),
+            model_hash=hashlib.sha256(model_bytes).hexdigest(),
+        )
+        self.ledger.checkpoint()
+
+    def evidence(self, site: str) -> dict[str, JSONValue]:
+        """What a task carries so `site` can check its model against the ledger (see site/trust.py)."""
+        signed = self.ledger.latest_checkpoint
+        assert signed is not None and self.model_entry >= 0, "open_round or close_round comes first"
+        size = signed.checkpoint.tree_size
+        old = self.shown.get(site, 0)
+        self.shown[site] = size
+        consistency: list[JSONScalar] = (
+            [h.hex() for h in self.ledger.consistency_proof(old, size)] if old else []
+        )
+        inclusion: list[JSONScalar] = [
+            h.hex() for h in self.ledger.inclusion_proof_at(self.model_entry, size)
+        ]
+        return {
+            "trust_checkpoint": signed.line.decode(),
+            "trust_consistency": consistency,
+            "trust_entry": self.ledger.line(self.model_entry).decode(),
+            "trust_entry_index": self.model_entry,
+            "trust_inclusion": inclusion,
+        }
+
+    def check_update(self, reply: Reply, payload: bytes, rnd: int, base_model: bytes) -> str | None:
+        """Verify a site's package; record the verdict. Returns the rejection (reason: detail) or None."""
+        try:
+            manifest = self.verifier.verify_fields(
+                reply.info,
+                payload,
+                site=reply.site,
+                round=rnd,
+                base_model_sha256=hashlib.sha256(base_model).hexdigest(),
+                now=self.clock(),
+            )
+        except PackageRejected as exc:
+            self.ledger.append(
+                "update_rejected", round=rnd, site=reply.site, reason=str(exc.reason), manifest_hash=None
+            )
+            return f"update package rejected ({exc.reason}): {exc.detail}"
+        digest = manifest.sha256()
+        self.ledger.append("update_accepted", round=rnd, site=reply.site, manifest_hash=digest)
+        self.accepted.append(digest)
+        return None
+
+    def close_round(
+        self, rnd: int, epsilons: Mapping[str, float], model_bytes: bytes | None, contributors: Sequence[str]
+    ) -> None:
+        if epsilons:
+            self.ledger.append("privacy_spent", round=rnd, epsilons=dict(epsilons))
+        if model_bytes is not None:
+            self.model_entry = self.ledger.append(
+                "aggregate_computed",
+                round=rnd,
+                model_hash=hashlib.sha256(model_bytes).hexdigest(),
+                contributors=list(contributors),
+            )
+        self.ledger.checkpoint()
+
+    def finish(
+        self,
+        *,
+        run_id: str,
+        last_round: int,
+        rounds_completed: int,
+        model_bytes: bytes,
+        site_metrics: Mapping[str, Mapping[str, float]],
+        privacy: Mapping[str, Any],
+        reason: str,
+    ) -> Path:
+        checkpoint = self.ledger.latest_checkpoint
+        path = write_release(
+            self.releases_dir,
+            FINAL_RELEASE,
+            model_bytes,
+            run_id=run_id,
+            round=last_round,
+            parent=None,
+            accepted_packages=list(self.accepted),
+            site_metrics=site_metrics,
+            privacy=privacy,
+            ledger_checkpoint=None
+            if checkpoint is None
+            else {"tree_size": checkpoint.checkpoint.tree_size, "root_hash": checkpoint.checkpoint.root_hash},
+            key=self.key,
+        )
+        model_hash = hashlib.sha256(model_bytes).hexdigest()
+        self.ledger.append("release_signed", version=FINAL_RELEASE, round=last_round, model_hash=model_hash)
+        self.ledger.append(
+            "run_finished", rounds_completed=rounds_completed, final_model_hash=model_hash, reason=reason
+        )
+        self.ledger.checkpoint()
+        return path

@@ -1,0 +1,361 @@
+"""The site policy: what a hospital agrees to run, written by the site and never by the coordinator.
+
+A site refuses every task its policy does not allow (deny by default). The policy is a TOML file with
+one `[policy]` table; every rule must be stated (only `fedward_versions` may be left out, meaning any
+version), unknown keys are errors, and an empty or missing file is an error, so a typo or a forgotten
+file can never widen what a site accepts. The one permissive policy is built in, for the in-process
+simulation, and says so in its name: `SitePolicy.simulation_default()`. Its checks still run and their
+results are recorded like any other.
+
+`check` returns one result per rule and a reason for each refusal, naming the rule and the values, so
+the refusal can travel back to the coordinator as data and be written to the ledger. Privacy rules follow
+docs/privacy.md: record-level DP (Abadi et al., CCS 2016) and site-level DP (McMahan et al., ICLR 2018)
+are different guarantees, so neither stands in for the other, and an epsilon only counts when it is
+proven: a calibrated target or an enforced budget, never a bare noise multiplier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from fedward.config import PrivacyConfig
+from fedward.core.canonical import canonical_bytes
+from fedward.errors import UserError
+
+__all__ = [
+    "ANY_CODE",
+    "DP_LEVELS",
+    "RULES",
+    "PolicyError",
+    "PolicyRequest",
+    "PolicyResult",
+    "SitePolicy",
+    "load_policy",
+    "parse_policy",
+]
+
+ANY_CODE = "*"
+DP_LEVELS = ("none", "record", "site")
+RULES = (
+    "allowed_code",
+    "fedward_versions",
+    "require_secure_aggregation",
+    "require_dp",
+    "max_epsilon",
+    "min_samples",
+    "max_rounds",
+)
+DpLevel = Literal["none", "record", "site"]
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_SIMULATION_SOURCE = "built-in simulation policy (permissive; for `fedward simulate` only)"
+_HINT = "state every rule in [policy]; only 'fedward_versions' may be left out (then any version is accepted)"
+
+
+class PolicyError(UserError):
+    """The site policy file is missing, empty or invalid."""
+
+
+@dataclass(frozen=True)
+class PolicyRequest:
+    """What a fit task asks of the site, in plain values (the caller reads them from the Task)."""
+
+    task_sha256: str
+    fedward_version: str
+    round: int
+    secure_aggregation: bool
+    dp: str
+    target_epsilon: float | None
+    epsilon_budget: float | None
+    noise_multiplier: float | None
+    num_samples: int
+
+    @classmethod
+    def from_privacy(
+        cls,
+        privacy: PrivacyConfig,
+        *,
+        task_sha256: str,
+        fedward_version: str,
+        round: int,
+        num_samples: int,
+    ) -> PolicyRequest:
+        """The request of a task run under the federation's `[privacy]` settings."""
+        return cls(
+            task_sha256=task_sha256,
+            fedward_version=fedward_version,
+            round=round,
+            secure_aggregation=privacy.secure_aggregation,
+            dp=privacy.dp,
+            target_epsilon=privacy.target_epsilon,
+            epsilon_budget=privacy.epsilon_budget,
+            noise_multiplier=privacy.noise_multiplier,
+            num_samples=num_samples,
+        )
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    """One boolean per rule, and a sentence for each refusal; `passed` only when every rule passed."""
+
+    passed: bool
+    checks: dict[str, bool]
+    reasons: list[str]
+    policy_sha256: str
+    policy_source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON value for the reply and the ledger."""
+        return {
+            "passed": self.passed,
+            "checks": dict(self.checks),
+            "reasons": list(self.reasons),
+            "policy_sha256": self.policy_sha256,
+            "policy_source": self.policy_source,
+        }
+
+
+@dataclass(frozen=True)
+class SitePolicy:
+    """A validated site policy. Build it with `load_policy` or, for simulation only, `simulation_default`."""
+
+    allowed_code: tuple[str, ...]
+    fedward_versions: tuple[str, ...] | None
+    require_secure_aggregation: bool
+    require_dp: DpLevel
+    max_epsilon: float | None
+    min_samples: int
+    max_rounds: int
+    source: str = field(default="<in memory>", compare=False)
+
+    @classmethod
+    def simulation_default(cls) -> SitePolicy:
+        """The permissive policy of the in-process simulation: any code, any privacy, any site size."""
+        return cls(
+            allowed_code=(ANY_CODE,),
+            fedward_versions=None,
+            require_secure_aggregation=False,
+            require_dp="none",
+            max_epsilon=None,
+            min_samples=1,
+            max_rounds=100_000,
+            source=_SIMULATION_SOURCE,
+        )
+
+    @property
+    def is_simulation_default(self) -> bool:
+        return self.source == _SIMULATION_SOURCE
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rules as a JSON value (the source path is not part of the policy's identity)."""
+        versions = list(self.fedward_versions) if self.fedward_versions is not None else None
+        return {
+            "allowed_code": list(self.allowed_code),
+            "fedward_versions": versions,
+            "require_secure_aggregation": self.require_secure_aggregation,
+            "require_dp": self.require_dp,
+            "max_epsilon": self.max_epsilon,
+            "min_samples": self.min_samples,
+            "max_rounds": self.max_rounds,
+        }
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the canonical JSON of the rules: stable across key order and list order."""
+        return hashlib.sha256(canonical_bytes(self.to_dict())).hexdigest()
+
+    def check(self, request: PolicyRequest) -> PolicyResult:
+        """Judge a request against every rule; never raises for a request, refuses instead."""
+        outcomes = {rule: _CHECKS[rule](self, request) for rule in RULES}
+        checks = {rule: reason is None for rule, reason in outcomes.items()}
+        reasons = [reason for reason in outcomes.values() if reason is not None]
+        return PolicyResult(all(checks.values()), checks, reasons, self.sha256(), self.source)
+
+
+# --- the rules: each returns None when the request passes, else a sentence naming the rule and values
+
+
+def _check_code(policy: SitePolicy, request: PolicyRequest) -> str | None:
+    if ANY_CODE in policy.allowed_code or request.task_sha256.lower() in policy.allowed_code:
+        return None
+    return f"allowed_code: task code {request.task_sha256!r} is not in the site's allowed_code list"
+
+
+def _check_version(policy: SitePolicy, request: PolicyRequest) -> str | None:
+    if policy.fedward_versions is None or request.fedward_version in policy.fedward_versions:
+        return None
+    accepted = ", ".join(policy.fedward_versions)
+    return f"fedward_versions: fedward {request.fedward_version!r} is not one of the accepted ({accepted})"
+
+
+def _check_secagg(policy: SitePolicy, request: PolicyRequest) -> str | None:
+    if not policy.require_secure_aggregation or request.secure_aggregation is True:
+        return None
+    return "require_secure_aggregation: the site requires secure aggregation, the task does not use it"
+
+
+def _check_dp(policy: SitePolicy, request: PolicyRequest) -> str | None:
+    if request.dp not in DP_LEVELS:
+        return f"require_dp: the task asks for unknown dp = {request.dp!r}"
+    if policy.require_dp == "none" or request.dp == policy.require_dp:
+        return None
+    return f"require_dp: the site requires dp = {policy.require_dp!r}, the task uses dp = {request.dp!r}"
+
+
+def _check_epsilon(policy: SitePolicy, request: PolicyRequest) -> str | None:
+    limit = policy.max_epsilon
+    if limit is None or (request.dp == "none" and policy.require_dp == "none"):
+        return None
+    if request.dp == "none":
+        return f"max_epsilon: the task uses no DP, so its epsilon is unbounded (limit {limit})"
+    stated = {"target_epsilon": request.target_epsilon, "epsilon_budget": request.epsilon_budget}
+    given = {name: value for name, value in stated.items() if value is not None}
+    if not given:
+        return (
+            f"max_epsilon: with only a noise multiplier ({request.noise_multiplier}) the task's epsilon "
+            f"cannot be proven to stay within {limit}; the coordinator must set epsilon_budget <= {limit}"
+        )
+    over = [f"{name} = {value}" for name, value in given.items() if not 0 < value <= limit]
+    if over:
+        return f"max_epsilon: {' and '.join(over)} is not within the site's limit of (0, {limit}]"
+    return None
+
+
+def _check_samples(policy: SitePolicy, request: PolicyRequest) -> str | None:
+    if request.num_samples >= policy.min_samples:
+        return None
+    return f"min_samples: the site has {request.num_samples} local samples, fewer than {policy.min_samples}"
+
+
+def _check_rounds(policy: SitePolicy, request: PolicyRequest) -> str | None:
+    if 1 <= request.round <= policy.max_rounds:
+        return None
+    return f"max_rounds: round {request.round} is outside 1..{policy.max_rounds}"
+
+
+_CHECKS: dict[str, Callable[[SitePolicy, PolicyRequest], str | None]] = {
+    "allowed_code": _check_code,
+    "fedward_versions": _check_version,
+    "require_secure_aggregation": _check_secagg,
+    "require_dp": _check_dp,
+    "max_epsilon": _check_epsilon,
+    "min_samples": _check_samples,
+    "max_rounds": _check_rounds,
+}
+
+
+# --- reading the file
+
+
+def load_policy(path: Path) -> SitePolicy:
+    """Read and validate a site policy file; a missing, empty or invalid file raises `PolicyError`."""
+    if not path.is_file():
+        raise PolicyError(
+            "site policy file not found; a site refuses to run without a policy (deny by default)",
+            where=path,
+            hint="write a [policy] table listing the allowed_code and the privacy the site requires",
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"not valid TOML: {exc}", where=path) from None
+    return parse_policy(raw, source=path)
+
+
+def parse_policy(raw: Mapping[str, Any], *, source: Path | str) -> SitePolicy:
+    """Validate the parsed TOML of a policy file; errors name `source` and the key."""
+    table = _policy_table(raw, source)
+    unknown = sorted(set(table) - set(RULES))
+    if unknown:
+        raise PolicyError(f"unknown key [policy] '{unknown[0]}'", where=source, hint=_HINT)
+    missing = [key for key in RULES if key not in table and key != "fedward_versions"]
+    missing = [key for key in missing if not (key == "max_epsilon" and table.get("require_dp") == "none")]
+    if missing:
+        raise PolicyError(f"missing key [policy] '{missing[0]}'", where=source, hint=_HINT)
+    try:
+        return _build(table, str(source))
+    except ValueError as exc:
+        raise PolicyError(str(exc), where=source, hint=_HINT) from None
+
+
+def _policy_table(raw: Mapping[str, Any], source: Path | str) -> Mapping[str, Any]:
+    if not raw:
+        raise PolicyError("the site policy is empty; deny by default refuses every task", where=source)
+    extra = sorted(set(raw) - {"policy"})
+    if extra:
+        raise PolicyError(f"unknown key '{extra[0]}' (only a [policy] table is allowed)", where=source)
+    table = raw["policy"]
+    if not isinstance(table, Mapping):
+        raise PolicyError("'policy' must be a table: [policy]", where=source)
+    if not table:
+        raise PolicyError("[policy] is empty; deny by default refuses every task", where=source)
+    return table
+
+
+def _build(table: Mapping[str, Any], source: str) -> SitePolicy:
+    require_dp = table["require_dp"]
+    if require_dp not in DP_LEVELS:
+        raise ValueError(f"[policy] 'require_dp': {require_dp!r} is not one of none, record, site")
+    max_epsilon = _positive_number(table, "max_epsilon")
+    if require_dp == "none" and max_epsilon is not None:
+        raise ValueError("[policy] 'max_epsilon' has no effect with require_dp = 'none'; remove it")
+    versions = _string_list(table, "fedward_versions") if "fedward_versions" in table else None
+    return SitePolicy(
+        allowed_code=_allowed_code(table),
+        fedward_versions=versions,
+        require_secure_aggregation=_boolean(table, "require_secure_aggregation"),
+        require_dp=cast(DpLevel, require_dp),
+        max_epsilon=max_epsilon,
+        min_samples=_positive_int(table, "min_samples"),
+        max_rounds=_positive_int(table, "max_rounds"),
+        source=source,
+    )
+
+
+def _string_list(table: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = table[key]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"[policy] '{key}' must be a non-empty list of non-empty strings")
+    return tuple(sorted(set(value)))
+
+
+def _allowed_code(table: Mapping[str, Any]) -> tuple[str, ...]:
+    codes = tuple(sorted({code.lower() for code in _string_list(table, "allowed_code")}))
+    if ANY_CODE in codes:
+        if len(codes) > 1:
+            raise ValueError("[policy] 'allowed_code': '*' accepts any code and must be the only entry")
+        return codes
+    bad = [code for code in codes if not _SHA256_HEX.match(code)]
+    if bad:
+        raise ValueError(f"[policy] 'allowed_code': {bad[0]!r} is not a SHA-256 hex digest or '*'")
+    return codes
+
+
+def _boolean(table: Mapping[str, Any], key: str) -> bool:
+    value = table[key]
+    if not isinstance(value, bool):
+        raise ValueError(f"[policy] '{key}' must be true or false, not {value!r}")
+    return value
+
+
+def _positive_int(table: Mapping[str, Any], key: str) -> int:
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"[policy] '{key}' must be a whole number >= 1, not {value!r}")
+    return value
+
+
+def _positive_number(table: Mapping[str, Any], key: str) -> float | None:
+    if key not in table:
+        return None
+    value = table[key]
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"[policy] '{key}' must be a finite number > 0, not {value!r}")
+    return float(value)
