@@ -463,7 +463,7 @@ def print_arms(title: str, arms_out: Sequence[Mapping[str, Any]]) -> None:
             "noise multiplier",
             "epsilon reached",
             "collapsed",
-            "s",
+            "seconds (training)",
         ),
         rows,
     )

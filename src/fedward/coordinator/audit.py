@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedward.core.canonical import canonical_bytes
 from fedward.core.messages import JSONScalar, JSONValue, Reply
 from fedward.crypto import SigningKey, key_id
 from fedward.ledger import LedgerWriter
@@ -39,7 +40,9 @@ class Audit:
     verifier: PackageVerifier
     releases_dir: Path
     clock: Callable[[], str]
-    shown: dict[str, int] = field(default_factory=dict)  # site -> size of the last checkpoint it was shown
+    # site -> sizes of the checkpoints it may have seen last: the one its last reply confirmed, and any
+    # shown since (a site may have checked a task whose reply was lost)
+    shown: dict[str, set[int]] = field(default_factory=dict)
     model_entry: int = -1  # the ledger entry that names the current global model
     accepted: list[str] = field(default_factory=list)  # manifest hashes of accepted packages
 
@@ -71,24 +74,28 @@ class Audit:
         signed = self.ledger.latest_checkpoint
         assert signed is not None and self.model_entry >= 0, "open_round or close_round comes first"
         size = signed.checkpoint.tree_size
-        old = self.shown.get(site, 0)
-        self.shown[site] = size
-        consistency: list[JSONScalar] = (
-            [h.hex() for h in self.ledger.consistency_proof(old, size)] if old else []
-        )
+        candidates = self.shown.setdefault(site, set())
+        proofs = {str(old): [h.hex() for h in self.ledger.consistency_proof(old, size)] for old in candidates}
+        candidates.add(size)
         inclusion: list[JSONScalar] = [
             h.hex() for h in self.ledger.inclusion_proof_at(self.model_entry, size)
         ]
         return {
             "trust_checkpoint": signed.line.decode(),
-            "trust_consistency": consistency,
+            "trust_consistency": canonical_bytes(proofs).decode(),
             "trust_entry": self.ledger.line(self.model_entry).decode(),
             "trust_entry_index": self.model_entry,
             "trust_inclusion": inclusion,
         }
 
+    def confirm(self, site: str) -> None:
+        """`site` answered its latest task: the checkpoint shown with it is the last one it has seen."""
+        if self.shown.get(site):
+            self.shown[site] = {max(self.shown[site])}
+
     def check_update(self, reply: Reply, payload: bytes, rnd: int, base_model: bytes) -> str | None:
         """Verify a site's package; record the verdict. Returns the rejection (reason: detail) or None."""
+        self.confirm(reply.site)
         try:
             manifest = self.verifier.verify_fields(
                 reply.info,

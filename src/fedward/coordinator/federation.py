@@ -328,6 +328,8 @@ def evaluate_sites(
     pooled = np.zeros((len(setup.classes), len(setup.classes)), dtype=np.int64)
     for site in setup.sites:
         reply = replies[site]
+        if reply.ok and audit is not None:
+            audit.confirm(site)
         if reply.ok:
             per_site[site] = dict(reply.metrics)
             pooled += arrays_from_bytes(reply.parameters, dtype=np.float64)["confusion"].astype(np.int64)

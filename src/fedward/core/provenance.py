@@ -24,9 +24,7 @@ _PER_ROUND_PREFIXES = ("secagg_", "trust_")
 
 def task_definition(config: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
     """The config without its per-site and per-round values."""
-    return {
-        k: v for k, v in config.items() if k not in _PER_SITE and not k.startswith(_PER_ROUND_PREFIXES)
-    }
+    return {k: v for k, v in config.items() if k not in _PER_SITE and not k.startswith(_PER_ROUND_PREFIXES)}
 
 
 def task_sha256(config: Mapping[str, JSONValue]) -> str:

@@ -88,14 +88,15 @@ class LedgerWriter:
         self._checkpoints_fd = open_append(checkpoints_path(directory))
 
     def _resume(self, directory: Path) -> None:
-        truncate_torn_tail(entries_path(directory))
-        truncate_torn_tail(checkpoints_path(directory))
+        """Verify what is on disk (torn tails are ignored by verification), then cut the torn tails."""
         ledger = read_verified_ledger(directory, self._key.public)
         if ledger.report.ledger_id not in (None, self._ledger_id):
             raise LedgerError(
                 f"this ledger belongs to {ledger.report.ledger_id!r}, not {self._ledger_id!r}",
                 where=checkpoints_path(directory),
             )
+        truncate_torn_tail(entries_path(directory))
+        truncate_torn_tail(checkpoints_path(directory))
         self._lines = ledger.lines
         self._leaves = ledger.leaf_hashes
         self._last_kind = ledger.entries[-1].kind if ledger.entries else None

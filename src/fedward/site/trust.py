@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from fedward import __version__
+from fedward.core.canonical import parse_canonical
 from fedward.core.messages import JSONValue, Task
 from fedward.core.provenance import code_identity, task_sha256
 from fedward.crypto import SigningKey
@@ -45,6 +46,19 @@ def _hex_list(config: Mapping[str, JSONValue], key: str) -> list[bytes]:
     if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
         raise TrustRefusal(f"task config {key!r} must be a list of hex hashes")
     return [bytes.fromhex(str(h)) for h in value]
+
+
+def _consistency(config: Mapping[str, JSONValue], witness: CheckpointWitness) -> list[bytes]:
+    """The proof from the checkpoint this site saw last (the coordinator sends one per size it may have)."""
+    latest = witness.latest
+    if latest is None:
+        return []
+    proofs = parse_canonical(str(config["trust_consistency"]).encode(), max_bytes=1 << 20)
+    proof = proofs.get(str(latest.checkpoint.tree_size)) if isinstance(proofs, dict) else None
+    if not isinstance(proof, list) or not all(isinstance(h, str) for h in proof):
+        size = latest.checkpoint.tree_size
+        raise TrustRefusal(f"no consistency proof from the checkpoint this site saw last (size {size})")
+    return [bytes.fromhex(h) for h in proof]
 
 
 @dataclass
@@ -86,7 +100,7 @@ class SiteTrust:
         try:
             signed = parse_signed_checkpoint(str(c["trust_checkpoint"]).encode())
             witness = self.witnesses.setdefault(task.run_id, CheckpointWitness(task.run_id))
-            witness.observe(signed, self.coordinator_key, _hex_list(c, "trust_consistency"))
+            witness.observe(signed, self.coordinator_key, _consistency(c, witness))
             index = c["trust_entry_index"]
             if not isinstance(index, int):
                 raise TrustRefusal("task config 'trust_entry_index' must be an integer")
