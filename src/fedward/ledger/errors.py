@@ -1,9 +1,9 @@
 """The narrow errors of the round ledger.
 
-Every check of the ledger fails closed: a proof that does not verify, a checkpoint whose signature fails,
-a log that was edited, truncated or forked raises one of these, never returns a quiet False. They are
-`UserError`s, so the CLI prints them in one or two lines that name the file and line (`where=`) and exits
-with code 2.
+Every check of the ledger fails closed: a Merkle proof that does not verify (RFC 9162 section 2.1), a
+checkpoint (signed tree head, RFC 9162 section 4.10) whose signature fails, a log that was edited,
+truncated or forked raises one of these, never returns a quiet False. They are `UserError`s, so the CLI
+prints them in one or two lines that name the file and line (`where=`) and exits with code 2.
 """
 
 from __future__ import annotations
