@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from fedward.cli import demo, simulate, synth
+from fedward.cli import demo, keys, ledger, release, roster, simulate, synth
 from fedward.core.allocator import tune_for_large_messages
 from fedward.errors import UserError
 
@@ -22,6 +22,10 @@ app = typer.Typer(
 app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate_command)
 app.add_typer(synth.app, name="synth")
+app.add_typer(keys.app, name="keys")
+app.add_typer(roster.app, name="roster")
+app.add_typer(ledger.app, name="ledger")
+app.add_typer(release.app, name="release")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -93,6 +93,13 @@ class Audit:
         if self.shown.get(site):
             self.shown[site] = {max(self.shown[site])}
 
+    def record_failure(self, reply: Reply, rnd: int) -> None:
+        """A selected site sent no usable update (it failed, timed out, or its policy refused the task)."""
+        why = f"{reply.status.value}: {reply.error or 'no detail'}"
+        self.ledger.append(
+            "update_rejected", round=rnd, site=reply.site, reason=why[:300], manifest_hash=None
+        )
+
     def check_update(self, reply: Reply, payload: bytes, rnd: int, base_model: bytes) -> str | None:
         """Verify a site's package; record the verdict. Returns the rejection (reason: detail) or None."""
         self.confirm(reply.site)

@@ -179,13 +179,14 @@ def _run_round(
         for s in selected
     ]
     check = None if audit is None else (lambda reply, body: audit.check_update(reply, body, rnd, payload))
+    failed = None if audit is None else (lambda reply: audit.record_failure(reply, rnd))
     if secagg is not None:
         combined, events, contributors = _secure_combine(
-            transport, plan, tasks, secagg, params, record, privacy, check
+            transport, plan, tasks, secagg, params, record, privacy, check, failed
         )
     else:
         combined, events, contributors = _plain_combine(
-            transport, plan, strategy, tasks, params, record, privacy, check
+            transport, plan, strategy, tasks, params, record, privacy, check, audit
         )
     record.train_seconds = sum(o.train_seconds for o in record.outcomes.values() if o.status == "ok")
     record.privacy_note = privacy.record_round(events, len(contributors), len(selected))
@@ -218,8 +219,13 @@ def _plain_combine(
     record: RoundRecord,
     privacy: PrivacyState,
     check: UpdateCheck | None,
+    audit: Audit | None,
 ) -> tuple[Arrays | None, dict[str, PrivacyEvent], list[str]]:
     replies = transport.exchange(tasks, plan.deadline_s)
+    if audit is not None:
+        for task in tasks:
+            if not replies[task.site].ok:
+                audit.record_failure(replies[task.site], task.round)
     acc: Accumulator = strategy.accumulator()
     if privacy.mode == "site":
         acc = NoisyClippedSum(params, privacy.config.clip_norm, privacy.central_noise_std, len(tasks))
@@ -248,8 +254,13 @@ def _secure_combine(
     record: RoundRecord,
     privacy: PrivacyState,
     check: UpdateCheck | None,
+    failed: Callable[[Reply], None] | None,
 ) -> tuple[Arrays | None, dict[str, PrivacyEvent], list[str]]:
     fit = secure_fit(transport, tasks, secagg, params, plan.deadline_s, check)
+    if failed is not None:
+        for task in tasks:
+            if not fit.replies[task.site].ok:
+                failed(fit.replies[task.site])
     record.outcomes = {t.site: fit.outcomes[t.site] for t in tasks}
     record.secagg = {"contributors": len(fit.contributors), "recovered": fit.recovered}
     events: dict[str, PrivacyEvent] = {}

@@ -19,7 +19,15 @@ from fedward.crypto import SignatureError, SigningKey, load_public_key, load_sig
 from fedward.errors import ConfigError
 from fedward.site.policy import SitePolicy, load_policy
 from fedward.site.trust import SiteTrust
-from fedward.trust import Roster, SignedRoster, SiteEntry, read_roster, sign_roster
+from fedward.trust import (
+    PackageError,
+    Roster,
+    RosterError,
+    SignedRoster,
+    SiteEntry,
+    sign_roster,
+    verify_roster,
+)
 
 __all__ = ["Identities", "federation_identities", "site_trust"]
 
@@ -62,17 +70,22 @@ def _load(folder: Path, names: Sequence[str]) -> Identities:
     """Keys made by `fedward keys new` and a roster signed by `fedward roster create`."""
     try:
         admin_public = load_public_key(folder / "admin.pub")
-        roster = read_roster(folder / ROSTER_FILE, admin_public)
+        raw = (folder / ROSTER_FILE).read_bytes()  # read once: the roster verified is the roster recorded
+        roster = verify_roster(SignedRoster.from_bytes(raw), admin_public)
         coordinator = load_signing_key(folder / "coordinator.key")
         sites = {name: load_signing_key(folder / f"{name}.key") for name in names}
-    except (OSError, SignatureError) as exc:
+    except (OSError, SignatureError, PackageError, RosterError) as exc:
         raise ConfigError(f"[trust] 'keys': {exc}", where=folder) from None
     if roster.coordinator_public_key != coordinator.public:
         raise ConfigError(
             "[trust] 'keys': coordinator.key is not the coordinator in roster.json", where=folder
         )
-    signed = SignedRoster.from_bytes((folder / ROSTER_FILE).read_bytes())
-    return Identities(admin_public, coordinator, sites, roster, signed.to_bytes())
+    for name, key in sites.items():
+        if name not in roster.sites:
+            raise ConfigError(f"[trust] 'keys': site {name} is not admitted in roster.json", where=folder)
+        if roster.public_key(name) != key.public:
+            raise ConfigError(f"[trust] 'keys': {name}.key is not the key roster.json admits", where=folder)
+    return Identities(admin_public, coordinator, sites, roster, raw)
 
 
 def site_trust(

@@ -1,0 +1,61 @@
+"""`fedward release verify PATH`: check a signed release folder (`fedward.release.verify_release`).
+
+A release verifies when its Ed25519 signature (RFC 8032) covers release.json, release.json is well formed
+and names its signing key and folder, and model.safetensors has the hash the record states. Without
+`--key` the signature is checked against the folder's own coordinator.pub, which proves integrity, not
+identity; the summary's trust note says which case applied.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fedward.cli.keys import read_public_key
+from fedward.cli.progress import results
+from fedward.errors import UserError
+from fedward.release import RECORD_FILE, ReleaseRecord, verify_release
+
+__all__ = ["app", "summarize", "verify"]
+
+app = typer.Typer(help="Verify signed model releases.", no_args_is_help=True)
+
+
+def _release_folder(path: Path) -> Path:
+    """A run directory is a common slip: point at its final release instead of failing on a missing file."""
+    if not (path / RECORD_FILE).exists() and (path / "releases").is_dir():
+        raise UserError(
+            "this is a run directory, not a release folder",
+            where=path,
+            hint=f"give a release folder, e.g. {path / 'releases' / 'final'}",
+        )
+    return path
+
+
+def summarize(record: ReleaseRecord) -> list[str]:
+    """Two lines: what the release is, and what its verification proves (the trust note)."""
+    checkpoint = record.ledger_checkpoint
+    ledger = (
+        "no ledger checkpoint"
+        if checkpoint is None
+        else f"ledger checkpoint of {checkpoint['tree_size']} entries, root {checkpoint['root_hash']}"
+    )
+    return [
+        f"release {record.version} verified: round {record.round} of run {record.run_id}, "
+        f"model sha256 {record.model_sha256}, {len(record.accepted_packages)} accepted update packages, "
+        f"{ledger}",
+        record.trust_note(),
+    ]
+
+
+@app.command("verify")
+def verify(
+    path: Path = typer.Argument(..., help="release folder, e.g. RUN/releases/final"),
+    key: Path | None = typer.Option(None, "--key", help="the coordinator's public key (PEM), to pin it"),
+) -> None:
+    """Check the signature, the record and the model hash; exit 2 naming the problem."""
+    public = None if key is None else read_public_key(key, "coordinator public key")
+    record = verify_release(_release_folder(path), public)
+    for line in summarize(record):
+        results.print(line, highlight=False, markup=False)
