@@ -350,6 +350,22 @@ def test_a_site_policy_refuses_a_task_without_secure_aggregation(tmp_path):
         assert {record["replies"][s]["status"] for s in ("site_00", "site_02")} == {"ok"}
     aggregates = [e for e in _entries(tmp_path / "run") if e["kind"] == "aggregate_computed"]
     assert [e["contributors"] for e in aggregates] == [["site_00", "site_02"]] * 2
+    refusals = [e for e in _entries(tmp_path / "run") if e["kind"] == "update_rejected"]
+    assert [(e["round"], e["site"]) for e in refusals] == [(1, "site_01"), (2, "site_01")]
+    assert all("require_secure_aggregation" in e["reason"] for e in refusals)  # the refusal is on record
+
+
+def test_keys_that_do_not_match_the_roster_are_a_config_error(tmp_path, capsys):
+    keys = tmp_path / "keys"
+    _make_keys(keys)
+    assert run_cli(["roster", "create", "--dir", str(keys), *SITES]) == 0
+    (keys / "site_01.key").unlink()
+    (keys / "site_01.pub").unlink()
+    assert run_cli(["keys", "new", "site_01", "--dir", str(keys)]) == 0  # a new key the roster never saw
+    cfg = tabular_federation(tmp_path / "fed", rounds=1, extra=f'[trust]\nkeys = "{keys}"\n')
+    assert run_cli(["simulate", str(cfg), "--out", str(tmp_path / "run"), "--no-baselines"]) == 2
+    assert "site_01.key is not the key roster.json admits" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_the_same_policy_file_without_the_rule_accepts_the_task(tmp_path):

@@ -16,15 +16,33 @@ app = typer.Typer(help="Generate synthetic federations for trying fedward.", no_
 
 
 def documents_config_tables(
-    rounds: int, seed: int
+    rounds: int, seed: int, *, private: bool = False
 ) -> dict[str, dict[str, str | int | float | bool | list[int]]]:
-    return {
-        "federation": {"task": "documents", "rounds": rounds, "seed": seed},
-        "data": {"image_size": 64, "min_dpi": 90},
-        "model": {"name": "doc-cnn", "channels": [16, 32, 64], "hidden": [128]},
+    """The federation file's tables for synthetic documents; `private` picks the DP-SGD recipe."""
+    if private:
+        # DP-SGD adds noise in every direction of parameter space, so a smaller model (22k instead of
+        # 550k parameters), a larger expected batch and one local epoch per round (fewer noisy steps for
+        # the same epsilon) did best at epsilon 8 on 5 x 200 pages (mean-site accuracy 0.62 against 0.46
+        # at lr 0.05, 0.25 with Adam and 0.37 with the non-private recipe); without DP it still reaches 0.99.
+        model: dict[str, str | int | float | bool | list[int]] = {
+            "name": "doc-cnn",
+            "channels": [8, 16, 32],
+            "hidden": [32],
+        }
+        strategy: dict[str, str | int | float | bool | list[int]] = {
+            "name": "fedavg",
+            "local_epochs": 1,
+            "batch_size": 16,
+            "optimizer": "sgd",
+            "lr": 0.1,
+            "momentum": 0.9,
+            "max_grad_norm": 5.0,
+        }
+    else:
         # Plain SGD at lr 0.05 (batch 32) collapsed to chance on some seeds, and without gradient clipping
         # the 40-epoch centralized baseline did too; this recipe is stable in all three arms.
-        "strategy": {
+        model = {"name": "doc-cnn", "channels": [16, 32, 64], "hidden": [128]}
+        strategy = {
             "name": "fedavg",
             "local_epochs": 2,
             "batch_size": 8,
@@ -32,7 +50,12 @@ def documents_config_tables(
             "lr": 0.02,
             "momentum": 0.9,
             "max_grad_norm": 5.0,
-        },
+        }
+    return {
+        "federation": {"task": "documents", "rounds": rounds, "seed": seed},
+        "data": {"image_size": 64, "min_dpi": 90},
+        "model": model,
+        "strategy": strategy,
     }
 
 
@@ -63,7 +86,8 @@ def synth_documents(
     names = [s.name for s in summaries]
     write_federation_file(
         out / "federation.toml",
-        documents_config_tables(rounds, seed) | ({"privacy": privacy} if privacy else {}),
+        documents_config_tables(rounds, seed, private=privacy is not None and privacy.get("dp") == "record")
+        | ({"privacy": privacy} if privacy else {}),
         [(n, f"{n}/train", f"{n}/test") for n in names],
         f"Synthetic scanned-document federation: {sites} hospitals, {pages} pages each, seed {seed}.",
     )
