@@ -7,7 +7,9 @@ into a `UserError` that names the file, so every trust command reports key probl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 
@@ -18,31 +20,30 @@ from fedward.trust import new_identity
 
 __all__ = ["app", "new", "read_public_key", "read_signing_key"]
 
+T = TypeVar("T")
+
 app = typer.Typer(help="Make the Ed25519 identities of a federation.", no_args_is_help=True)
+
+
+def _read_key(path: Path, what: str, load: Callable[[Path], T], kind: str, hint: str | None) -> T:
+    try:
+        return load(path)
+    except FileNotFoundError:
+        raise UserError(f"{what} not found", where=path, hint=hint) from None
+    except OSError as exc:
+        raise UserError(f"cannot read the {what}: {exc.strerror}", where=path) from None
+    except SignatureError:
+        raise UserError(f"the {what} is not {kind} (PEM)", where=path) from None
 
 
 def read_public_key(path: Path, what: str, *, hint: str | None = None) -> bytes:
     """The raw 32-byte Ed25519 public key in PEM file `path`; `what` names it in errors ("admin key")."""
-    try:
-        return load_public_key(path)
-    except FileNotFoundError:
-        raise UserError(f"{what} not found", where=path, hint=hint) from None
-    except OSError as exc:
-        raise UserError(f"cannot read the {what}: {exc.strerror}", where=path) from None
-    except SignatureError:
-        raise UserError(f"the {what} is not an Ed25519 public key (PEM)", where=path) from None
+    return _read_key(path, what, load_public_key, "an Ed25519 public key", hint)
 
 
 def read_signing_key(path: Path, what: str, *, hint: str | None = None) -> SigningKey:
     """The Ed25519 private key in PEM file `path`; `what` names it in errors."""
-    try:
-        return load_signing_key(path)
-    except FileNotFoundError:
-        raise UserError(f"{what} not found", where=path, hint=hint) from None
-    except OSError as exc:
-        raise UserError(f"cannot read the {what}: {exc.strerror}", where=path) from None
-    except SignatureError:
-        raise UserError(f"the {what} is not an unencrypted Ed25519 private key (PEM)", where=path) from None
+    return _read_key(path, what, load_signing_key, "an unencrypted Ed25519 private key", hint)
 
 
 def _make_directory(directory: Path) -> Path | None:
