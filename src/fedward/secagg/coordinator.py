@@ -182,7 +182,8 @@ class SecAggCoordinator:
             self._directories[site] = frozenset(peers)
             encryption = {peer: self._keys[peer].encryption_key for peer in peers}
             masking = {peer: self._keys[peer].masking_key for peer in peers}
-            messages[site] = KeyDirectory(self._params.session, site, encryption, masking).to_bytes()
+            signed = {peer: self._keys[peer].signature for peer in peers if self._keys[peer].signature}
+            messages[site] = KeyDirectory(self._params.session, site, encryption, masking, signed).to_bytes()
         self._stage = CoordinatorStage.SHARES
         return messages
 

@@ -17,13 +17,15 @@ Messages name their session and their sender or receiver so that none can be rep
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from fedward.crypto import AEAD_OVERHEAD, KEY_BYTES, SHARE_BYTES, SecretSharingError, Share
+from fedward.crypto import AEAD_OVERHEAD, KEY_BYTES, SHARE_BYTES, SIGNATURE_BYTES, SecretSharingError, Share
 from fedward.secagg import wire
 from fedward.secagg.errors import ProtocolError
 from fedward.secagg.masked_input import MaskedInput
+
+ADVERTISE_CONTEXT = b"fedward/secagg-advertise/v1\n"  # domain separation of the signed key advertisement
 
 __all__ = [
     "AdvertiseKeys",
@@ -70,42 +72,67 @@ def _map(values: Mapping[str, bytes]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class AdvertiseKeys:
-    """Round 0 reply: the site's share-encryption and masking public keys."""
+    """Round 0 reply: the site's share-encryption and masking public keys, and (when the federation has
+    identities) the site's Ed25519 signature over them, so that a coordinator cannot substitute keys
+    (the malicious-coordinator variant of Bonawitz et al. 2017, section 6)."""
 
     KIND: ClassVar[str] = "secagg/advertise"
     session: bytes
     sender: str
     encryption_key: bytes
     masking_key: bytes
+    signature: bytes = b""
+
+    def signed_bytes(self) -> bytes:
+        """What the signature covers: the session, the sender and both public keys."""
+        return (
+            ADVERTISE_CONTEXT
+            + self.session
+            + self.sender.encode()
+            + b"\0"
+            + self.encryption_key
+            + self.masking_key
+        )
 
     def to_bytes(self) -> bytes:
         fields = {
             "session": self.session,
             "encryption_key": self.encryption_key,
             "masking_key": self.masking_key,
+            "signature": self.signature,
         }
         return wire.dumps(self.KIND, {"sender": self.sender, **{k: wire.b64(v) for k, v in fields.items()}})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> AdvertiseKeys:
-        body = wire.loads(data, cls.KIND, ("session", "sender", "encryption_key", "masking_key"))
+        body = wire.loads(data, cls.KIND, ("session", "sender", "encryption_key", "masking_key", "signature"))
         return cls(
             session=_session(body),
             sender=wire.read_name(body, "sender"),
             encryption_key=wire.read_bytes(body["encryption_key"], "encryption_key", size=KEY_BYTES),
             masking_key=wire.read_bytes(body["masking_key"], "masking_key", size=KEY_BYTES),
+            signature=_signature(body["signature"], "signature"),
         )
+
+
+def _signature(value: object, what: str) -> bytes:
+    raw = wire.read_bytes(value, what, max_size=SIGNATURE_BYTES)
+    if len(raw) not in (0, SIGNATURE_BYTES):
+        raise ProtocolError(f"{what} must be empty or {SIGNATURE_BYTES} bytes")
+    return raw
 
 
 @dataclass(frozen=True)
 class KeyDirectory:
-    """Round 1 message: for each neighbour of `receiver` that advertised, its two public keys."""
+    """Round 1 message: for each neighbour of `receiver` that advertised, its two public keys and its
+    signature over them (empty when the federation has no identities)."""
 
     KIND: ClassVar[str] = "secagg/keys"
     session: bytes
     receiver: str
     encryption_keys: Mapping[str, bytes]
     masking_keys: Mapping[str, bytes]
+    signatures: Mapping[str, bytes] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         return wire.dumps(
@@ -115,17 +142,21 @@ class KeyDirectory:
                 "receiver": self.receiver,
                 "encryption_keys": _map(self.encryption_keys),
                 "masking_keys": _map(self.masking_keys),
+                "signatures": _map(self.signatures),
             },
         )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> KeyDirectory:
-        body = wire.loads(data, cls.KIND, ("session", "receiver", "encryption_keys", "masking_keys"))
+        body = wire.loads(
+            data, cls.KIND, ("session", "receiver", "encryption_keys", "masking_keys", "signatures")
+        )
         encryption = wire.read_bytes_map(body, "encryption_keys", size=KEY_BYTES)
         masking = wire.read_bytes_map(body, "masking_keys", size=KEY_BYTES)
-        if set(encryption) != set(masking):
-            raise ProtocolError("the key directory lists different sites for the two kinds of key")
-        return cls(_session(body), wire.read_name(body, "receiver"), encryption, masking)
+        signatures = wire.read_bytes_map(body, "signatures", size=SIGNATURE_BYTES)
+        if set(encryption) != set(masking) or not set(signatures) <= set(encryption):
+            raise ProtocolError("the key directory lists different sites for its keys and signatures")
+        return cls(_session(body), wire.read_name(body, "receiver"), encryption, masking, signatures)
 
 
 def _sealed_to_bytes(

@@ -13,14 +13,15 @@ unmasking a single site's input (see `UnmaskRequest` checks in `_on_unmask`).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from fedward.crypto import SEED_BYTES, KeyPair, Share, split
+from fedward.crypto import SEED_BYTES, KeyPair, Share, SignatureError, SigningKey, split, verify
 from fedward.secagg.errors import ProtocolError
 from fedward.secagg.masking import add_streams, adds_pairwise_mask, pairwise_seed, share_key
 from fedward.secagg.messages import (
@@ -52,12 +53,24 @@ class SiteStage(StrEnum):
 class SecAggSite:
     """One site's secure-aggregation session for one vector already encoded in the ring."""
 
-    def __init__(self, params: SessionParams, me: str, vector: npt.NDArray[Any]) -> None:
+    def __init__(
+        self,
+        params: SessionParams,
+        me: str,
+        vector: npt.NDArray[Any],
+        *,
+        identity: SigningKey | None = None,
+        peer_keys: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """`identity` signs this site's key advertisement; with `peer_keys` (each site's Ed25519 public
+        key, from the admitted roster) the site accepts only neighbours' keys signed by those sites, so a
+        coordinator cannot put its own keys in their place."""
         if me not in params.holders:
             raise ValueError(f"site {me!r} is not one of this session's sites")
         if vector.dtype != params.dtype or vector.shape != (params.length,):
             raise ValueError(f"the vector must be {params.dtype} of shape ({params.length},)")
         self._params, self._me, self._vector = params, me, vector
+        self._identity, self._peer_keys = identity, peer_keys
         self._stage = SiteStage.NEW
         self._refusal: str | None = None
         self._encryption, self._masking = KeyPair.generate(), KeyPair.generate()
@@ -80,6 +93,8 @@ class SecAggSite:
             raise ProtocolError(f"site {self._me!r} has already started this session")
         self._stage = SiteStage.ADVERTISED
         message = AdvertiseKeys(self._params.session, self._me, self._encryption.public, self._masking.public)
+        if self._identity is not None:
+            message = replace(message, signature=self._identity.sign(message.signed_bytes()))
         return message.to_bytes()
 
     def receive(self, message: bytes) -> bytes:
@@ -128,6 +143,7 @@ class SecAggSite:
             if name == self._me:
                 raise ProtocolError("the key directory lists this site itself")
             self._check_peer(name, "key directory")
+            self._check_signed(directory, name)
         keys = [self._encryption.public, self._masking.public]
         keys += [*directory.encryption_keys.values(), *directory.masking_keys.values()]
         if len(set(keys)) != len(keys):
@@ -140,6 +156,24 @@ class SecAggSite:
         reply = self._seal_secret_shares()
         self._stage = SiteStage.SHARED
         return reply
+
+    def _check_signed(self, directory: KeyDirectory, name: str) -> None:
+        """With peer identities, a neighbour's keys count only if that neighbour signed them."""
+        if self._peer_keys is None:
+            return
+        advert = AdvertiseKeys(
+            directory.session,
+            name,
+            directory.encryption_keys[name],
+            directory.masking_keys[name],
+            directory.signatures.get(name, b""),
+        )
+        try:
+            verify(self._peer_keys[name], advert.signed_bytes(), advert.signature)
+        except (KeyError, SignatureError):
+            raise ProtocolError(
+                f"the keys given for {name!r} are not signed by {name!r}'s identity key"
+            ) from None
 
     def _seal_secret_shares(self) -> bytes:
         params, me = self._params, self._me

@@ -107,4 +107,5 @@ def site_trust(
         dataset_fingerprint=fingerprint,
         preprocessing_sha256=preprocessing_sha256,
         clock=clock,
+        peer_keys={site: ids.roster.public_key(site) for site in ids.roster.sites},
     )

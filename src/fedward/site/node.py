@@ -148,7 +148,13 @@ class Site:
         if not secure:
             return arrays_to_bytes(add(start, update))
         spec = SecAggTask.from_config(task.config)
-        session = SecAggSite(spec.session, self._name, spec.encode_update(flatten(update), num_samples))
+        vector = spec.encode_update(flatten(update), num_samples)
+        if self.trust is None:
+            session = SecAggSite(spec.session, self._name, vector)
+        else:  # sign this site's keys, and accept only neighbours' keys their own identity signed
+            session = SecAggSite(
+                spec.session, self._name, vector, identity=self.trust.key, peer_keys=self.trust.peer_keys
+            )
         self._sessions = {(task.run_id, task.round): session}  # a new round closes any older session
         return session.start()
 

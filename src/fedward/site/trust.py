@@ -73,6 +73,7 @@ class SiteTrust:
     dataset_fingerprint: str
     preprocessing_sha256: str | None
     clock: Callable[[], str]
+    peer_keys: Mapping[str, bytes] = field(default_factory=dict)  # every admitted site's public key
     witnesses: dict[str, CheckpointWitness] = field(default_factory=dict)
     accountant: Accountant = field(default_factory=Accountant)
 
