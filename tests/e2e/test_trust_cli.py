@@ -430,3 +430,28 @@ def test_a_site_refuses_a_checkpoint_that_forks_what_it_saw(tmp_path):
     assert witnessed.handle(task(history_a.evidence(name))).status is ReplyStatus.OK
     history_a.ledger.close()
     history_b.ledger.close()
+
+
+def _with_code_policy(cfg: Path, code: str) -> Path:
+    policy = STRICT.format(secure="false").replace('allowed_code = ["*"]', f'allowed_code = ["{code}"]')
+    (cfg.parent / "code.toml").write_text(policy)
+    text = cfg.read_text()
+    anchor = 'name = "site_02"\n'
+    cfg.write_text(text.replace(anchor, anchor + 'policy = "code.toml"\n'))
+    return cfg
+
+
+@pytest.mark.parametrize("pinned", [True, False])
+def test_a_policy_pinned_to_the_ledgers_code_hash_accepts_that_training_code(tmp_path, pinned):
+    """The code hash the ledger records is the one sites check: an operator can allow-list it from a run.
+    Power check: a policy pinned to another hash refuses the same task."""
+    first = tmp_path / "first"
+    _simulate(tabular_federation(tmp_path / "a", rounds=1), first)
+    code = next(e["code_hash"] for e in _entries(first) if e["kind"] == "run_started")
+    cfg = _with_code_policy(tabular_federation(tmp_path / "b", rounds=1), code if pinned else "0" * 64)
+    _simulate(cfg, tmp_path / "second")
+    reply = _rounds(tmp_path / "second")[0]["replies"]["site_02"]
+    if pinned:
+        assert reply["status"] == "ok"
+    else:
+        assert reply["status"] == "failed" and "allowed_code" in reply["error"]

@@ -91,7 +91,10 @@ def run_federation(
     params = model_arrays(build_model(setup.spec, seed=plan.seed))
     result = FederationResult(plan.run_id, setup, params, privacy=_privacy_state(plan, setup), audit=audit)
     if audit is not None:
-        code = task_sha256({**setup.task_config, **plan.train, **strategy.site_config()})
+        # the definition every fit task shares (per-site and per-round values are not part of it), as
+        # the sites' manifests and policies compute it
+        privacy = result.privacy.task_config(setup.sites[0], len(setup.sites))
+        code = task_sha256({**setup.task_config, **plan.train, **strategy.site_config(), **privacy})
         audit.run_started(plan.run_id, plan.federation, plan.config_sha256, code)
     for rnd in range(1, plan.rounds + 1):
         selected = select_sites(setup.sites, plan.fraction, plan.min_sites, seed=plan.seed, round_=rnd)
