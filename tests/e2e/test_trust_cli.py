@@ -303,6 +303,11 @@ def test_a_revoked_site_is_refused_from_its_round_on(tmp_path, capsys):
         assert "revoked_signer" in record["replies"]["site_01"]["error"]
         assert {record["replies"][s]["status"] for s in ("site_00", "site_02")} == {"ok"}
         assert record["aggregated"]
+    # its own test metrics stop counting from that round too (round 1 still has them)
+    assert "site_01" in rounds[0]["sites"]
+    assert all(set(record["sites"]) == {"site_00", "site_02"} for record in rounds[1:])
+    release = json.loads((tmp_path / "after" / "releases" / "final" / "release.json").read_text())
+    assert set(release["site_metrics"]) == {"site_00", "site_02"}
     entries = _entries(tmp_path / "after")
     rejected = [(e["round"], e["site"], e["reason"]) for e in entries if e["kind"] == "update_rejected"]
     assert rejected == [(2, "site_01", "revoked_signer"), (3, "site_01", "revoked_signer")]

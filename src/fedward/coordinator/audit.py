@@ -26,7 +26,7 @@ from fedward.core.messages import JSONScalar, JSONValue, Reply
 from fedward.crypto import SigningKey, key_id
 from fedward.ledger import LedgerWriter
 from fedward.release import write_release
-from fedward.trust import PackageRejected, PackageVerifier, Roster
+from fedward.trust import PackageRejected, PackageVerifier, Roster, SiteStatus
 
 __all__ = ["FINAL_RELEASE", "Audit"]
 
@@ -49,6 +49,11 @@ class Audit:
     @property
     def roster(self) -> Roster:
         return self.verifier.roster
+
+    def admitted(self, site: str, rnd: int) -> bool:
+        """Is `site` admitted for round `rnd` (not unknown, revoked or expired)? Only admitted sites'
+        evaluations count toward the round's metrics and the release."""
+        return self.roster.status(site, rnd, self.clock()) == SiteStatus.OK
 
     def run_started(self, run_id: str, federation: str, config_hash: str, code_hash: str) -> None:
         self.ledger.append(

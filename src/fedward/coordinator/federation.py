@@ -325,6 +325,8 @@ def evaluate_sites(
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Each site's metrics on its own test data, and the pooled metrics over all their test data."""
     payload = arrays_to_bytes(params)
+    # a revoked or expired site's own metrics no longer count toward the round or the release
+    sites = [s for s in setup.sites if audit is None or audit.admitted(s, rnd)]
     tasks = [
         Task(
             plan.run_id,
@@ -335,12 +337,12 @@ def evaluate_sites(
             {**setup.task_config, **(audit.evidence(s) if audit is not None else {})},
             setup.context,
         )
-        for s in setup.sites
+        for s in sites
     ]
     replies = transport.exchange(tasks, plan.deadline_s)
     per_site: dict[str, dict[str, float]] = {}
     pooled = np.zeros((len(setup.classes), len(setup.classes)), dtype=np.int64)
-    for site in setup.sites:
+    for site in sites:
         reply = replies[site]
         if reply.ok and audit is not None:
             audit.confirm(site)
