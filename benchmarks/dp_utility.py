@@ -356,7 +356,9 @@ def arms(
     return out
 
 
-def summarize_arm(label: str, settings: Settings, epsilon: float | None, runs: list[dict[str, Any]]) -> dict:
+def summarize_arm(
+    label: str, settings: Settings, epsilon: float | None, runs: list[dict[str, Any]]
+) -> dict[str, Any]:
     noise = [v for r in runs for v in r["noise_multiplier"].values()]
     reached = [r["epsilon_reached"] for r in runs if r["epsilon_reached"] is not None]
     return {
@@ -381,7 +383,10 @@ def run_dataset(feds: Sequence[tuple[int, Federation]], arm_table: Mapping[str, 
         for label, (settings, epsilon) in arm_table.items():
             runs[label].append(run_one(fed, settings, epsilon, seed, fed.sites))
             _progress(fed.dataset, label, runs[label][-1])
-    return [summarize_arm(label, *arm_table[label], runs[label]) for label in arm_table]
+    out = []
+    for label, (settings, epsilon) in arm_table.items():
+        out.append(summarize_arm(label, settings, epsilon, runs[label]))
+    return out
 
 
 def _progress(dataset: str, label: str, r: Mapping[str, Any]) -> None:
@@ -477,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs-seeds", type=int, default=2, help="document federation seeds")
     parser.add_argument("--sites", type=int, default=None, help="digits sites (default 10, quick 4)")
     parser.add_argument("--alpha", type=float, default=0.5, help="Dirichlet label skew of the digits split")
-    parser.add_argument("--rounds", type=int, default=None, help="cap every recipe's rounds (quick: 3)")
+    parser.add_argument("--rounds", type=int, default=None, help="cap every recipe's rounds (quick: 2)")
     parser.add_argument(
         "--grid", action="store_true", help="choose recipes: run GRID at epsilon 3 on validation splits"
     )
@@ -541,7 +546,7 @@ def run(args: argparse.Namespace) -> int:
     body = {
         "mode": "grid" if args.grid else "benchmark",
         "delta": DELTA,
-        "recipes": {"non_private": NON_PRIVATE, "dp": DP_RECIPES},
+        "recipes": {"non_private": NON_PRIVATE, "dp": DP_RECIPES, "dp_override": parse_set(args.set)},
         "goal_note": "the gap compares epsilon 3 (DP recipe) with the non-private arm on its own recipe",
         "recipe_choice": "DP recipes chosen by --grid at epsilon 3 on validation splits; see the docstring",
         "documents": docs_info,

@@ -32,6 +32,7 @@ import secrets
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -213,12 +214,12 @@ class SessionTimer:
         total = 0.0
         for name, reply in replies.items():
             self.sent[name] += len(reply)
-            _, ms = self._timed(lambda n=name, r=reply: self.coordinator.receive(n, r))
+            _, ms = self._timed(partial(self.coordinator.receive, name, reply))
             total += ms
         self.coordinator_ms[f"receive_{stage}"] = total
 
     def run(self) -> None:
-        replies = {}
+        replies: dict[str, bytes] = {}
         for name, site in self.sites.items():
             replies[name], self.site_ms["advertise"][name] = self._timed(site.start)
         self._collect("advertise", replies)
@@ -228,7 +229,7 @@ class SessionTimer:
             for name, message in outgoing.items():
                 self.received[name] += len(message)
                 replies[name], self.site_ms[stage][name] = self._timed(
-                    lambda s=self.sites[name], m=message: s.receive(m)
+                    partial(self.sites[name].receive, message)
                 )
             self._collect(stage, replies)
         _, self.coordinator_ms["unmask"] = self._timed(self.coordinator.advance)
@@ -237,9 +238,16 @@ class SessionTimer:
             raise AssertionError("the unmasked sum is not the sum of the sites' vectors")
 
 
-def session_stats(n: int, degree: int, length: int, ring_bits: Literal[32, 64], sessions: int) -> dict:
+def session_stats(
+    n: int, degree: int, length: int, ring_bits: Literal[32, 64], sessions: int
+) -> dict[str, Any]:
     """Per-site and coordinator timings and bytes over `sessions` fresh sessions."""
-    masking, site_total, coord_total, unmask, sent, received = [], [], [], [], [], []
+    masking: list[float] = []
+    site_total: list[float] = []
+    coord_total: list[float] = []
+    unmask: list[float] = []
+    sent: list[int] = []
+    received: list[int] = []
     stages: dict[str, list[float]] = {}
     threshold = 0
     for i in range(sessions):
