@@ -11,6 +11,7 @@ import json
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -18,6 +19,7 @@ from fedward.errors import ConfigError
 
 __all__ = [
     "DataConfig",
+    "DeploymentConfig",
     "FaultConfig",
     "FederationConfig",
     "FederationSection",
@@ -26,6 +28,7 @@ __all__ = [
     "SiteConfig",
     "StrategyConfig",
     "TrustConfig",
+    "coordinator_address",
     "load_config",
     "parse_config",
 ]
@@ -141,6 +144,43 @@ class TrustConfig(_Strict):
     keys: Path | None = None  # a folder: admin.pub, roster.json, coordinator.key and one SITE.key per site
 
 
+class DeploymentConfig(_Strict):
+    """`[deployment]`: where the coordinator service listens and keeps its state (docs/deployment.md).
+
+    Only `fedward provision` and the services read it; `fedward simulate` ignores it."""
+
+    coordinator: str  # https://HOST:PORT, the address every site connects to
+    database: str | None = None  # a SQLAlchemy URL; default SQLite inside the coordinator's kit
+    listen: str | None = None  # the address the coordinator binds (default: the host of `coordinator`)
+    poll_seconds: float = Field(20.0, gt=0, le=300)  # how long a site's request for a task may wait
+    chunk_mib: float = Field(5.0, gt=0, le=64)  # upload chunk size
+    max_update_mib: float = Field(4096.0, gt=0)  # the largest update (or model) the coordinator accepts
+    linger_seconds: float = Field(60.0, ge=0)  # after the run, how long to wait for sites to learn it ended
+    certificate_days: int = Field(365, ge=1, le=3650)
+
+    @field_validator("coordinator")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        host, port = coordinator_address(v)
+        return f"https://{host}:{port}" if ":" not in host else f"https://[{host}]:{port}"
+
+
+def coordinator_address(url: str) -> tuple[str, int]:
+    """('host', port) of an https://HOST:PORT URL; ValueError naming what is wrong."""
+    parsed = urlsplit(url)
+    if parsed.scheme != "https":
+        raise ValueError(f"must be an https:// URL with a host and port, got {url!r}")
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment or parsed.username:
+        raise ValueError(f"must be just https://HOST:PORT, got {url!r}")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ValueError(f"has an invalid port: {url!r}") from None
+    if not parsed.hostname or port is None:
+        raise ValueError(f"must name a host and a port, e.g. https://coordinator.example.org:8443, got {url!r}")
+    return parsed.hostname, port
+
+
 class FederationConfig(_Strict):
     federation: FederationSection
     data: DataConfig = Field(default_factory=DataConfig)
@@ -150,6 +190,7 @@ class FederationConfig(_Strict):
     trust: TrustConfig = Field(default_factory=TrustConfig)
     sites: list[SiteConfig] = Field(min_length=1)
     faults: list[FaultConfig] = Field(default_factory=list)
+    deployment: DeploymentConfig | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> FederationConfig:
@@ -198,7 +239,10 @@ class FederationConfig(_Strict):
 
     def sha256(self) -> str:
         """Hash of the validated settings (canonical JSON), for the summary and later the ledger."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        settings = self.model_dump(mode="json")
+        if settings["deployment"] is None:  # hashes of configs without it stay what they were
+            del settings["deployment"]
+        blob = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
