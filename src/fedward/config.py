@@ -177,7 +177,9 @@ def coordinator_address(url: str) -> tuple[str, int]:
     except ValueError:
         raise ValueError(f"has an invalid port: {url!r}") from None
     if not parsed.hostname or port is None:
-        raise ValueError(f"must name a host and a port, e.g. https://coordinator.example.org:8443, got {url!r}")
+        raise ValueError(
+            f"must name a host and a port, e.g. https://coordinator.example.org:8443, got {url!r}"
+        )
     return parsed.hostname, port
 
 

@@ -6,7 +6,8 @@ import sys
 
 import typer
 
-from fedward.cli import demo, keys, ledger, release, roster, simulate, synth
+from fedward.cli import demo, keys, ledger, release, roster, services, simulate, synth
+from fedward.cli import provision as provision_cli
 from fedward.core.allocator import tune_for_large_messages
 from fedward.errors import UserError
 
@@ -21,11 +22,15 @@ app = typer.Typer(
 )
 app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate_command)
+app.command("provision")(provision_cli.provision_command)
+app.command("revoke")(provision_cli.revoke_command)
 app.add_typer(synth.app, name="synth")
 app.add_typer(keys.app, name="keys")
 app.add_typer(roster.app, name="roster")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(release.app, name="release")
+app.add_typer(services.coordinator_app, name="coordinator")
+app.add_typer(services.site_app, name="site")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -84,12 +84,16 @@ def run_federation(
     strategy: Strategy,
     on_round: Callable[[RoundRecord], None] | None = None,
     audit: Audit | None = None,
+    noise_entropy: Callable[[], int] | None = None,
 ) -> FederationResult:
     """Run every round. With `audit`, the run keeps a ledger, verifies signed update packages, gives
-    the sites the ledger evidence for each model, and ends with a signed release (coordinator/audit.py)."""
+    the sites the ledger evidence for each model, and ends with a signed release (coordinator/audit.py).
+    `noise_entropy` supplies the seeds of the coordinator's own privacy noise (default: `secrets`)."""
     setup = describe_federation(transport, plan)
     params = model_arrays(build_model(setup.spec, seed=plan.seed))
     result = FederationResult(plan.run_id, setup, params, privacy=_privacy_state(plan, setup), audit=audit)
+    if noise_entropy is not None:
+        result.privacy.noise_entropy = noise_entropy
     if audit is not None:
         # the definition every fit task shares (per-site and per-round values are not part of it), as
         # the sites' manifests and policies compute it
@@ -193,6 +197,7 @@ def _run_round(
         )
     record.train_seconds = sum(o.train_seconds for o in record.outcomes.values() if o.status == "ok")
     record.privacy_note = privacy.record_round(events, len(contributors), len(selected))
+    record.privacy_events = {k: dict(e.to_dict()) for k, e in privacy.last_events.items()}
     if combined is not None and len(contributors) >= plan.min_sites:
         params = strategy.aggregate(params, combined)
         record.aggregated = True
@@ -231,7 +236,9 @@ def _plain_combine(
                 audit.record_failure(replies[task.site], task.round)
     acc: Accumulator = strategy.accumulator()
     if privacy.mode == "site":
-        acc = NoisyClippedSum(params, privacy.config.clip_norm, privacy.central_noise_std, len(tasks))
+        acc = NoisyClippedSum(
+            params, privacy.config.clip_norm, privacy.central_noise_std, len(tasks), privacy.noise_entropy()
+        )
     events: dict[str, PrivacyEvent] = {}
     for task in tasks:
         site, reply = task.site, replies[task.site]

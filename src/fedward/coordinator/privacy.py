@@ -19,7 +19,8 @@ Epsilon is always recomputed from the recorded events (fedward.privacy).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,9 @@ class PrivacyState:
     accountants: dict[str, Accountant] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     stopped: str | None = None
+    # where the coordinator's noise seeds come from (256 bits from `secrets`); a deployment journals them
+    noise_entropy: Callable[[], int] = field(default=lambda: secrets.randbits(256))
+    last_events: dict[str, PrivacyEvent] = field(default_factory=dict)  # the latest round's, by accountant
 
     @classmethod
     def create(
@@ -153,14 +157,18 @@ class PrivacyState:
     def record_round(
         self, site_events: Mapping[str, PrivacyEvent], contributors: int, selected: int
     ) -> str | None:
-        """Record this round's spend; returns a note when dropouts raised the site-level epsilon."""
+        """Record this round's spend (also kept in `last_events`); returns a note when dropouts raised
+        the site-level epsilon."""
         note = None
+        self.last_events = {}
         if self.mode == "record":
             for site, event in site_events.items():
                 self.accountants[site].record(event)
+            self.last_events = dict(site_events)
         elif self.mode == "site" and contributors > 0:
             event = self._federation_event(contributors, selected)
             self.accountants[FEDERATION].record(event)
+            self.last_events = {FEDERATION: event}
             if contributors < selected and self.config.secure_aggregation:
                 note = (
                     f"site-level DP: {contributors} of {selected} sites contributed noise; effective "
@@ -228,7 +236,10 @@ class NoisyClippedSum:
     cryptographically seeded generator, and divides by the number of selected sites (a constant fixed
     before the round, so the division is post-processing)."""
 
-    def __init__(self, start: Arrays, clip_norm: float, noise_std: float, selected: int) -> None:
+    def __init__(
+        self, start: Arrays, clip_norm: float, noise_std: float, selected: int, entropy: int | None = None
+    ) -> None:
+        self._entropy = entropy
         self._start = start
         self._base = flatten(start)
         self._sum = np.zeros_like(self._base)
@@ -248,5 +259,5 @@ class NoisyClippedSum:
         self._count += 1
 
     def result(self) -> Arrays:
-        noise = secure_numpy_generator().normal(0.0, self._std, size=self._sum.shape)
+        noise = secure_numpy_generator(self._entropy).normal(0.0, self._std, size=self._sum.shape)
         return unflatten(self._base + (self._sum + noise) / self._selected, self._start)

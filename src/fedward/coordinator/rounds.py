@@ -31,6 +31,7 @@ class RoundRecord:
     epsilon: dict[str, float] = field(default_factory=dict)  # privacy spent so far, by site or federation
     secagg: dict[str, int] = field(default_factory=dict)  # contributors and recovered dropouts
     privacy_note: str | None = None
+    privacy_events: dict[str, dict[str, str | float | int]] = field(default_factory=dict)  # spend recorded
 
     @property
     def overhead_seconds(self) -> float:
@@ -53,4 +54,5 @@ class RoundRecord:
             "epsilon": self.epsilon,
             "secure_aggregation": self.secagg,
             "privacy_note": self.privacy_note,
+            "privacy_events": self.privacy_events,
         }

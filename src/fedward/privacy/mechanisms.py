@@ -29,9 +29,14 @@ __all__ = [
 ]
 
 
-def secure_numpy_generator() -> np.random.Generator:
-    """A numpy Generator (PCG64DXSM) seeded with 256 bits from the operating system's CSPRNG."""
-    return np.random.Generator(np.random.PCG64DXSM(np.random.SeedSequence(secrets.randbits(256))))
+def secure_numpy_generator(entropy: int | None = None) -> np.random.Generator:
+    """A numpy Generator (PCG64DXSM) seeded with 256 bits from the operating system's CSPRNG.
+
+    `entropy` is for a caller that drew those bits itself from `secrets` and must be able to draw the
+    same noise again: a deployed coordinator journals the seed so that a restart replays the same round
+    (it is the coordinator's secret, kept like the noise it would otherwise hold in memory)."""
+    seed = secrets.randbits(256) if entropy is None else entropy
+    return np.random.Generator(np.random.PCG64DXSM(np.random.SeedSequence(seed)))
 
 
 def secure_torch_generator() -> torch.Generator:

@@ -22,7 +22,7 @@ from fedward.errors import DataError
 from fedward.site.data import LocalData
 from fedward.tabular import load_table
 
-__all__ = ["LoadedSite", "load_sites", "pipeline_spec"]
+__all__ = ["LoadedSite", "load_site", "load_sites", "pipeline_spec"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,21 @@ def load_sites(cfg: FederationConfig, progress: Callable[[str], None] | None = N
         sites.append(loader(cfg, site))
     _check_federation(cfg, sites)
     return sites
+
+
+def load_site(cfg: FederationConfig, name: str) -> LoadedSite:
+    """One site's data, as its own node loads it in a deployment (the checks across sites are the
+    coordinator's, from what the sites describe)."""
+    site = next((s for s in cfg.sites if s.name == name), None)
+    if site is None:
+        raise DataError(f"site {name!r} is not one of the federation's [[sites]]")
+    loader = _load_documents if cfg.federation.task == "documents" else _load_tabular
+    loaded = loader(cfg, site)
+    if len(loaded.data.train_y) == 0:
+        raise DataError(f"site {name}: no usable training rows", where=site.train)
+    if len(loaded.data.test_y) == 0:
+        raise DataError(f"site {name}: no usable test rows", where=site.test)
+    return loaded
 
 
 def _load_tabular(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:

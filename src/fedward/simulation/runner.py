@@ -30,13 +30,13 @@ from fedward.simulation.data import LoadedSite, load_sites, pipeline_spec
 from fedward.simulation.faults import FaultySite
 from fedward.simulation.identities import federation_identities, site_trust
 from fedward.simulation.privacy_checks import check_privacy_config
-from fedward.simulation.summary import build_summary
+from fedward.simulation.summary import build_summary, loaded_site_data
 from fedward.site import Site, TrainSettings
 from fedward.site.trust import SiteTrust
 from fedward.transport import InMemoryTransport
 from fedward.trust import PackageVerifier
 
-__all__ = ["SimulationHooks", "SimulationResult", "simulate"]
+__all__ = ["SimulationHooks", "SimulationResult", "plan_for", "simulate", "strategy_for"]
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def _baselines(cfg: FederationConfig, result: FederationResult, sites: list[Load
     return BaselineResult(central, local, cross, time.perf_counter() - start)
 
 
-def _strategy(cfg: FederationConfig) -> Strategy:
+def strategy_for(cfg: FederationConfig) -> Strategy:
     s = cfg.strategy
     return build_strategy(s.name, mu=s.mu, server_lr=s.server_lr, beta1=s.beta1, beta2=s.beta2, tau=s.tau)
 
@@ -165,7 +165,7 @@ def simulate(
     start = time.perf_counter()
     if sites is None:
         sites = load_sites(cfg, hooks.on_site_loaded)
-    strategy = _strategy(cfg)
+    strategy = strategy_for(cfg)
     check_privacy_config(cfg, config_path)
     check_out_dir(out, force=force)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -197,13 +197,14 @@ def _simulate(
         if hooks.on_phase is not None:
             hooks.on_phase("the same federation without privacy")
         plain_cfg = cfg.model_copy(update={"privacy": PrivacyConfig(), "faults": []})
-        plain = _federate(plain_cfg, sites, _strategy(cfg), None)
+        plain = _federate(plain_cfg, sites, strategy_for(cfg), None)
     base = None
     if baselines:
         if hooks.on_phase is not None:
             hooks.on_phase("baselines")
         base = _baselines(cfg, result, sites)
-    summary = build_summary(cfg, str(config_path), result, base, sites, time.perf_counter() - start, plain)
+    elapsed = time.perf_counter() - start
+    summary = build_summary(cfg, str(config_path), result, base, loaded_site_data(sites), elapsed, plain)
     audit_dirs = {name: work / name for name in ("keys", "ledger", "releases")}
     outputs = RunOutputs(
         summary, [r.to_json() for r in result.rounds], arrays_to_bytes(result.params), extra_dirs=audit_dirs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fedward import __version__
@@ -13,7 +13,7 @@ from fedward.secagg.task import secagg_threshold
 from fedward.simulation.baselines import BaselineResult, Evaluation
 from fedward.simulation.data import LoadedSite, pipeline_spec
 
-__all__ = ["build_summary"]
+__all__ = ["build_summary", "described_site_data", "loaded_site_data"]
 
 
 def _section(sites: Mapping[str, Mapping[str, float]], pooled: Mapping[str, float]) -> dict[str, Any]:
@@ -36,10 +36,12 @@ def build_summary(
     config_path: str,
     result: FederationResult,
     baselines: BaselineResult | None,
-    sites: list[LoadedSite],
+    site_data: Mapping[str, Mapping[str, Any]],
     seconds_total: float,
     non_private: FederationResult | None = None,
 ) -> dict[str, Any]:
+    """The run's summary.json. `site_data` is per-site counts: `loaded_site_data` in a simulation,
+    `described_site_data` (what the sites reported) in a deployment."""
     final = result.final
     metrics: dict[str, Any] = {"federated": _section(final.evaluation, final.pooled)}
     if non_private is not None:
@@ -47,7 +49,7 @@ def build_summary(
     if baselines is not None:
         metrics["centralized"] = _evaluation(baselines.centralized)
         metrics["local_only"] = _evaluation(baselines.local_only)
-        names = [s.name for s in sites]
+        names = list(site_data)
         metrics["cross_site"] = {"train_sites": names, "test_sites": names, "accuracy": baselines.cross_site}
     rounds = result.rounds
     summary: dict[str, Any] = {
@@ -57,7 +59,7 @@ def build_summary(
         "config_path": config_path,
         "config_sha256": cfg.sha256(),
         "seed": cfg.federation.seed,
-        "sites": [s.name for s in sites],
+        "sites": list(site_data),
         "excluded_sites": result.setup.excluded,
         "classes": result.setup.classes,
         "rounds_planned": cfg.federation.rounds,
@@ -69,7 +71,7 @@ def build_summary(
             "sha256": sha256_arrays(result.params),
             "path": "model/global.safetensors",
         },
-        "data": {"sites": {s.name: _site_data(s) for s in sites}},
+        "data": {"sites": {name: dict(d) for name, d in site_data.items()}},
         "metrics": metrics,
         "timing": {
             "seconds_total": seconds_total,
@@ -110,6 +112,24 @@ def _privacy(cfg: FederationConfig, result: FederationResult) -> dict[str, Any]:
             }
         )
     out["secure_aggregation"] = secure
+    return out
+
+
+def loaded_site_data(sites: Sequence[LoadedSite]) -> dict[str, dict[str, Any]]:
+    return {s.name: _site_data(s) for s in sites}
+
+
+def described_site_data(result: FederationResult) -> dict[str, dict[str, Any]]:
+    """Per-site counts from the sites' own DESCRIBE replies (a coordinator never sees the data)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in result.setup.sites:
+        metrics = result.setup.descriptions[name].metrics
+        classes = {k.removeprefix("train_class/"): int(v) for k, v in metrics.items() if "/" in k}
+        out[name] = {
+            "n_train": int(metrics.get("n_train", 0)),
+            "n_test": int(metrics.get("n_test", 0)),
+            "train_classes": dict(sorted(classes.items())),
+        }
     return out
 
 

@@ -49,7 +49,7 @@ Value = Scalar | list[Scalar]
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class BlobRef(_Message):

@@ -1,0 +1,60 @@
+"""`fedward coordinator serve|status KIT` and `fedward site run KIT`: the deployed services.
+
+Both log JSON lines to standard error (`fedward.deployment.logs`). A bad kit or federation file exits 2
+with one line naming the file; `serve` and `run` exit 0 when the run is finished.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from fedward.cli.progress import console
+from fedward.deployment.coordinator import serve
+from fedward.deployment.logs import configure_json_logging
+from fedward.deployment.site import run_site_kit
+from fedward.deployment.status import coordinator_status
+
+__all__ = ["coordinator_app", "site_app"]
+
+coordinator_app = typer.Typer(help="Run or inspect the coordinator service.", no_args_is_help=True)
+site_app = typer.Typer(help="Run a site node.", no_args_is_help=True)
+
+_KIT = typer.Argument(..., help="the participant's startup kit, written by `fedward provision`")
+
+
+@coordinator_app.command("serve")
+def serve_command(kit: Path = _KIT) -> None:
+    """Serve the federation over mutual TLS and run it to the end; resumes a run after a crash."""
+    configure_json_logging()
+    result = serve(kit)
+    console.print(
+        f"run finished: {result.rounds_completed} rounds{' (resumed)' if result.resumed else ''}; "
+        f"results in {result.run_dir}"
+    )
+
+
+@coordinator_app.command("status")
+def status_command(
+    kit: Path = _KIT, as_json: bool = typer.Option(False, "--json", help="print JSON instead of text")
+) -> None:
+    """Where the run stands: round, state, and each site's last contact (works while the service is down)."""
+    status = coordinator_status(kit)
+    if as_json:
+        typer.echo(json.dumps(status, indent=2, sort_keys=True))
+        return
+    console.print(f"state {status['state']}, round {status['round']}, run {status['run_id'] or '-'}")
+    for site, info in status["sites"].items():
+        console.print(f"  {site}: last seen {info['last_seen'] or 'never'}, open tasks {info['open_tasks']}")
+    if status["rejections"]:
+        console.print(f"  refused requests: {status['rejections']}")
+
+
+@site_app.command("run")
+def run_command(kit: Path = _KIT) -> None:
+    """Connect out to the coordinator and answer its tasks until the run is finished."""
+    configure_json_logging()
+    result = run_site_kit(kit)
+    console.print(f"run finished: {result.tasks_handled} tasks answered")

@@ -1,0 +1,122 @@
+"""`ServiceTransport`: the `Transport` of a deployed coordinator, over its journal.
+
+`exchange` journals each task (its parameter bytes go to the blob store), wakes the sites' long polls,
+and waits until every task has a reply or the deadline passes; a task still open then is closed with a
+journaled timeout, so a late reply is refused and a replay decides the same way. A task that already has
+a reply in the journal (a restarted coordinator replaying its run) is answered at once from there, and a
+replayed task whose content differs from the journal's stops the run (`ReplayDivergedError`).
+
+Replies come back as a lazy mapping that reads each reply's parameters from disk when it is looked up,
+so a round over many sites holds one site's update in memory at a time (the strategies fold updates into
+a streaming accumulator).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+from fedward.coordinator.service.board import Board
+from fedward.coordinator.state.base import ReplyRecord, StateStore, TaskRecord
+from fedward.coordinator.state.blobs import BlobStore
+from fedward.core.messages import Reply, ReplyStatus, Task
+from fedward.transport.wire import ReplyMessage, reply_from_message, task_to_message
+
+__all__ = ["ServiceTransport"]
+
+_POLL_S = 1.0  # re-read the store at least this often while waiting, whatever the board says
+
+
+class ServiceTransport:
+    def __init__(
+        self,
+        store: StateStore,
+        blobs: BlobStore,
+        board: Board,
+        sites: Sequence[str],
+        utc: Callable[[], str],
+    ) -> None:
+        self._store, self._blobs, self._board = store, blobs, board
+        self._sites, self._utc = list(sites), utc
+
+    @property
+    def sites(self) -> Sequence[str]:
+        return list(self._sites)
+
+    def exchange(self, tasks: Sequence[Task], deadline_s: float | None) -> Mapping[str, Reply]:
+        ids: dict[str, str] = {}
+        for task in tasks:
+            if task.site not in self._sites:
+                raise KeyError(f"unknown site {task.site!r}")
+            ids[task.site] = self._journal(task)
+        self._board.notify()
+        self._wait(list(ids.values()), deadline_s)
+        return _Replies(self._store, self._blobs, {t.site: (t, ids[t.site]) for t in tasks})
+
+    def close(self) -> None:
+        pass
+
+    def _journal(self, task: Task) -> str:
+        message = task_to_message(task)
+        for data in (task.parameters, task.context):
+            if data and not self._blobs.has(hashlib.sha256(data).hexdigest()):
+                self._blobs.put(data)
+        body = message.model_dump_json()
+        record = TaskRecord(
+            message.task_id,
+            task.site,
+            task.round,
+            task.kind.value,
+            body,
+            hashlib.sha256(body.encode()).hexdigest(),
+        )
+        self._store.put_task(record)
+        return message.task_id
+
+    def _wait(self, task_ids: list[str], deadline_s: float | None) -> None:
+        start = time.monotonic()
+        while True:
+            version = self._board.version
+            pending = [t for t in task_ids if self._store.reply(t) is None]
+            if not pending:
+                return
+            remaining = None if deadline_s is None else deadline_s - (time.monotonic() - start)
+            if remaining is not None and remaining <= 0:
+                self._time_out(pending, deadline_s)
+                return
+            self._board.wait(version, _POLL_S if remaining is None else min(_POLL_S, remaining))
+
+    def _time_out(self, task_ids: list[str], deadline_s: float | None) -> None:
+        error = json.dumps({"error": f"no reply within {deadline_s:g} s"})
+        for task_id in task_ids:
+            task = self._store.task(task_id)
+            assert task is not None
+            # a reply that lands between the check and here wins: put_reply keeps the first
+            self._store.put_reply(ReplyRecord(task_id, task.site, "timeout", error, self._utc()))
+        self._board.notify()
+
+
+class _Replies(Mapping[str, Reply]):
+    """One reply per site, built from the journal (and the blob store) each time it is looked up."""
+
+    def __init__(self, store: StateStore, blobs: BlobStore, tasks: dict[str, tuple[Task, str]]) -> None:
+        self._store, self._blobs, self._tasks = store, blobs, tasks
+
+    def __getitem__(self, site: str) -> Reply:
+        task, task_id = self._tasks[site]
+        record = self._store.reply(task_id)
+        if record is None:
+            raise KeyError(site)
+        if record.status == "timeout":
+            return Reply.failure(task, ReplyStatus.TIMEOUT, str(json.loads(record.body)["error"]))
+        message = ReplyMessage.model_validate_json(record.body)
+        parameters = b"" if message.parameters is None else self._blobs.read(message.parameters.sha256)
+        return reply_from_message(message, task, parameters)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)

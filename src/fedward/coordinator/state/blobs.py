@@ -1,0 +1,240 @@
+"""`BlobStore`: parameter bytes on disk, named by their SHA-256, and the resumable uploads that fill it.
+
+Models and updates are too large for database rows, so the coordinator's journal refers to them by hash
+and the bytes live here: `DIR/blobs/<sha256>`. A blob appears in one atomic rename after its bytes are
+fsynced, so a reader never sees half a blob, and storing the same bytes twice is a no-op.
+
+Sites upload in chunks. An upload is keyed by (site, hash): `DIR/uploads/<site>/<sha256>.part` holds the
+bytes received so far and `<sha256>.size` the size the site announced. The offset a site resumes from
+is the size of the partial file, so a coordinator killed mid-chunk loses at most the torn tail, which the
+site sends again from the offset it is told. When the last byte arrives the whole file is hashed
+(streaming) and renamed into `blobs/` only if the hash matches; otherwise it is discarded. Memory use is
+one chunk, whatever the blob's size. Site names and hashes are checked before they touch a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BlobStore", "UploadError", "UploadStatus"]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # fullmatch: `$` would let a trailing newline through
+_SITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_READ_BLOCK = 1 << 20
+_LOCK_STRIPES = 64
+
+
+class UploadError(ValueError):
+    """An upload request, or a blob or site name, cannot be accepted. `offset`, when known, is how many
+    bytes the coordinator holds: the site resumes from there."""
+
+    def __init__(self, message: str, *, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    sha256: str
+    size: int  # announced by the site when it started the upload
+    offset: int  # bytes held: the next chunk starts here
+    complete: bool  # the blob is stored and its hash verified
+
+
+def _check_sha(sha: str) -> str:
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        raise UploadError(f"not a SHA-256 hex digest: {sha!r:.80}")
+    return sha
+
+
+def _check_site(site: str) -> str:
+    if not isinstance(site, str) or not _SITE.fullmatch(site):
+        raise UploadError(f"not a site name: {site!r:.80}")
+    return site
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(_READ_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class BlobStore:
+    """Content-addressed blobs under `directory`; uploads larger than `max_bytes` are refused."""
+
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self._blobs = self.directory / "blobs"
+        self._uploads = self.directory / "uploads"
+        self._tmp = self.directory / "tmp"
+        for folder in (self._blobs, self._uploads, self._tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+        # One lock per (site, hash) stripe: a retried chunk racing the original must not append twice.
+        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    # --- blobs ---------------------------------------------------------------------------------------
+    def put(self, data: bytes) -> str:
+        """Store `data`; its SHA-256 hex digest names it. Atomic and idempotent."""
+        sha = hashlib.sha256(data).hexdigest()
+        if self.has(sha):
+            return sha
+        fd, temporary = tempfile.mkstemp(dir=self._tmp, prefix=sha[:16], suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, self._blobs / sha)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        _fsync_dir(self._blobs)
+        return sha
+
+    def has(self, sha: str) -> bool:
+        return (self._blobs / _check_sha(sha)).is_file()
+
+    def path(self, sha: str) -> Path:
+        """Where the blob is on disk; KeyError if it is not stored."""
+        path = self._blobs / _check_sha(sha)
+        if not path.is_file():
+            raise KeyError(f"no blob {sha}")
+        return path
+
+    def read(self, sha: str) -> bytes:
+        return self.path(sha).read_bytes()
+
+    def size(self, sha: str) -> int:
+        return self.path(sha).stat().st_size
+
+    # --- uploads -------------------------------------------------------------------------------------
+    def start_upload(self, site: str, sha: str, size: int) -> UploadStatus:
+        """Begin, or resume, `site`'s upload of the blob `sha` of `size` bytes."""
+        _check_site(site)
+        _check_sha(sha)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise UploadError(f"bad upload size {size!r}")
+        if size > self.max_bytes:
+            raise UploadError(f"an upload of {size} bytes is over the limit of {self.max_bytes}")
+        with self._lock(site, sha):
+            if self.has(sha):
+                return self._stored(sha, size)
+            status = self._partial(site, sha)
+            if status is not None and status.size != size:
+                raise UploadError(
+                    f"upload {sha[:12]} was started with size {status.size}, not {size}", offset=status.offset
+                )
+            if status is None:
+                status = self._begin(site, sha, size)
+            return self._finish(site, sha, status) if status.offset == status.size else status
+
+    def write_chunk(self, site: str, sha: str, offset: int, data: bytes) -> UploadStatus:
+        """Append `data` at `offset`, which must be the number of bytes held. The chunk that completes
+        the upload verifies the hash and stores the blob."""
+        _check_site(site)
+        _check_sha(sha)
+        with self._lock(site, sha):
+            status = self._partial(site, sha)
+            if status is None:
+                if self.has(sha):  # the last chunk again, after its answer was lost
+                    return self._stored(sha, None)
+                raise UploadError(f"no upload {sha[:12]} from site {site}: start it first")
+            if offset != status.offset:
+                raise UploadError(
+                    f"chunk at offset {offset}, but {status.offset} bytes are held", offset=status.offset
+                )
+            if offset + len(data) > status.size:
+                raise UploadError(
+                    f"chunk of {len(data)} bytes at {offset} is past the announced size {status.size}",
+                    offset=status.offset,
+                )
+            with self._part(site, sha).open("ab") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            status = UploadStatus(sha, status.size, offset + len(data), complete=False)
+            return self._finish(site, sha, status) if status.offset == status.size else status
+
+    def upload_status(self, site: str, sha: str) -> UploadStatus | None:
+        """The upload's progress; complete if the blob is stored; None if there is no such upload."""
+        _check_site(site)
+        _check_sha(sha)
+        with self._lock(site, sha):
+            if self.has(sha):
+                return self._stored(sha, None)
+            return self._partial(site, sha)
+
+    # --- the files behind an upload ------------------------------------------------------------------
+    def _lock(self, site: str, sha: str) -> threading.Lock:
+        return self._locks[hash((site, sha)) % _LOCK_STRIPES]
+
+    def _part(self, site: str, sha: str) -> Path:
+        return self._uploads / site / f"{sha}.part"
+
+    def _size_file(self, site: str, sha: str) -> Path:
+        return self._uploads / site / f"{sha}.size"
+
+    def _stored(self, sha: str, announced: int | None) -> UploadStatus:
+        size = self.size(sha)
+        if announced is not None and announced != size:
+            raise UploadError(f"blob {sha[:12]} is stored with {size} bytes, not {announced}", offset=size)
+        return UploadStatus(sha, size, size, complete=True)
+
+    def _partial(self, site: str, sha: str) -> UploadStatus | None:
+        try:
+            size = int(self._size_file(site, sha).read_text())
+            held = self._part(site, sha).stat().st_size
+        except (FileNotFoundError, ValueError):
+            return None  # never started, or killed before it was: a start begins it afresh
+        if held > size:  # cannot happen through write_chunk; start over rather than trust it
+            self._discard(site, sha)
+            return None
+        return UploadStatus(sha, size, held, complete=False)
+
+    def _begin(self, site: str, sha: str, size: int) -> UploadStatus:
+        """Create the partial: the announced size first (atomically), then the empty part file."""
+        folder = self._uploads / site
+        folder.mkdir(exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(str(size))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, self._size_file(site, sha))
+        self._part(site, sha).open("wb").close()
+        _fsync_dir(folder)
+        return UploadStatus(sha, size, 0, complete=False)
+
+    def _finish(self, site: str, sha: str, status: UploadStatus) -> UploadStatus:
+        """All bytes are in: store the blob if their hash is `sha`, else discard them."""
+        part = self._part(site, sha)
+        if _file_sha256(part) != sha:
+            self._discard(site, sha)
+            raise UploadError(
+                f"the {status.size} bytes uploaded do not hash to {sha[:12]}; discarded", offset=0
+            )
+        os.replace(part, self._blobs / sha)
+        _fsync_dir(self._blobs)
+        self._size_file(site, sha).unlink(missing_ok=True)
+        return UploadStatus(sha, status.size, status.size, complete=True)
+
+    def _discard(self, site: str, sha: str) -> None:
+        self._part(site, sha).unlink(missing_ok=True)
+        self._size_file(site, sha).unlink(missing_ok=True)

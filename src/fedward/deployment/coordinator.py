@@ -1,0 +1,282 @@
+"""`fedward coordinator serve KIT`: the coordinator service, from start (or restart) to a finished run.
+
+It serves the API over mutual TLS in a background thread and runs the same round loop as
+`fedward simulate` (`run_federation`) in the main thread, with a `ServiceTransport` in place of the
+in-memory one. Everything the loop cannot compute by itself is journaled in the state store (tasks,
+replies, timeouts, clock readings, noise seeds, the run id, the roster and the site list it started
+with), so a coordinator killed at any moment and started again replays its run from the journal: no
+update is counted twice, no privacy spend is lost or counted twice, the ledger is rebuilt byte for byte
+(and checked against what was on disk before) and the final model is the same.
+
+When the run ends it writes `KIT/run/` (the layout of `fedward simulate --out`, less the baselines,
+which need the sites' data), marks the run finished, waits up to `[deployment] linger_seconds` for every
+site to learn that, and returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from fedward.config import DeploymentConfig, FederationConfig
+from fedward.coordinator import FederationResult, RoundRecord, run_federation
+from fedward.coordinator.audit import Audit
+from fedward.coordinator.service.app import ServiceContext, create_app
+from fedward.coordinator.service.board import Board
+from fedward.coordinator.service.journal import JournalClock, JournalEntropy
+from fedward.coordinator.service.metrics import ServiceMetrics
+from fedward.coordinator.service.server import BackgroundServer, server_ssl_context
+from fedward.coordinator.service.transport import ServiceTransport
+from fedward.coordinator.state import BlobStore, RoundRow, StateStore, open_state_store, sql_url_for
+from fedward.core.arrays import arrays_to_bytes
+from fedward.crypto import SigningKey, public_key_pem
+from fedward.deployment.kits import CoordinatorKit, load_coordinator_kit, load_kit_config
+from fedward.deployment.roster_watch import RosterWatch
+from fedward.errors import ConfigError, FederationError
+from fedward.ledger import LedgerWriter, entries_path, utc_clock
+from fedward.report import RunOutputs, write_run_dir
+from fedward.report.html import render_report
+from fedward.simulation.privacy_checks import check_privacy_config
+from fedward.simulation.runner import plan_for, strategy_for
+from fedward.simulation.summary import build_summary, described_site_data
+from fedward.trust import PackageVerifier, Roster, SignedRoster, SiteStatus, verify_roster
+
+__all__ = ["ServeResult", "serve"]
+
+log = logging.getLogger("fedward.coordinator")
+RUN_DIR = "run"
+STATE_DIR = "state"
+
+
+@dataclass(frozen=True)
+class ServeResult:
+    run_dir: Path
+    state: str  # "finished"
+    rounds_completed: int
+    resumed: bool  # the journal already held part of this run
+
+
+@dataclass(frozen=True)
+class _Identity:
+    key: SigningKey
+    admin_public: bytes
+    roster: Roster  # the roster the run started with (journaled)
+    roster_bytes: bytes
+
+
+def serve(kit_dir: Path) -> ServeResult:
+    kit = load_coordinator_kit(kit_dir)
+    cfg = load_kit_config(kit)
+    if cfg.deployment is None:
+        raise ConfigError("missing [deployment] table", where=kit.path / "federation.toml")
+    check_privacy_config(cfg, kit.path / "federation.toml")
+    state_dir = kit.path / STATE_DIR
+    state_dir.mkdir(mode=0o700, exist_ok=True)
+    store = open_state_store(kit.database or sql_url_for(state_dir / "coordinator.db"))
+    try:
+        return _serve(kit, cfg, cfg.deployment, store, state_dir)
+    finally:
+        store.close()
+
+
+def _serve(
+    kit: CoordinatorKit, cfg: FederationConfig, dep: DeploymentConfig, store: StateStore, state_dir: Path
+) -> ServeResult:
+    _check_same_federation(store, cfg, kit)
+    resumed = store.meta("run_id") is not None
+    ident = _identity(kit, store)
+    sites = _sites(store, cfg, ident.roster)
+    run_id = store.meta_once("run_id", lambda: uuid.uuid4().hex)
+    blobs = BlobStore(state_dir, max_bytes=int(dep.max_update_mib * (1 << 20)))
+    board, metrics = Board(), ServiceMetrics()
+    watch = RosterWatch(kit.roster_file, ident.admin_public, store)
+    app = create_app(
+        ServiceContext(
+            store=store,
+            blobs=blobs,
+            board=board,
+            metrics=metrics,
+            federation=cfg.federation.name,
+            site_key=watch.site_key,
+            now=time.time,
+            utc=utc_clock,
+            poll_seconds=dep.poll_seconds,
+            max_chunk_bytes=int(max(dep.chunk_mib * 2, 16) * (1 << 20)),
+            max_update_bytes=int(dep.max_update_mib * (1 << 20)),
+            logger=log,
+        )
+    )
+    context = server_ssl_context(kit.ca_file, kit.certificate_file, kit.key_file, kit.crl_file)
+    server = BackgroundServer(app, kit.listen, kit.port, context, kit.crl_file)
+    server.start()
+    log.info(
+        "coordinator listening", extra={"event": "listening", "url": kit.coordinator, "resumed": resumed}
+    )
+    try:
+        rounds = 0
+        if store.meta("state") != "finished":
+            rounds = _run(kit, cfg, store, blobs, board, metrics, ident, sites, run_id, state_dir)
+        _linger(store, board, sites, dep.linger_seconds)
+    finally:
+        server.stop()
+    return ServeResult(kit.path / RUN_DIR, "finished", rounds, resumed)
+
+
+def _check_same_federation(store: StateStore, cfg: FederationConfig, kit: CoordinatorKit) -> None:
+    recorded = store.meta_once("config_sha256", cfg.sha256)
+    if recorded != cfg.sha256():
+        raise ConfigError(
+            "the coordinator's state belongs to a run of another federation file",
+            where=kit.path / "federation.toml",
+            hint="restore the federation file the run started with, or give the new run a new kit",
+        )
+
+
+def _identity(kit: CoordinatorKit, store: StateStore) -> _Identity:
+    """The kit's keys, and the roster the run started with (journaled: a restart keeps using it)."""
+    path = kit.roster_file
+    try:
+        raw = store.meta_once("roster", lambda: path.read_bytes().decode()).encode()
+        roster = verify_roster(SignedRoster.from_bytes(raw), kit.admin_public)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load the roster the run started with: {exc}", where=path) from None
+    if roster.coordinator_public_key != kit.signing_key.public:
+        raise ConfigError("coordinator.key is not the coordinator the roster names", where=path)
+    return _Identity(kit.signing_key, kit.admin_public, roster, raw)
+
+
+def _sites(store: StateStore, cfg: FederationConfig, roster: Roster) -> list[str]:
+    """The sites the run started with: the federation's, less any the roster revoked before round 1."""
+
+    def admitted() -> str:
+        now = utc_clock()
+        return json.dumps([s.name for s in cfg.sites if roster.status(s.name, 1, now) == SiteStatus.OK])
+
+    sites: list[str] = json.loads(store.meta_once("sites", admitted))
+    return sites
+
+
+def _run(
+    kit: CoordinatorKit,
+    cfg: FederationConfig,
+    store: StateStore,
+    blobs: BlobStore,
+    board: Board,
+    metrics: ServiceMetrics,
+    ident: _Identity,
+    sites: list[str],
+    run_id: str,
+    state_dir: Path,
+) -> int:
+    start = time.perf_counter()
+    store.set_meta("state", "running")
+    board.notify()
+    clock = JournalClock(store, utc_clock)
+    work = state_dir / "work"
+    before = _committed_ledger(work)
+    shutil.rmtree(work, ignore_errors=True)
+    _write_keys(work / "keys", ident)
+    (work / "releases").mkdir()
+    ledger = LedgerWriter(work, ident.key, run_id, clock)
+    verifier = PackageVerifier(ident.roster, cfg.federation.name, run_id)
+    audit = Audit(ledger, ident.key, verifier, work / "releases", clock)
+    transport = ServiceTransport(store, blobs, board, sites, utc_clock)
+    recorder = _RoundRecorder(store, metrics)
+    try:
+        result = run_federation(
+            transport, plan_for(cfg, run_id), strategy_for(cfg), recorder, audit, JournalEntropy(store)
+        )
+    except FederationError as exc:
+        store.set_meta("state", "failed")
+        store.set_meta("reason", str(exc))
+        board.notify()
+        raise
+    finally:
+        ledger.close()
+    _check_replayed_ledger(before, work)
+    _write_run(kit, cfg, result, work, time.perf_counter() - start)
+    store.set_meta("finished_at", utc_clock())
+    store.set_meta("state", "finished")
+    board.notify()
+    log.info("run finished", extra={"event": "run_finished", "rounds": result.rounds_completed})
+    return result.rounds_completed
+
+
+def _write_keys(folder: Path, ident: _Identity) -> None:
+    folder.mkdir(parents=True)
+    (folder / "admin.pub").write_bytes(public_key_pem(ident.admin_public))
+    (folder / "coordinator.pub").write_bytes(public_key_pem(ident.key.public))
+    (folder / "roster.json").write_bytes(ident.roster_bytes)
+
+
+def _committed_ledger(work: Path) -> bytes:
+    """The committed entries (up to the last newline) a previous start wrote, or b''."""
+    try:
+        data = entries_path(work).read_bytes()
+    except FileNotFoundError:
+        return b""
+    return data[: data.rfind(b"\n") + 1]
+
+
+def _check_replayed_ledger(before: bytes, work: Path) -> None:
+    """The replayed run must have written, byte for byte, every entry the interrupted one had."""
+    if not entries_path(work).read_bytes().startswith(before):
+        raise FederationError(
+            "the resumed run's ledger differs from the one written before the restart",
+            hint="the journal or the code changed under the run; keep both and report this as a bug",
+        )
+
+
+def _write_run(
+    kit: CoordinatorKit, cfg: FederationConfig, result: FederationResult, work: Path, s: float
+) -> None:
+    path = str(kit.path / "federation.toml")
+    summary = build_summary(cfg, path, result, None, described_site_data(result), s, None)
+    summary["deployment"] = {"coordinator": kit.coordinator, "database": _backend(kit.database)}
+    outputs = RunOutputs(
+        summary,
+        [r.to_json() for r in result.rounds],
+        arrays_to_bytes(result.params),
+        extra_dirs={name: work / name for name in ("keys", "ledger", "releases")},
+    )
+    write_run_dir(kit.path / RUN_DIR, outputs, lambda o: render_report(o.summary, o.rounds), force=True)
+
+
+def _backend(url: str | None) -> str:
+    return "sqlite (in the kit)" if url is None else url.split(":", 1)[0].split("+", 1)[0]
+
+
+class _RoundRecorder:
+    """After each round: its record, the privacy events and the round number into the store; metrics."""
+
+    def __init__(self, store: StateStore, metrics: ServiceMetrics) -> None:
+        self._store, self._metrics = store, metrics
+
+    def __call__(self, record: RoundRecord) -> None:
+        self._store.put_round(RoundRow(record.round, json.dumps(record.to_json(), allow_nan=False)))
+        for site, event in record.privacy_events.items():
+            self._store.put_privacy_event(site, record.round, json.dumps(event, sort_keys=True))
+        self._store.set_meta("round", str(record.round))
+        self._metrics.observe_round(record)
+        log.info(
+            "round finished",
+            extra={"event": "round_finished", "round": record.round, "aggregated": record.aggregated,
+                   "seconds": round(record.seconds, 3)},
+        )  # fmt: skip
+
+
+def _linger(store: StateStore, board: Board, sites: list[str], linger_s: float) -> None:
+    """Keep answering until every site has asked for work since the run finished (and so learned that
+    it did), or `linger_s` passes."""
+    finished_at = store.meta("finished_at") or ""
+    deadline = time.monotonic() + linger_s
+    while time.monotonic() < deadline:
+        version = board.version
+        if all((store.meta(f"told_finished/{site}") or "") >= finished_at for site in sites):
+            return
+        board.wait(version, min(0.5, deadline - time.monotonic()))

@@ -1,0 +1,209 @@
+"""The blob store: content-addressed blobs and the resumable, per-site uploads that fill it.
+
+Blobs are named by their SHA-256 and stored once; an upload resumes from the offset the coordinator
+holds, across a restart too; a wrong offset is answered with the right one; oversize uploads, bytes that
+do not hash to the announced name, and names that try to leave the store's folder are refused; and
+completing a large upload keeps memory to about one chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fedward.coordinator.state import BlobStore, UploadError, UploadStatus, blobs
+
+MiB = 1 << 20
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> BlobStore:
+    return BlobStore(tmp_path / "store", max_bytes=100 * MiB)
+
+
+def test_put_names_a_blob_by_its_hash_and_is_idempotent(store: BlobStore) -> None:
+    name = store.put(b"parameters")
+    assert name == sha(b"parameters")
+    assert store.put(b"parameters") == name
+    assert store.has(name) and store.read(name) == b"parameters" and store.size(name) == 10
+    assert store.path(name).read_bytes() == b"parameters"
+    assert not any((store.directory / "tmp").iterdir())  # no temporary file left behind
+
+
+def test_an_absent_blob_is_a_key_error(store: BlobStore) -> None:
+    absent = sha(b"never stored")
+    assert not store.has(absent)
+    with pytest.raises(KeyError):
+        store.path(absent)
+    with pytest.raises(KeyError):
+        store.read(absent)
+
+
+def test_an_upload_in_chunks_stores_the_blob(store: BlobStore) -> None:
+    data = bytes(range(256)) * 40
+    name = sha(data)
+    assert store.start_upload("alpha", name, len(data)) == UploadStatus(name, len(data), 0, False)
+    status = store.write_chunk("alpha", name, 0, data[:4000])
+    assert status == UploadStatus(name, len(data), 4000, False)
+    assert store.upload_status("alpha", name) == status
+    assert store.write_chunk("alpha", name, 4000, data[4000:]) == UploadStatus(
+        name, len(data), len(data), True
+    )
+    assert store.read(name) == data
+    assert not list((store.directory / "uploads" / "alpha").iterdir())  # nothing partial left
+
+
+def test_an_upload_resumes_from_its_offset_after_a_restart(store: BlobStore) -> None:
+    data = b"0123456789" * 100
+    name = sha(data)
+    store.start_upload("alpha", name, len(data))
+    store.write_chunk("alpha", name, 0, data[:300])
+    restarted = BlobStore(store.directory, max_bytes=store.max_bytes)
+    assert restarted.upload_status("alpha", name) == UploadStatus(name, len(data), 300, False)
+    assert restarted.start_upload("alpha", name, len(data)).offset == 300
+    assert restarted.write_chunk("alpha", name, 300, data[300:]).complete
+    assert restarted.read(name) == data
+
+
+def test_a_torn_last_chunk_only_moves_the_offset_back(store: BlobStore) -> None:
+    data = b"abcdefgh" * 64
+    name = sha(data)
+    store.start_upload("alpha", name, len(data))
+    store.write_chunk("alpha", name, 0, data[:200])
+    with (store.directory / "uploads" / "alpha" / f"{name}.part").open("ab") as part:
+        part.write(data[200:230])  # the coordinator was killed 30 bytes into the next chunk
+    restarted = BlobStore(store.directory, max_bytes=store.max_bytes)
+    assert restarted.start_upload("alpha", name, len(data)).offset == 230
+    assert restarted.write_chunk("alpha", name, 230, data[230:]).complete
+
+
+def test_a_wrong_offset_is_refused_with_the_offset_to_resume_from(store: BlobStore) -> None:
+    data = b"z" * 1000
+    name = sha(data)
+    store.start_upload("alpha", name, len(data))
+    store.write_chunk("alpha", name, 0, data[:100])
+    for wrong in (0, 50, 200):
+        with pytest.raises(UploadError, match="100 bytes are held") as raised:
+            store.write_chunk("alpha", name, wrong, data[wrong : wrong + 100])
+        assert raised.value.offset == 100
+    assert store.upload_status("alpha", name) == UploadStatus(name, 1000, 100, False)
+
+
+def test_a_chunk_past_the_announced_size_is_refused(store: BlobStore) -> None:
+    name = sha(b"x" * 10)
+    store.start_upload("alpha", name, 10)
+    with pytest.raises(UploadError, match="past the announced size") as raised:
+        store.write_chunk("alpha", name, 0, b"x" * 11)
+    assert raised.value.offset == 0
+
+
+def test_an_oversize_upload_is_refused_before_any_byte(store: BlobStore) -> None:
+    with pytest.raises(UploadError, match="over the limit"):
+        store.start_upload("alpha", sha(b"big"), store.max_bytes + 1)
+    assert not (store.directory / "uploads" / "alpha").exists()
+
+
+def test_restarting_an_upload_with_another_size_is_refused(store: BlobStore) -> None:
+    name = sha(b"y" * 100)
+    store.start_upload("alpha", name, 100)
+    with pytest.raises(UploadError, match="started with size 100"):
+        store.start_upload("alpha", name, 101)
+
+
+def test_bytes_that_do_not_hash_to_the_name_are_discarded(store: BlobStore) -> None:
+    claimed = sha(b"the real update")
+    store.start_upload("alpha", claimed, 15)
+    with pytest.raises(UploadError, match="do not hash") as raised:
+        store.write_chunk("alpha", claimed, 0, b"a forged update")
+    assert raised.value.offset == 0
+    assert not store.has(claimed)
+    assert store.upload_status("alpha", claimed) is None
+    assert store.start_upload("alpha", claimed, 15).offset == 0  # the site can start over
+
+
+def test_an_upload_of_a_stored_blob_is_complete_at_once(store: BlobStore) -> None:
+    name = store.put(b"already here")
+    assert store.start_upload("beta", name, 12) == UploadStatus(name, 12, 12, True)
+    with pytest.raises(UploadError, match="stored with 12 bytes"):
+        store.start_upload("beta", name, 13)
+
+
+def test_the_last_chunk_sent_again_after_its_answer_was_lost_is_complete(store: BlobStore) -> None:
+    data = b"q" * 64
+    name = sha(data)
+    store.start_upload("alpha", name, 64)
+    store.write_chunk("alpha", name, 0, data[:32])
+    assert store.write_chunk("alpha", name, 32, data[32:]).complete
+    assert store.write_chunk("alpha", name, 32, data[32:]) == UploadStatus(name, 64, 64, True)
+
+
+def test_uploads_are_kept_per_site(store: BlobStore) -> None:
+    data = b"shared" * 10
+    name = sha(data)
+    store.start_upload("alpha", name, len(data))
+    store.write_chunk("alpha", name, 0, data[:10])
+    assert store.upload_status("beta", name) is None
+    with pytest.raises(UploadError, match="start it first"):
+        store.write_chunk("beta", name, 10, data[10:])
+
+
+@pytest.mark.parametrize(
+    "site", ["../alpha", "a/b", "", ".hidden", "x" * 65, "al pha", "alpha\x00", "alpha\n"]
+)
+def test_site_names_that_could_leave_the_folder_are_refused(store: BlobStore, site: str) -> None:
+    with pytest.raises(UploadError, match="not a site name"):
+        store.start_upload(site, sha(b"x"), 1)
+
+
+@pytest.mark.parametrize(
+    "name", ["../" + "a" * 61, "A" * 64, "a" * 63, "g" * 64, "a" * 64 + "/", "a" * 64 + "\n", ""]
+)
+def test_names_that_are_not_sha256_hex_are_refused(store: BlobStore, name: str) -> None:
+    with pytest.raises(UploadError, match="not a SHA-256"):
+        store.start_upload("alpha", name, 1)
+    with pytest.raises(UploadError, match="not a SHA-256"):
+        store.has(name)
+
+
+def _chunks(count: int) -> Iterator[bytes]:
+    for i in range(count):
+        yield hashlib.sha256(str(i).encode()).digest() * (MiB // 32)
+
+
+def _peak_memory_of_a_64_mib_upload(store: BlobStore) -> int:
+    digest = hashlib.sha256()
+    for chunk in _chunks(64):
+        digest.update(chunk)
+    name = digest.hexdigest()
+    store.start_upload("alpha", name, 64 * MiB)
+    tracemalloc.start()
+    try:
+        offset = 0
+        for chunk in _chunks(64):
+            status = store.write_chunk("alpha", name, offset, chunk)
+            offset += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert status.complete and store.size(name) == 64 * MiB
+    return peak
+
+
+def test_completing_a_64_mib_upload_in_1_mib_chunks_keeps_memory_to_a_few_chunks(store: BlobStore) -> None:
+    peak = _peak_memory_of_a_64_mib_upload(store)
+    assert peak < 4 * MiB, f"peak {peak / MiB:.1f} MiB while uploading 64 MiB"
+
+
+def test_power_check_hashing_the_whole_file_at_once_would_be_caught(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blobs, "_file_sha256", lambda path: sha(path.read_bytes()))
+    assert _peak_memory_of_a_64_mib_upload(store) > 60 * MiB

@@ -1,0 +1,118 @@
+"""A deployed federation on loopback for the end-to-end tests: provisioned kits, and the coordinator and
+site services as real processes (`fedward coordinator serve`, `fedward site run`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from federations import run_cli, tabular_federation
+
+__all__ = ["Deployment", "deployment_table", "free_port", "provisioned"]
+
+FEDWARD = [sys.executable, "-c", "from fedward.cli.app import main; main()"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def deployment_table(port: int, *, poll: float = 2.0, linger: float = 15.0, extra: str = "") -> str:
+    return (
+        f'[deployment]\ncoordinator = "https://127.0.0.1:{port}"\n'
+        f"poll_seconds = {poll}\nlinger_seconds = {linger}\n{extra}"
+    )
+
+
+def provisioned(tmp: Path, *, rounds: int = 3, extra: str = "", sites: int = 3) -> tuple[Path, Path, int]:
+    """A tabular federation file with a [deployment] table, and its kits; (config, kits, port)."""
+    port = free_port()
+    cfg = tabular_federation(
+        tmp / "federation", rounds=rounds, sites=sites, extra=extra + deployment_table(port)
+    )
+    kits = tmp / "kits"
+    assert run_cli(["provision", str(cfg), "--out", str(kits)]) == 0
+    return cfg, kits, port
+
+
+@dataclass
+class Deployment:
+    kits: Path
+    sites: list[str]
+    logs: Path
+    coordinator: subprocess.Popen[bytes] | None = None
+    site_procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    starts: int = 0
+    files: list[object] = field(default_factory=list)
+
+    def start_coordinator(self) -> subprocess.Popen[bytes]:
+        self.starts += 1
+        log = (self.logs / f"coordinator-{self.starts}.log").open("wb")
+        self.files.append(log)
+        self.coordinator = subprocess.Popen(
+            [*FEDWARD, "coordinator", "serve", str(self.kits / "coordinator")],
+            stdout=log,
+            stderr=log,
+            env=_env(),
+        )
+        return self.coordinator
+
+    def start_sites(self) -> None:
+        for site in self.sites:
+            log = (self.logs / f"{site}.log").open("ab")
+            self.files.append(log)
+            self.site_procs[site] = subprocess.Popen(
+                [*FEDWARD, "site", "run", str(self.kits / site)], stdout=log, stderr=log, env=_env()
+            )
+
+    def kill_coordinator(self) -> None:
+        assert self.coordinator is not None
+        self.coordinator.send_signal(signal.SIGKILL)
+        self.coordinator.wait(timeout=30)
+
+    def wait(self, timeout: float = 240) -> tuple[int, dict[str, int]]:
+        assert self.coordinator is not None
+        deadline = time.monotonic() + timeout
+        rc = self.coordinator.wait(timeout=timeout)
+        sites = {s: p.wait(timeout=max(1.0, deadline - time.monotonic())) for s, p in self.site_procs.items()}
+        return rc, sites
+
+    def status(self) -> dict[str, object]:
+        out = subprocess.run(
+            [*FEDWARD, "coordinator", "status", str(self.kits / "coordinator"), "--json"],
+            capture_output=True,
+            env=_env(),
+            check=True,
+            timeout=60,
+        )
+        status: dict[str, object] = json.loads(out.stdout)
+        return status
+
+    def log_text(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.logs.iterdir())
+        )
+
+    def stop(self) -> None:
+        for proc in [self.coordinator, *self.site_procs.values()]:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+        for fh in self.files:
+            fh.close()  # type: ignore[attr-defined]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
