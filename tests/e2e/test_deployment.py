@@ -13,6 +13,8 @@ import pytest
 from deployed import Deployment, provisioned
 from federations import run_cli
 
+from fedward.coordinator.state import SqlStateStore, sql_url_for
+
 pytestmark = pytest.mark.slow
 
 SITES = ["site_00", "site_01", "site_02"]
@@ -56,26 +58,72 @@ def test_deployed_run_matches_simulation(tmp_path):
     assert set(status["sites"]) == set(SITES)  # type: ignore[arg-type]
 
 
+def _journal_round(dep: Deployment) -> int:
+    """The coordinator's last finished round, read straight from its state (it may be dead)."""
+    db = dep.kits / "coordinator" / "state" / "coordinator.db"
+    if not db.exists():
+        return 0
+    store = SqlStateStore(sql_url_for(db))
+    try:
+        return int(store.meta("round") or 0)
+    finally:
+        store.close()
+
+
+def _kill_at_random_points(dep: Deployment, rng: random.Random, kills: int) -> list[int]:
+    """SIGKILL the coordinator `kills` times at random moments, restarting it each time; the rounds
+    the journal had reached at each kill."""
+    reached = []
+    for _ in range(kills):
+        time.sleep(rng.uniform(1.5, 4.5))
+        if dep.coordinator is None or dep.coordinator.poll() is not None:
+            break
+        dep.kill_coordinator()
+        reached.append(_journal_round(dep))
+        dep.start_coordinator()
+    return reached
+
+
 def test_sigkill_at_random_points_resumes_bit_identically(tmp_path):
-    extra = "[privacy]\nsecure_aggregation = true\n"
-    cfg, dep = _deploy(tmp_path, rounds=4, extra=extra)
-    rng = random.Random(20261128)
-    kills = 0
+    cfg, dep = _deploy(tmp_path, rounds=4, extra="[privacy]\nsecure_aggregation = true\n")
     try:
         dep.start_coordinator()
         dep.start_sites()
-        for _ in range(3):
-            time.sleep(rng.uniform(2.0, 6.0))
-            if dep.coordinator is None or dep.coordinator.poll() is not None:
-                break
-            dep.kill_coordinator()
-            kills += 1
-            dep.start_coordinator()
+        reached = _kill_at_random_points(dep, random.Random(20261128), kills=4)
         run = _finish(dep)
     finally:
         dep.stop()
-    assert kills >= 1, "the run finished before the first kill: nothing was tested"
+    # power: the kills landed while the run was going, not before it started or after it ended
+    assert reached and max(reached) < 4, reached
     assert (run / "model" / "global.safetensors").read_bytes() == _simulated_model(cfg, tmp_path / "sim")
     assert run_cli(["ledger", "verify", str(run)]) == 0
     rounds = [json.loads(line)["round"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert rounds == [1, 2, 3, 4]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["privacy"]["secure_aggregation"]["enabled"]
+
+
+def test_sigkill_loses_and_double_counts_no_privacy_spend(tmp_path):
+    extra = '[privacy]\ndp = "record"\nnoise_multiplier = 1.0\nclip_norm = 1.0\n'
+    cfg, dep = _deploy(tmp_path, rounds=3, extra=extra)
+    try:
+        dep.start_coordinator()
+        dep.start_sites()
+        reached = _kill_at_random_points(dep, random.Random(7), kills=3)
+        run = _finish(dep)
+    finally:
+        dep.stop()
+    assert reached, "the run finished before the first kill: nothing was tested"
+    deployed = json.loads((run / "summary.json").read_text())["privacy"]
+    assert run_cli(["simulate", str(cfg), "--out", str(tmp_path / "sim"), "--no-baselines"]) == 0
+    simulated = json.loads((tmp_path / "sim" / "summary.json").read_text())["privacy"]
+    # the spend is a function of the events only: one per site per round, whatever the restarts
+    assert deployed["epsilon_by_round"] == simulated["epsilon_by_round"]
+    assert {s: e["epsilon"] for s, e in deployed["sites"].items()} == {
+        s: e["epsilon"] for s, e in simulated["sites"].items()
+    }
+    store = SqlStateStore(sql_url_for(dep.kits / "coordinator" / "state" / "coordinator.db"))
+    try:
+        assert {s: len(store.privacy_events(s)) for s in SITES} == dict.fromkeys(SITES, 3)
+    finally:
+        store.close()

@@ -119,11 +119,13 @@ def _serve(
     )
     try:
         rounds = 0
-        if store.meta("state") != "finished":
+        if store.meta("state") not in ("finished", "failed"):
             rounds = _run(kit, cfg, store, blobs, board, metrics, ident, sites, run_id, state_dir)
         _linger(store, board, sites, dep.linger_seconds)
     finally:
         server.stop()
+    if store.meta("state") == "failed":
+        raise FederationError(f"the run failed: {store.meta('reason')}", hint="see the coordinator's log")
     return ServeResult(kit.path / RUN_DIR, "finished", rounds, resumed)
 
 
@@ -191,11 +193,13 @@ def _run(
         result = run_federation(
             transport, plan_for(cfg, run_id), strategy_for(cfg), recorder, audit, JournalEntropy(store)
         )
-    except FederationError as exc:
-        store.set_meta("state", "failed")
+    except FederationError as exc:  # the sites learn it is over; serve() lingers, then reports it
+        log.error("run failed: %s", exc, extra={"event": "run_failed"})
         store.set_meta("reason", str(exc))
+        store.set_meta("finished_at", utc_clock())
+        store.set_meta("state", "failed")
         board.notify()
-        raise
+        return 0
     finally:
         ledger.close()
     _check_replayed_ledger(before, work)

@@ -22,14 +22,14 @@ def coordinator_status(kit_dir: Path) -> dict[str, Any]:
     kit = load_coordinator_kit(kit_dir)
     db = kit.path / STATE_DIR / "coordinator.db"
     if kit.database is None and not db.exists():
-        sites = {s: {"last_seen": None, "open_tasks": 0} for s in kit.sites}
+        sites: dict[str, Any] = {s: {"last_seen": None, "open_tasks": 0} for s in kit.sites}
         return {"round": 0, "state": "not started", "run_id": None, "rounds_completed": 0, "sites": sites}
     store = open_state_store(kit.database or sql_url_for(db))
     try:
         rounds = [json.loads(r.body) for r in store.rounds()]
         seen = store.last_seen()
         epsilon = rounds[-1].get("epsilon", {}) if rounds else {}
-        sites: dict[str, Any] = {}
+        sites = {}
         for site in kit.sites:
             sites[site] = {"last_seen": seen.get(site), "open_tasks": len(store.open_tasks(site))}
             if site in epsilon:

@@ -192,7 +192,7 @@ def _next_task(ctx: ServiceContext, site: str, wait: float) -> NextTask:
     deadline = time.monotonic() + wait
     while True:
         version = ctx.board.version
-        if ctx.store.meta("state") == "finished":
+        if ctx.store.meta("state") in ("finished", "failed"):  # either way, the site's work is over
             _told_finished(ctx, site)
             return NextTask(state="finished")
         tasks = ctx.store.open_tasks(site)

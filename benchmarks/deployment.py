@@ -1,0 +1,804 @@
+"""Benchmark: the deployed federation (`fedward coordinator serve` / `fedward site run`): upload throughput,
+extra time per round over the simulation, and the coordinator's peak memory.
+
+Everything runs on loopback from kits written by `fedward.deployment.provision`, with real processes
+(mutual TLS, signed requests, the SQLite journal and the on-disk blob store). 1 MB = 10^6 bytes here.
+
+1. Upload throughput. A coordinator process serves and waits for its sites; this process takes a site's
+   kit and uploads random blobs (100 MB; each a new one, since uploads are content-addressed) through
+   `CoordinatorClient.upload` in the default 5 MiB chunks: it hashes the blob, announces it and PUTs the
+   chunks; the coordinator checks each request's signature, appends and fsyncs each chunk, and hashes
+   the whole file when the last one lands. MB/s = bytes / 10^6 / seconds of `upload`, after one warm-up
+   upload (TLS handshake). Goal: median >= 300 MB/s (best and median reported).
+   Breakdown: the same uploads against the same FastAPI app served by a lab process (`--lab-server`:
+   uvicorn with the coordinator's TLS context; plain HTTP; plain HTTP with fsync made a no-op), and in
+   this process through ASGI with no socket (starlette's TestClient, so client and app share one
+   interpreter); and the single steps timed alone on 100 MB: the client's SHA-256, signing and verifying
+   each chunk's request (`fedward.transport.signing`), the blob store's chunk writes with and without
+   fsync (`BlobStore.write_chunk`, the final hash included) and the hash of the complete file.
+2. Extra time per round. One federation file (4 sites, the breast-cancer set's first 15 features, an
+   `mlp`, 10 rounds) run by `fedward simulate --no-baselines` and deployed (a coordinator and 4 site
+   processes). Per-round seconds come from each run's metrics.jsonl (`RoundRecord.seconds`: the round
+   loop's wall time from the first task sent to the evaluation's last reply). Goal: mean deployed minus
+   mean simulated <= 50 ms. Sites long-poll (`GET /v1/tasks/next?wait=poll_seconds` returns as soon as
+   a task exists) and the round loop wakes on each stored reply (`Board`), so no polling interval lies
+   inside a round; the deployed run is repeated with poll_seconds 2 and 20 to show it (the full run).
+   The final models must be bit-identical (SHA-256 of model/global.safetensors).
+3. Coordinator peak memory. FedAvg, 20 sites, an `mlp` of 9,982,352 parameters (15 inputs, hidden 3150
+   and 3150: 39.9 MB of float32), 2 rounds. The coordinator is the real `fedward coordinator serve`
+   process (its round loop over `ServiceTransport`, lazily read replies and the streaming `WeightedMean`,
+   the audit's package checks, uvicorn receiving the chunks). The 20 sites are the real site code
+   (`run_site_kit`: `Site`, signed packages, `CoordinatorClient`) in threads of one driver process
+   (`--drive-sites`; 20 processes with torch would not fit on 2 cores), at most 2 of them training at a
+   time; their downloads and uploads overlap freely, as real sites' would. Idle: the coordinator's
+   resident set once it listens and waits for the sites' descriptions; then its peak is reset
+   (/proc/PID/clear_refs) and read at its exit (VmHWM). Goal: (peak - idle) <= 3 x the model's bytes.
+
+`--quick`: a 10 MB upload, 2 rounds, a 978,882-parameter model with 4 sites and 1 round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+from unittest import mock
+
+from common import console, goal, goals_table, machine_info, parser_for, print_table, write_result
+from fedward.config import load_config
+from fedward.crypto import load_signing_key
+from fedward.deployment import provision
+from fedward.deployment.kits import load_coordinator_kit, load_kit_config, load_site_kit
+from fedward.tabular.datasets import dirichlet_split, load_dataset, write_site_csvs
+from fedward.transport.client import DEFAULT_CHUNK_BYTES, Backoff, CoordinatorClient, client_ssl_context
+
+NAME = "deployment"
+MB = 1e6
+UPLOAD_GOAL_MB_S = 300.0
+ROUND_GOAL_MS = 50.0
+MEMORY_GOAL_RATIO = 3.0
+FEATURES = 15
+ROUND_SITES = 4
+ROUND_HIDDEN = (64,)
+MEMORY_SITES, MEMORY_HIDDEN = 20, (3150, 3150)
+QUICK_MEMORY_SITES, QUICK_MEMORY_HIDDEN = 4, (1000, 960)
+SITE_WORKERS = 2  # sites of the memory driver that train at once
+FEDWARD = [sys.executable, "-c", "from fedward.cli.app import main; main()"]
+HERE = Path(__file__).resolve()
+# runs `fedward coordinator serve KIT`, then writes its peak and current resident set on exit
+PEAK_WRAPPER = """
+import atexit, json, resource, sys
+out, kit = sys.argv[1], sys.argv[2]
+def report():
+    status = dict(l.split(":", 1) for l in open("/proc/self/status") if ":" in l)
+    kb = lambda k: int(status[k].split()[0]) * 1024 if k in status else None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    json.dump({"vm_hwm": kb("VmHWM"), "vm_rss": kb("VmRSS"), "ru_maxrss": peak}, open(out, "w"))
+atexit.register(report)
+from fedward.cli.app import main
+main(["coordinator", "serve", kit])
+"""
+
+
+# ------------------------------------------------------------------------------------ federations
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_federation(
+    folder: Path,
+    *,
+    sites: int,
+    rounds: int,
+    hidden: Sequence[int],
+    port: int,
+    poll: float = 20.0,
+    alpha: float = 1.0,
+    batch_size: int = 16,
+) -> Path:
+    """A tabular federation file on the breast-cancer set's first 15 features, with [deployment]."""
+    folder.mkdir(parents=True, exist_ok=True)
+    x, y, names = load_dataset("breast-cancer")
+    x, names = x[:, :FEATURES], names[:FEATURES]
+    lines = [
+        f'[federation]\ntask = "tabular"\nrounds = {rounds}\nseed = 7\nname = "bench"\n',
+        '[data]\nlabel = "target"\n',
+        f'[model]\nname = "mlp"\nhidden = {list(hidden)}\n',
+        f'[strategy]\nname = "fedavg"\nbatch_size = {batch_size}\nlr = 0.05\n',
+        f'[deployment]\ncoordinator = "https://127.0.0.1:{port}"\npoll_seconds = {poll}\n'
+        "linger_seconds = 10\n",
+    ]
+    for split in dirichlet_split(y, sites, alpha, seed=0):
+        train, test = write_site_csvs(folder, x, y, names, split, "target")
+        lines.append(f'[[sites]]\nname = "{split.name}"\ntrain = "{train.name}"\ntest = "{test.name}"\n')
+    cfg = folder / "federation.toml"
+    cfg.write_text("\n".join(lines))
+    return cfg
+
+
+def provision_kits(cfg: Path, kits: Path) -> list[str]:
+    """Write the kits of `cfg` into `kits`; the site names."""
+    config = load_config(cfg)
+    provision(config, cfg, kits, datetime.now(UTC).replace(microsecond=0))
+    return [s.name for s in config.sites]
+
+
+def child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    if threads > 0:
+        env["OMP_NUM_THREADS"] = str(threads)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
+    return env
+
+
+class Processes:
+    """The child processes this benchmark starts, each logging to a file; `stop` kills those still running."""
+
+    def __init__(self, logs: Path, threads: int) -> None:
+        self.logs, self.env = logs, child_env(threads)
+        logs.mkdir(parents=True, exist_ok=True)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._files: list[IO[bytes]] = []
+
+    def start(self, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        self._files.append(log)
+        proc = subprocess.Popen(list(argv), stdout=log, stderr=log, env=self.env)
+        self.procs[name] = proc
+        return proc
+
+    def coordinator(self, kits: Path, name: str = "coordinator") -> subprocess.Popen[bytes]:
+        return self.start(name, [*FEDWARD, "coordinator", "serve", str(kits / "coordinator")])
+
+    def wait(self, name: str, timeout: float) -> int:
+        code = self.procs[name].wait(timeout=timeout)
+        if code != 0:
+            raise RuntimeError(f"{name} exited {code}:\n{self.tail(name)}")
+        return code
+
+    def tail(self, name: str, chars: int = 3000) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")[-chars:]
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+        for fh in self._files:
+            fh.close()
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def site_client(kit: Path, **kwargs: Any) -> CoordinatorClient:
+    """A `CoordinatorClient` with a site kit's key and TLS files, as `fedward site run` builds it."""
+    site = load_site_kit(kit)
+    cfg = load_kit_config(site)
+    tls = client_ssl_context(kit / "ca.pem", kit / "client.pem", kit / "client.key")
+    key = load_signing_key(kit / "site.key")
+    return CoordinatorClient(site.coordinator, site.name, cfg.federation.name, key, tls, **kwargs)
+
+
+def wait_until_up(client: CoordinatorClient, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode} before answering")
+        try:
+            client.health()
+            return
+        except Exception:  # not up yet (the probe gives up after 1 s)
+            time.sleep(0.1)
+    raise RuntimeError(f"no answer within {timeout:.0f} s")
+
+
+def quiet_client(kit: Path) -> CoordinatorClient:
+    """A client that gives up after a second (to probe whether a server is up)."""
+    return site_client(kit, backoff=Backoff(initial_s=0.05, max_s=0.2), give_up_after_s=1.0)
+
+
+# ------------------------------------------------------------------------------------ 1. uploads
+
+
+def upload_seconds(client: CoordinatorClient, size: int, runs: int, warmup: int = 1) -> list[float]:
+    """Seconds of `client.upload` for `runs` new random blobs of `size` bytes, after `warmup` uploads."""
+    blob = bytearray(os.urandom(size))
+    times = []
+    for i in range(warmup + runs):
+        blob[:16] = secrets.token_bytes(16)  # a new blob each time: the coordinator keeps every hash
+        data = bytes(blob)
+        start = time.perf_counter()
+        ref = client.upload(data)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+        if ref.size != size:
+            raise RuntimeError(f"uploaded {ref.size} bytes, not {size}")
+    return times
+
+
+def throughput(size: int, seconds: Sequence[float]) -> dict[str, Any]:
+    rates = [size / MB / s for s in seconds]
+    return {
+        "runs": len(rates),
+        "mb_per_s_best": max(rates),
+        "mb_per_s_median": statistics.median(rates),
+        "mb_per_s": rates,
+        "seconds": list(seconds),
+    }
+
+
+def upload_benchmark(work: Path, size: int, runs: int, threads: int, breakdown: bool) -> dict[str, Any]:
+    cfg = write_federation(work / "data", sites=1, rounds=1, hidden=(8,), port=free_port())
+    kits = work / "kits"
+    site = provision_kits(cfg, kits)[0]
+    result: dict[str, Any] = {"bytes": size, "chunk_bytes": DEFAULT_CHUNK_BYTES, "mb": "10^6 bytes"}
+    with Processes(work / "logs", threads) as procs:
+        proc = procs.coordinator(kits)
+        try:
+            with quiet_client(kits / site) as probe:
+                wait_until_up(probe, proc)
+            with site_client(kits / site) as client:
+                result["deployed"] = throughput(size, upload_seconds(client, size, runs))
+        except Exception as exc:
+            raise RuntimeError(f"upload benchmark failed: {exc}\n{procs.tail('coordinator')}") from exc
+    if breakdown:
+        result["lab"] = lab_uploads(work, kits, site, size, runs, threads)
+        result["asgi_in_process"] = throughput(
+            size, asgi_upload_seconds(work / "asgi", kits, site, size, runs)
+        )
+        result["steps"] = upload_steps(work / "steps", kits, site, size)
+    return result
+
+
+def lab_uploads(
+    work: Path, kits: Path, site: str, size: int, runs: int, threads: int
+) -> dict[str, dict[str, Any]]:
+    """The same uploads against the coordinator's app in a lab server: TLS, plain HTTP, no fsync."""
+    out: dict[str, dict[str, Any]] = {}
+    for mode in ("tls", "plain", "plain_no_fsync"):
+        port = free_port()
+        scheme = "https" if mode == "tls" else "http"
+        with Processes(work / "logs", threads) as procs:
+            argv = [sys.executable, str(HERE), "--lab-server", str(kits / "coordinator"), str(port), mode]
+            argv += ["--lab-state", str(work / f"lab-{mode}")]
+            proc = procs.start(f"lab-{mode}", argv)
+            try:
+                with quiet_client(kits / site) as probe:
+                    probe.base_url = f"{scheme}://127.0.0.1:{port}"
+                    wait_until_up(probe, proc)
+                with site_client(kits / site) as client:
+                    client.base_url = f"{scheme}://127.0.0.1:{port}"
+                    out[mode] = throughput(size, upload_seconds(client, size, runs))
+            except Exception as exc:
+                raise RuntimeError(f"lab server {mode}: {exc}\n{procs.tail(f'lab-{mode}')}") from exc
+    return out
+
+
+def lab_app(kit_dir: Path, state: Path) -> Any:
+    """The coordinator's FastAPI app over a fresh journal and blob store, admitting the kit's roster."""
+    from fedward.coordinator.service.app import ServiceContext, create_app
+    from fedward.coordinator.service.board import Board
+    from fedward.coordinator.service.metrics import ServiceMetrics
+    from fedward.coordinator.state import BlobStore, open_state_store, sql_url_for
+    from fedward.deployment.roster_watch import RosterWatch
+
+    kit = load_coordinator_kit(kit_dir)
+    cfg = load_kit_config(kit)
+    assert cfg.deployment is not None
+    state.mkdir(parents=True, exist_ok=True)
+    store = open_state_store(sql_url_for(state / "lab.db"))
+    ctx = ServiceContext(
+        store=store,
+        blobs=BlobStore(state, max_bytes=1 << 32),
+        board=Board(),
+        metrics=ServiceMetrics(),
+        federation=cfg.federation.name,
+        site_key=RosterWatch(kit.roster_file, kit.admin_public, store).site_key,
+        poll_seconds=cfg.deployment.poll_seconds,
+        max_chunk_bytes=int(max(cfg.deployment.chunk_mib * 2, 16) * (1 << 20)),
+    )
+    return create_app(ctx)
+
+
+def serve_lab(kit_dir: Path, port: int, mode: str, state: Path) -> int:
+    """`--lab-server`: serve the coordinator's app on 127.0.0.1:port like `serve` does (TLS), or over plain
+    HTTP, or plain HTTP with every fsync a no-op; until killed."""
+    import uvicorn
+
+    from fedward.coordinator.service.server import server_ssl_context
+    from fedward.core.allocator import tune_for_large_messages
+
+    tune_for_large_messages()
+    if mode == "plain_no_fsync":
+        os.fsync = lambda fd: None
+    kit = load_coordinator_kit(kit_dir)
+    app = lab_app(kit_dir, state)
+    tls: dict[str, Any] = {}
+    if mode == "tls":
+        context = server_ssl_context(kit.ca_file, kit.certificate_file, kit.key_file, kit.crl_file)
+        tls = {"ssl_context_factory": lambda _config, _default: context}
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off",
+        timeout_keep_alive=30, **tls,
+    )  # fmt: skip
+    uvicorn.Server(config).run()
+    return 0
+
+
+def asgi_upload_seconds(state: Path, kits: Path, site: str, size: int, runs: int) -> list[float]:
+    """Uploads straight into the app through ASGI in this process: no socket, no TLS, no uvicorn."""
+    from starlette.testclient import TestClient
+
+    app = lab_app(kits / "coordinator", state)
+    with (
+        TestClient(app, base_url="https://testserver") as http,
+        site_client(kits / site, http=http) as client,
+    ):
+        client.base_url = "https://testserver"
+        return upload_seconds(client, size, runs)
+
+
+def upload_steps(state: Path, kits: Path, site: str, size: int) -> dict[str, dict[str, float]]:
+    """Each step of an upload timed alone on `size` bytes: ms and the MB/s it alone would allow."""
+    from fedward.coordinator.state import BlobStore
+    from fedward.transport.signing import sign_request, verify_request
+
+    data = os.urandom(size)
+    key = load_signing_key(kits / site / "site.key")
+    chunks = [data[i : i + DEFAULT_CHUNK_BYTES] for i in range(0, size, DEFAULT_CHUNK_BYTES)]
+    sha = hashlib.sha256(data).hexdigest()
+    target = f"/v1/uploads/{sha}?offset=0"
+    now = int(time.time())
+    signed = [sign_request(key, site, "bench", "PUT", target, c, now) for c in chunks]
+
+    def sign() -> None:
+        for c in chunks:
+            sign_request(key, site, "bench", "PUT", target, c, now)
+
+    def verify() -> None:
+        for c, headers in zip(chunks, signed, strict=True):
+            verify_request(headers, "PUT", target, c, "bench", lambda _s: key.public, now)
+
+    def store(fsync: bool) -> Callable[[], None]:
+        def run() -> None:
+            blobs = BlobStore(state / secrets.token_hex(4), max_bytes=1 << 32)
+            with mock.patch("os.fsync") if not fsync else _nothing():
+                blobs.start_upload(site, sha, size)
+                offset = 0
+                for c in chunks:
+                    blobs.write_chunk(site, sha, offset, c)
+                    offset += len(c)
+
+        return run
+
+    def file_hash() -> None:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+
+    path = state / "whole.bin"
+    state.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    steps: dict[str, Callable[[], object]] = {
+        "client_sha256_of_blob": lambda: hashlib.sha256(data).hexdigest(),
+        "client_sign_requests": sign,
+        "coordinator_verify_requests": verify,
+        "blob_store_chunks_fsync": store(True),
+        "blob_store_chunks_no_fsync": store(False),
+        "coordinator_sha256_of_file": file_hash,
+        "copy_chunks_once": lambda: [bytes(bytearray(c)) for c in chunks],
+    }
+    out = {}
+    for name, fn in steps.items():
+        best = min(_timed(fn) for _ in range(3))
+        out[name] = {"ms": best * 1000, "mb_per_s_alone": size / MB / best}
+    return out
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------------------ 2. rounds
+
+
+def metrics_rounds(run: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def model_sha256(run: Path) -> str:
+    return hashlib.sha256((run / "model" / "global.safetensors").read_bytes()).hexdigest()
+
+
+def round_times(run: Path) -> dict[str, Any]:
+    rows = metrics_rounds(run)
+    fields = ("seconds", "train_seconds", "eval_seconds", "overhead_seconds")
+    return {
+        "rounds": len(rows),
+        "aggregated": all(r["aggregated"] for r in rows),
+        "ms": {f: [r[f] * 1000 for r in rows] for f in fields},
+        "mean_ms": {f: statistics.fmean(r[f] * 1000 for r in rows) for f in fields},
+        "median_ms": statistics.median(r["seconds"] * 1000 for r in rows),
+        "mean_ms_after_first": statistics.fmean(r["seconds"] * 1000 for r in rows[1:])
+        if len(rows) > 1
+        else None,
+        "model_sha256": model_sha256(run),
+    }
+
+
+def simulate_run(work: Path, rounds: int, threads: int) -> dict[str, Any]:
+    cfg = write_federation(
+        work / "data", sites=ROUND_SITES, rounds=rounds, hidden=ROUND_HIDDEN, port=free_port()
+    )
+    out = work / "run"
+    with Processes(work / "logs", threads) as procs:
+        start = time.perf_counter()
+        procs.start("simulate", [*FEDWARD, "simulate", str(cfg), "--out", str(out), "--no-baselines"])
+        procs.wait("simulate", timeout=900)
+        wall = time.perf_counter() - start
+    return {"wall_seconds": wall, **round_times(out)}
+
+
+def deployed_run(work: Path, rounds: int, poll: float, threads: int) -> dict[str, Any]:
+    port = free_port()
+    cfg = write_federation(
+        work / "data", sites=ROUND_SITES, rounds=rounds, hidden=ROUND_HIDDEN, port=port, poll=poll
+    )
+    kits = work / "kits"
+    sites = provision_kits(cfg, kits)
+    with Processes(work / "logs", threads) as procs:
+        start = time.perf_counter()
+        procs.coordinator(kits)
+        for site in sites:
+            procs.start(site, [*FEDWARD, "site", "run", str(kits / site)])
+        procs.wait("coordinator", timeout=900)
+        for site in sites:
+            procs.wait(site, timeout=120)
+        wall = time.perf_counter() - start
+    return {"poll_seconds": poll, "wall_seconds": wall, **round_times(kits / "coordinator" / "run")}
+
+
+def rounds_benchmark(work: Path, rounds: int, polls: Sequence[float], threads: int) -> dict[str, Any]:
+    simulated = simulate_run(work / "simulated", rounds, threads)
+    deployed = [deployed_run(work / f"deployed-poll{p:g}", rounds, p, threads) for p in polls]
+    for d in deployed:
+        d["extra_ms_per_round"] = d["mean_ms"]["seconds"] - simulated["mean_ms"]["seconds"]
+        d["extra_ms_per_round_after_first"] = _minus(
+            d["mean_ms_after_first"], simulated["mean_ms_after_first"]
+        )
+        d["extra_ms_median"] = d["median_ms"] - simulated["median_ms"]
+    hashes = {simulated["model_sha256"], *(d["model_sha256"] for d in deployed)}
+    return {
+        "sites": ROUND_SITES,
+        "features": FEATURES,
+        "model": f"mlp {list(ROUND_HIDDEN)}",
+        "rounds": rounds,
+        "simulated": simulated,
+        "deployed": deployed,
+        "models_bit_identical": len(hashes) == 1,
+        "polling_in_round_time": (
+            "none: sites long-poll (GET /v1/tasks/next?wait=poll_seconds returns as soon as a task "
+            "exists) and the round loop wakes on each stored reply; compare the runs' poll_seconds"
+        ),
+    }
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+# ------------------------------------------------------------------------------------ 3. memory
+
+
+def parameters_of(hidden: Sequence[int], inputs: int = FEATURES, classes: int = 2) -> int:
+    sizes = [inputs, *hidden, classes]
+    return sum(a * b + b for a, b in itertools.pairwise(sizes))
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of a process, in bytes."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+def reset_peak(pid: int) -> bool:
+    """Reset the process's VmHWM to its current resident set (Linux >= 4.0); False if not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+class RssSampler(threading.Thread):
+    """Samples a process's resident set every `every_s` seconds until it exits or `stop` is called."""
+
+    def __init__(self, pid: int, every_s: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every_s = pid, every_s
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._start = time.monotonic()
+
+    def run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                rss = proc_status(self.pid)["VmRSS"]
+            except (OSError, KeyError):
+                return
+            self.samples.append((time.monotonic() - self._start, rss))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(timeout=5)
+
+
+def memory_benchmark(
+    work: Path, sites_n: int, hidden: Sequence[int], rounds: int, threads: int
+) -> dict[str, Any]:
+    # near-IID (alpha 100) so that 20 sites of 569 rows each get a training and a test set
+    cfg = write_federation(
+        work / "data",
+        sites=sites_n,
+        rounds=rounds,
+        hidden=hidden,
+        port=free_port(),
+        alpha=100.0,
+        batch_size=8,
+    )
+    kits = work / "kits"
+    sites = provision_kits(cfg, kits)
+    peak_file = work / "coordinator-peak.json"
+    with Processes(work / "logs", threads) as procs:
+        coordinator = procs.start(
+            "coordinator", [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), str(kits / "coordinator")]
+        )
+        with quiet_client(kits / sites[0]) as probe:
+            wait_until_up(probe, coordinator)
+        time.sleep(2.0)  # let it settle: the describe tasks are journaled, the round loop waits
+        idle = proc_status(coordinator.pid)["VmRSS"]
+        was_reset = reset_peak(coordinator.pid)
+        sampler = RssSampler(coordinator.pid)
+        sampler.start()
+        start = time.perf_counter()
+        driver = [sys.executable, str(HERE), "--drive-sites", *(str(kits / s) for s in sites)]
+        procs.start("sites", [*driver, "--site-workers", str(SITE_WORKERS)])
+        try:
+            procs.wait("coordinator", timeout=1800)
+            procs.wait("sites", timeout=120)
+        finally:
+            sampler.stop()
+        wall = time.perf_counter() - start
+    peak = json.loads(peak_file.read_text())
+    run = kits / "coordinator" / "run"
+    model_bytes = (run / "model" / "global.safetensors").stat().st_size
+    high = peak["vm_hwm"] if was_reset else max(rss for _, rss in sampler.samples)
+    return {
+        "sites": sites_n,
+        "model": f"mlp {list(hidden)} on {FEATURES} features",
+        "parameters": parameters_of(hidden),
+        "model_bytes": model_bytes,
+        "rounds": rounds,
+        "rounds_aggregated": sum(r["aggregated"] for r in metrics_rounds(run)),
+        "site_workers": SITE_WORKERS,
+        "idle_rss_bytes": idle,
+        "peak_rss_bytes": high,
+        "peak_source": "VmHWM after clear_refs" if was_reset else "sampled VmRSS (clear_refs refused)",
+        "peak_sampled_rss_bytes": max((rss for _, rss in sampler.samples), default=None),
+        "ru_maxrss_bytes": peak["ru_maxrss"],
+        "rss_at_exit_bytes": peak["vm_rss"],
+        "ratio": (high - idle) / model_bytes,
+        "goal_ratio": MEMORY_GOAL_RATIO,
+        "wall_seconds": wall,
+        "rss_timeline_mb": _timeline(sampler.samples),
+    }
+
+
+def _timeline(samples: Sequence[tuple[float, int]], points: int = 60) -> list[list[float]]:
+    """At most `points` [seconds, MB] pairs: the largest sample of each slice, so the peak stays."""
+    if not samples:
+        return []
+    step = max(1, len(samples) // points)
+    out = []
+    for i in range(0, len(samples), step):
+        t, rss = max(samples[i : i + step], key=lambda s: s[1])
+        out.append([round(t, 2), round(rss / MB, 1)])
+    return out
+
+
+def drive_sites(kits: Sequence[Path], workers: int) -> int:
+    """`--drive-sites`: run the sites of `kits` as `fedward site run` does, in threads of this process,
+    with at most `workers` handling a task at once. Returns 0 when every site finished."""
+    import torch
+
+    from fedward.core.allocator import tune_for_large_messages
+    from fedward.deployment import site as site_module
+
+    tune_for_large_messages()
+    torch.set_num_threads(1)
+    gate = threading.Semaphore(workers)
+    faulty = site_module.FaultySite
+
+    class Gated:
+        def __init__(self, handler: Any) -> None:
+            self.handler = handler
+
+        @property
+        def name(self) -> str:
+            return str(self.handler.name)
+
+        def handle(self, task: Any) -> Any:
+            with gate:
+                return self.handler.handle(task)
+
+    site_module.FaultySite = lambda site, faults: Gated(faulty(site, faults))  # type: ignore[assignment,misc]
+    failures: list[str] = []
+
+    def run(kit: Path) -> None:
+        try:
+            site_module.run_site_kit(kit)
+        except Exception as exc:  # reported below
+            failures.append(f"{kit.name}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=run, args=(k,), name=k.name) for k in kits]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for failure in failures:
+        print(failure, file=sys.stderr)
+    return 1 if failures else 0
+
+
+# ------------------------------------------------------------------------------------ the run
+
+
+def run(args: argparse.Namespace) -> int:
+    quick = args.quick
+    size = int((10 if quick else args.upload_mb) * MB)
+    runs = args.upload_runs or (2 if quick else 5)
+    rounds = args.rounds or (2 if quick else 10)
+    polls = (2.0,) if quick else (2.0, 20.0)
+    mem_sites, mem_hidden = (
+        (QUICK_MEMORY_SITES, QUICK_MEMORY_HIDDEN) if quick else (MEMORY_SITES, MEMORY_HIDDEN)
+    )
+    mem_rounds = 1 if quick else 2
+    machine = machine_info()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="fedward-bench-deploy-") as tmp:
+        work = Path(tmp)
+        console.print(f"upload: {size / MB:g} MB x {runs} over mutual TLS ...")
+        upload = upload_benchmark(work / "upload", size, runs, args.threads, breakdown=True)
+        console.print(
+            f"rounds: {ROUND_SITES} sites, {rounds} rounds, simulated and deployed (poll {polls}) ..."
+        )
+        rounds_result = rounds_benchmark(work / "rounds", rounds, polls, args.threads)
+        console.print(f"memory: {mem_sites} sites, {parameters_of(mem_hidden):,} parameters ...")
+        memory = memory_benchmark(work / "memory", mem_sites, mem_hidden, mem_rounds, args.threads)
+    median = upload["deployed"]["mb_per_s_median"]
+    upload.update(goal_mb_per_s=UPLOAD_GOAL_MB_S, goal_met=median >= UPLOAD_GOAL_MB_S)
+    extra = rounds_result["deployed"][0]["extra_ms_per_round"]
+    rounds_result.update(goal_ms=ROUND_GOAL_MS, goal_met=extra <= ROUND_GOAL_MS)
+    memory["goal_met"] = memory["ratio"] <= MEMORY_GOAL_RATIO
+    goals = {
+        "upload_throughput": goal(
+            f"median MB/s of a {size / MB:g} MB upload over loopback mutual TLS (1 MB = 10^6 bytes)",
+            median, UPLOAD_GOAL_MB_S, ">=", " MB/s",
+        ),
+        "extra_ms_per_round": goal(
+            f"mean ms per round, deployed minus simulated ({ROUND_SITES} sites, {FEATURES} features, "
+            f"{rounds} rounds, poll_seconds {polls[0]:g})",
+            extra, ROUND_GOAL_MS, "<=", " ms",
+        ),
+        "models_bit_identical": goal(
+            "final models of the simulated and deployed runs bit-identical (1 = yes)",
+            float(rounds_result["models_bit_identical"]), 1, ">=",
+        ),
+        "coordinator_peak_memory": goal(
+            f"coordinator (peak - idle RSS) / model bytes ({mem_sites} sites, {memory['parameters']:,} "
+            "parameters, FedAvg)",
+            memory["ratio"], MEMORY_GOAL_RATIO, "<=", "x",
+        ),
+    }  # fmt: skip
+    print_results(upload, rounds_result, memory)
+    goals_table("goals", goals)
+    body = {"goals": goals, "upload": upload, "rounds": rounds_result, "memory": memory}
+    write_result(args.out, NAME, args, machine, {**body, "seconds": time.perf_counter() - start})
+    return 0
+
+
+def print_results(upload: dict[str, Any], rounds: dict[str, Any], memory: dict[str, Any]) -> None:
+    rows = [
+        ("deployed (mutual TLS)", upload["deployed"]["mb_per_s_best"], upload["deployed"]["mb_per_s_median"])
+    ]
+    for mode, r in upload.get("lab", {}).items():
+        rows.append((f"lab server: {mode}", r["mb_per_s_best"], r["mb_per_s_median"]))
+    if "asgi_in_process" in upload:
+        r = upload["asgi_in_process"]
+        rows.append(("in-process ASGI (no socket)", r["mb_per_s_best"], r["mb_per_s_median"]))
+    print_table(
+        f"upload of {upload['bytes'] / MB:g} MB (MB/s, 1 MB = 10^6 bytes)", ("path", "best", "median"), rows
+    )
+    if "steps" in upload:
+        steps = [(k, v["ms"], v["mb_per_s_alone"]) for k, v in upload["steps"].items()]
+        print_table("upload steps alone", ("step", "ms", "MB/s alone"), steps)
+    sim = rounds["simulated"]
+    rows = [("simulated", None, sim["mean_ms"]["seconds"], sim["median_ms"], None, sim["model_sha256"][:12])]
+    for d in rounds["deployed"]:
+        rows.append(
+            (
+                "deployed",
+                d["poll_seconds"],
+                d["mean_ms"]["seconds"],
+                d["median_ms"],
+                d["extra_ms_per_round"],
+                d["model_sha256"][:12],
+            )
+        )
+    print_table("ms per round", ("run", "poll s", "mean", "median", "extra (mean)", "model sha256"), rows)
+    print_table(
+        "coordinator memory (MB)",
+        ("sites", "model", "idle", "peak", "peak - idle", "ratio"),
+        [(memory["sites"], memory["model_bytes"] / MB, memory["idle_rss_bytes"] / MB,
+          memory["peak_rss_bytes"] / MB, (memory["peak_rss_bytes"] - memory["idle_rss_bytes"]) / MB,
+          memory["ratio"])],
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = parser_for(NAME, "deployment: upload throughput, extra time per round, coordinator memory")
+    parser.add_argument("--upload-mb", type=float, default=100.0, help="upload size in MB (full run)")
+    parser.add_argument("--upload-runs", type=int, default=None, help="measured uploads per path")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds of the simulated/deployed runs")
+    internal = argparse.SUPPRESS
+    parser.add_argument("--lab-server", nargs=3, metavar=("KIT", "PORT", "MODE"), help=internal)
+    parser.add_argument("--lab-state", type=Path, help=internal)
+    parser.add_argument("--drive-sites", nargs="+", type=Path, metavar="KIT", help=internal)
+    parser.add_argument("--site-workers", type=int, default=SITE_WORKERS, help=internal)
+    args = parser.parse_args(argv)
+    if args.lab_server:
+        kit, port, mode = args.lab_server
+        return serve_lab(Path(kit), int(port), mode, args.lab_state)
+    if args.drive_sites:
+        return drive_sites(args.drive_sites, args.site_workers)
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
