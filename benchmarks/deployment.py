@@ -45,6 +45,7 @@ import itertools
 import json
 import os
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
@@ -52,6 +53,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -82,17 +84,38 @@ FEDWARD = [sys.executable, "-c", "from fedward.cli.app import main; main()"]
 HERE = Path(__file__).resolve()
 # runs `fedward coordinator serve KIT`, then writes its peak and current resident set on exit
 PEAK_WRAPPER = """
-import atexit, json, resource, sys
-out, kit = sys.argv[1], sys.argv[2]
+import atexit, json, resource, signal, sys
+out, kit, flags = sys.argv[1], sys.argv[2], sys.argv[3:]
+traced = {}
+if "untuned" in flags:  # without the CLI's malloc tuning (fedward.core.allocator)
+    import fedward.core.allocator as allocator
+    allocator.tune_for_large_messages = lambda *args, **kwargs: False
+if "tracemalloc" in flags:  # live Python and numpy allocations; SIGUSR1 marks the idle point
+    import tracemalloc
+    tracemalloc.start()
+    def idle(signum, frame):
+        traced["idle"] = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+    signal.signal(signal.SIGUSR1, idle)
 def report():
     status = dict(l.split(":", 1) for l in open("/proc/self/status") if ":" in l)
     kb = lambda k: int(status[k].split()[0]) * 1024 if k in status else None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    json.dump({"vm_hwm": kb("VmHWM"), "vm_rss": kb("VmRSS"), "ru_maxrss": peak}, open(out, "w"))
+    if "tracemalloc" in flags:
+        traced["peak"] = tracemalloc.get_traced_memory()[1]
+    doc = {"vm_hwm": kb("VmHWM"), "vm_rss": kb("VmRSS"), "ru_maxrss": peak, "traced": traced}
+    json.dump(doc, open(out, "w"))
 atexit.register(report)
 from fedward.cli.app import main
 main(["coordinator", "serve", kit])
 """
+# the coordinator as deployed, and diagnostic variants that show where its memory goes
+MEMORY_VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "deployed": ([], {}),
+    "one_malloc_arena": ([], {"MALLOC_ARENA_MAX": "1"}),
+    "without_malloc_tuning": (["untuned"], {}),
+    "tracemalloc": (["tracemalloc"], {}),
+}
 
 
 # ------------------------------------------------------------------------------------ federations
@@ -251,7 +274,7 @@ def throughput(size: int, seconds: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def upload_benchmark(work: Path, size: int, runs: int, threads: int, breakdown: bool) -> dict[str, Any]:
+def upload_benchmark(work: Path, size: int, runs: int, threads: int) -> dict[str, Any]:
     cfg = write_federation(work / "data", sites=1, rounds=1, hidden=(8,), port=free_port())
     kits = work / "kits"
     site = provision_kits(cfg, kits)[0]
@@ -262,16 +285,29 @@ def upload_benchmark(work: Path, size: int, runs: int, threads: int, breakdown: 
             with quiet_client(kits / site) as probe:
                 wait_until_up(probe, proc)
             with site_client(kits / site) as client:
-                result["deployed"] = throughput(size, upload_seconds(client, size, runs))
+                upload_seconds(client, size, runs=0, warmup=1)  # the TLS handshake, the first pages
+                before = upload_route_seconds(client)
+                result["deployed"] = throughput(size, upload_seconds(client, size, runs, warmup=0))
+                handled = (upload_route_seconds(client) - before) / runs
         except Exception as exc:
             raise RuntimeError(f"upload benchmark failed: {exc}\n{procs.tail('coordinator')}") from exc
-    if breakdown:
-        result["lab"] = lab_uploads(work, kits, site, size, runs, threads)
-        result["asgi_in_process"] = throughput(
-            size, asgi_upload_seconds(work / "asgi", kits, site, size, runs)
-        )
-        result["steps"] = upload_steps(work / "steps", kits, site, size)
+    result["deployed"]["coordinator_ms_per_upload"] = handled * 1000
+    result["lab"] = lab_uploads(work, kits, site, size, runs, threads)
+    result["asgi_in_process"] = throughput(size, asgi_upload_seconds(work / "asgi", kits, site, size, runs))
+    result["steps"] = upload_steps(work / "steps", kits, site, size)
+    result["asgi_profile_ms"] = asgi_profile(work / "profile", kits, site, size)
     return result
+
+
+def upload_route_seconds(client: CoordinatorClient) -> float:
+    """Seconds the coordinator's request gate has spent on upload requests so far (from /metrics: from
+    the request's headers to its answer, so the time the body takes to arrive is in it)."""
+    text = client._http.get(f"{client.base_url}/metrics").text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("fedward_request_seconds_sum{") and 'route="/v1/uploads' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def lab_uploads(
@@ -351,15 +387,86 @@ def serve_lab(kit_dir: Path, port: int, mode: str, state: Path) -> int:
 
 def asgi_upload_seconds(state: Path, kits: Path, site: str, size: int, runs: int) -> list[float]:
     """Uploads straight into the app through ASGI in this process: no socket, no TLS, no uvicorn."""
-    from starlette.testclient import TestClient
+    with _test_client(lab_app(kits / "coordinator", state)) as http, site_client(kits / site, http=http) as c:
+        c.base_url = "https://testserver"
+        return upload_seconds(c, size, runs)
 
-    app = lab_app(kits / "coordinator", state)
-    with (
-        TestClient(app, base_url="https://testserver") as http,
-        site_client(kits / site, http=http) as client,
-    ):
-        client.base_url = "https://testserver"
-        return upload_seconds(client, size, runs)
+
+@contextmanager
+def _test_client(app: Any) -> Iterator[Any]:
+    with warnings.catch_warnings():  # starlette asks for httpx2; its TestClient works the same with httpx
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
+        from starlette.testclient import TestClient
+    with TestClient(app, base_url="https://testserver") as http:
+        yield http
+
+
+def asgi_profile(state: Path, kits: Path, site: str, size: int) -> dict[str, float]:
+    """One in-process ASGI upload with the steps on its path timed in place (ms): client and app run one
+    after the other here, so the steps add up, and `other` is starlette, FastAPI, httpx and the copies."""
+    from fedward.coordinator.service import gate
+    from fedward.coordinator.state import BlobStore
+    from fedward.transport import client as client_module
+
+    spent: dict[str, float] = dict.fromkeys(
+        ("sign", "read_body", "verify", "write_chunk", "fsync", "finish"), 0.0
+    )
+
+    def timed(key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - start
+
+        return wrapper
+
+    read_body = gate._read_body
+
+    async def timed_read_body(*args: Any) -> bytes:
+        start = time.perf_counter()
+        try:
+            return await read_body(*args)
+        finally:
+            spent["read_body"] += time.perf_counter() - start
+
+    patches = [
+        mock.patch.object(client_module, "sign_request", timed("sign", client_module.sign_request)),
+        mock.patch.object(gate, "verify_request", timed("verify", gate.verify_request)),
+        mock.patch.object(gate, "_read_body", timed_read_body),
+        mock.patch.object(BlobStore, "write_chunk", timed("write_chunk", BlobStore.write_chunk)),
+        mock.patch.object(BlobStore, "_finish", timed("finish", BlobStore._finish)),
+        mock.patch("os.fsync", timed("fsync", os.fsync)),
+    ]
+    blob = os.urandom(size)
+    with _test_client(lab_app(kits / "coordinator", state)) as http, site_client(kits / site, http=http) as c:
+        c.base_url = "https://testserver"
+        c.upload(blob[: 1 << 20])  # warm-up
+        for p in patches:
+            p.start()
+        try:
+            start = time.perf_counter()
+            c.upload(blob)
+            total = time.perf_counter() - start
+        finally:
+            for p in reversed(patches):
+                p.stop()
+    start = time.perf_counter()
+    hashlib.sha256(blob).hexdigest()
+    client_hash = time.perf_counter() - start
+    ms = {
+        "total": total,
+        "client_sha256_of_blob": client_hash,
+        "client_sign_requests": spent["sign"],
+        "gate_read_body": spent["read_body"],
+        "gate_verify_signature": spent["verify"],
+        "blob_store_write": spent["write_chunk"] - spent["fsync"] - spent["finish"],
+        "blob_store_fsync": spent["fsync"],
+        "blob_store_final_sha256_and_rename": spent["finish"],
+    }
+    ms["other"] = total - sum(v for k, v in ms.items() if k != "total")
+    return {k: v * 1000 for k, v in ms.items()}
 
 
 def upload_steps(state: Path, kits: Path, site: str, size: int) -> dict[str, dict[str, float]]:
@@ -553,11 +660,11 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.every_s = pid, every_s
         self.samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
+        self._done = threading.Event()
         self._start = time.monotonic()
 
     def run(self) -> None:
-        while not self._stop.wait(self.every_s):
+        while not self._done.wait(self.every_s):
             try:
                 rss = proc_status(self.pid)["VmRSS"]
             except (OSError, KeyError):
@@ -565,14 +672,14 @@ class RssSampler(threading.Thread):
             self.samples.append((time.monotonic() - self._start, rss))
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.join(timeout=5)
 
 
 def memory_benchmark(
-    work: Path, sites_n: int, hidden: Sequence[int], rounds: int, threads: int
+    work: Path, sites_n: int, hidden: Sequence[int], rounds: int, threads: int, variants: Sequence[str]
 ) -> dict[str, Any]:
-    # near-IID (alpha 100) so that 20 sites of 569 rows each get a training and a test set
+    # near-IID (alpha 100) so that each of 20 sites of the 569 rows gets a training and a test set
     cfg = write_federation(
         work / "data",
         sites=sites_n,
@@ -582,17 +689,42 @@ def memory_benchmark(
         alpha=100.0,
         batch_size=8,
     )
+    runs = {v: memory_run(work / v, cfg, threads, v) for v in variants}
+    main = runs[variants[0]]
+    return {
+        "sites": sites_n,
+        "model": f"mlp {list(hidden)} on {FEATURES} features",
+        "parameters": parameters_of(hidden),
+        "model_bytes": main["model_bytes"],
+        "rounds": rounds,
+        "site_workers": SITE_WORKERS,
+        "idle_rss_bytes": main["idle_rss_bytes"],
+        "peak_rss_bytes": main["peak_rss_bytes"],
+        "ratio": main["ratio"],
+        "goal_ratio": MEMORY_GOAL_RATIO,
+        "runs": runs,
+    }
+
+
+def memory_run(work: Path, cfg: Path, threads: int, variant: str) -> dict[str, Any]:
+    """One deployed run with the coordinator under watch: idle and peak resident set, and a timeline."""
+    flags, env = MEMORY_VARIANTS[variant]
     kits = work / "kits"
     sites = provision_kits(cfg, kits)
     peak_file = work / "coordinator-peak.json"
     with Processes(work / "logs", threads) as procs:
-        coordinator = procs.start(
-            "coordinator", [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), str(kits / "coordinator")]
-        )
+        procs.env.update(env)
+        wrapper = [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), str(kits / "coordinator"), *flags]
+        coordinator = procs.start("coordinator", wrapper)
+        for key in env:
+            del procs.env[key]  # for the coordinator only
         with quiet_client(kits / sites[0]) as probe:
             wait_until_up(probe, coordinator)
         time.sleep(2.0)  # let it settle: the describe tasks are journaled, the round loop waits
         idle = proc_status(coordinator.pid)["VmRSS"]
+        if "tracemalloc" in flags:
+            coordinator.send_signal(signal.SIGUSR1)
+            time.sleep(1.5)  # the round loop's thread handles it within its 1 s wait
         was_reset = reset_peak(coordinator.pid)
         sampler = RssSampler(coordinator.pid)
         sampler.start()
@@ -609,25 +741,23 @@ def memory_benchmark(
     run = kits / "coordinator" / "run"
     model_bytes = (run / "model" / "global.safetensors").stat().st_size
     high = peak["vm_hwm"] if was_reset else max(rss for _, rss in sampler.samples)
-    return {
-        "sites": sites_n,
-        "model": f"mlp {list(hidden)} on {FEATURES} features",
-        "parameters": parameters_of(hidden),
+    out = {
+        "variant": variant,
         "model_bytes": model_bytes,
-        "rounds": rounds,
         "rounds_aggregated": sum(r["aggregated"] for r in metrics_rounds(run)),
-        "site_workers": SITE_WORKERS,
         "idle_rss_bytes": idle,
         "peak_rss_bytes": high,
+        "ratio": (high - idle) / model_bytes,
         "peak_source": "VmHWM after clear_refs" if was_reset else "sampled VmRSS (clear_refs refused)",
-        "peak_sampled_rss_bytes": max((rss for _, rss in sampler.samples), default=None),
         "ru_maxrss_bytes": peak["ru_maxrss"],
         "rss_at_exit_bytes": peak["vm_rss"],
-        "ratio": (high - idle) / model_bytes,
-        "goal_ratio": MEMORY_GOAL_RATIO,
         "wall_seconds": wall,
         "rss_timeline_mb": _timeline(sampler.samples),
     }
+    traced = peak["traced"]
+    if traced:
+        out["tracemalloc"] = {**traced, "ratio": (traced["peak"] - traced["idle"]) / model_bytes}
+    return out
 
 
 def _timeline(samples: Sequence[tuple[float, int]], points: int = 60) -> list[list[float]]:

@@ -9,11 +9,14 @@ and survived; and a bad kit stops either service with exit code 2 and one line n
 
 Every refusal has its power check (ARCHITECTURE.md, habit 9): the same request, or the same connection,
 with the defence's condition removed (the federation's own certificate, the signer's own key, a fresh
-nonce, the task's owner) gets through.
+nonce, the owner of the task or upload) gets through. site_00 and site_01 are the peers that behave
+and misbehave; site_02 and site_03 are revoked by the tests that need a revoked site.
 """
 
 from __future__ import annotations
 
+import asyncio
+import asyncio.sslproto
 import contextlib
 import hashlib
 import json
@@ -23,6 +26,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -35,19 +39,26 @@ import pytest
 from deployed import FEDWARD, _env, deployment_table, free_port
 from federations import run_cli, tabular_federation
 
+from fedward.coordinator.service.server import send_tls_alerts, server_ssl_context
 from fedward.deployment.kits import SiteKit, load_site_kit
 from fedward.deployment.status import coordinator_status
-from fedward.transport.client import Backoff, CoordinatorClient, client_ssl_context
+from fedward.transport.client import (
+    Backoff,
+    CoordinatorClient,
+    CoordinatorUnreachable,
+    SiteRefused,
+    client_ssl_context,
+)
 from fedward.transport.signing import sign_request
 from fedward.transport.wire import MAX_JSON_BYTES, ReplyMessage
 
 pytestmark = pytest.mark.slow
 
-SITES = ["site_00", "site_01", "site_02"]
 MIB = 1 << 20
 CHUNK = 5 * MIB  # the client's default chunk, and the [deployment] default
 HEALTH = "/v1/health"
 NEXT = "/v1/tasks/next?wait=0"
+REPLIES = "/v1/replies"
 
 
 # -- the running coordinator ------------------------------------------------------------------------
@@ -119,7 +130,8 @@ def _wait_until_up(live: Live, timeout_s: float = 120) -> None:
 def live(tmp_path_factory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("deployed")
     port = free_port()
-    cfg = tabular_federation(tmp / "federation", rounds=1, extra=deployment_table(port, poll=1, linger=0.5))
+    table = deployment_table(port, poll=1, linger=0.5)
+    cfg = tabular_federation(tmp / "federation", rounds=1, sites=4, extra=table)
     kits = tmp / "kits"
     assert run_cli(["provision", str(cfg), "--out", str(kits)]) == 0
     log = tmp / "coordinator.log"
@@ -182,15 +194,72 @@ def test_a_certificate_from_another_ca_is_refused_at_the_handshake(live, tmp_pat
     _accepted(live, "site_00")  # power: the same site name, this federation's CA
 
 
+def _revoke(live: Live, site: str) -> None:
+    """`fedward revoke KITS SITE` (idempotent), then wait for the coordinator to reload its CRL."""
+    assert run_cli(["revoke", str(live.kits), site]) == 0
+    deadline = time.monotonic() + 30  # the coordinator re-reads crl.pem about once a second
+    while _tls12_handshake(live.port, live.tls(site)) == "ok" and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def test_a_revoked_certificate_is_refused_once_the_coordinator_reloads_its_crl(live):
     _accepted(live, "site_02")  # power: site_02 got through before the revocation
-    assert run_cli(["revoke", str(live.kits), "site_02"]) == 0
-    deadline = time.monotonic() + 30  # the coordinator re-reads crl.pem about once a second
-    while _tls12_handshake(live.port, live.tls("site_02")) == "ok" and time.monotonic() < deadline:
-        time.sleep(0.2)
+    _revoke(live, "site_02")
     _refused(live, "site_02")
     _accepted(live, "site_00")  # the other sites are unaffected
     assert live.proc.poll() is None
+
+
+def test_a_revoked_site_is_told_it_is_refused_not_left_retrying(live):
+    _revoke(live, "site_03")
+    with _client(live, "site_03", live.url, give_up_after_s=3) as client, pytest.raises(SiteRefused) as info:
+        client.next_task(0)
+    assert "REVOKED" in str(info.value)
+
+
+@contextlib.contextmanager
+def _bare_tls_server(live: Live) -> Iterator[int]:
+    """An asyncio TLS server in this process with the coordinator kit's certificate, CA and CRL."""
+    kit = live.kits / "coordinator"
+    context = server_ssl_context(kit / "ca.pem", kit / "server.pem", kit / "server.key", kit / "crl.pem")
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(
+        asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0, ssl=context)
+    )
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+        loop.close()
+
+
+def _refused_by(live: Live, site: str) -> type[Exception]:
+    """What `site`'s client raises against a bare in-process TLS server with the coordinator's kit."""
+    with (
+        _bare_tls_server(live) as port,
+        _client(live, site, f"https://127.0.0.1:{port}", give_up_after_s=2) as c,
+    ):
+        try:
+            c.next_task(0)
+        except (SiteRefused, CoordinatorUnreachable) as exc:
+            return type(exc)
+    raise AssertionError("the revoked site got through")
+
+
+def test_power_without_the_alert_fix_a_revoked_site_only_sees_the_connection_drop(live, monkeypatch):
+    _revoke(live, "site_03")
+    send_tls_alerts()
+    assert _refused_by(live, "site_03") is SiteRefused  # with the fix, the server says why
+    # without it (asyncio's own handshake step), the alert is lost and the site keeps retrying
+    protocol = asyncio.sslproto.SSLProtocol
+    monkeypatch.setattr(protocol, "_do_handshake", protocol._fedward_original_do_handshake)
+    assert _refused_by(live, "site_03") is CoordinatorUnreachable
 
 
 # -- 2. request signatures --------------------------------------------------------------------------
@@ -279,7 +348,8 @@ class CuttingProxy:
                         return
 
 
-def _client(live: Live, site: str, base_url: str) -> CoordinatorClient:
+def _client(live: Live, site: str, base_url: str, *, give_up_after_s: float = 60) -> CoordinatorClient:
+    """`site`'s client from its kit, as `fedward site run` builds it, with quick retries."""
     kit = live.kit(site)
     return CoordinatorClient(
         base_url,
@@ -288,13 +358,18 @@ def _client(live: Live, site: str, base_url: str) -> CoordinatorClient:
         kit.signing_key,
         client_ssl_context(kit.ca_file, kit.certificate_file, kit.key_file),
         backoff=Backoff(initial_s=0.05, max_s=0.2),
-        give_up_after_s=60,
+        give_up_after_s=give_up_after_s,
     )
+
+
+def _blob(live: Live, sha: str) -> Path:
+    """Where the coordinator keeps a stored blob (fedward.coordinator.state.blobs)."""
+    return live.kits / "coordinator" / "state" / "blobs" / sha
 
 
 def _stored_sha256(live: Live, sha: str) -> str:
     digest = hashlib.sha256()
-    with (live.kits / "coordinator" / "state" / "blobs" / sha).open("rb") as f:
+    with _blob(live, sha).open("rb") as f:
         while block := f.read(MIB):
             digest.update(block)
     return digest.hexdigest()
@@ -361,16 +436,17 @@ def test_a_50m_parameter_update_uploads_in_chunks_with_coordinator_memory_bounde
     before = proc_status.read_text()
     with _client(live, "site_01", live.url) as client:
         ref = client.upload(data)
+        stats = client.stats
     after = proc_status.read_text()
     del data
     assert (ref.sha256, ref.size) == (sha, 200_000_000)
+    assert (stats.bytes_sent, stats.retries) == (200_000_000, 0)  # 38 chunks of 5 MiB, each sent once
     assert _stored_sha256(live, sha) == sha
     growth = _growth(before, after)
     assert growth < MEMORY_BOUND, f"the coordinator grew by {growth / MIB:.0f} MiB for a 200 MB upload"
     # power: the metric sees a process that holds the whole update in memory at once
-    blob = live.kits / "coordinator" / "state" / "blobs" / sha
     out = subprocess.run(
-        [FEDWARD[0], "-c", _READ_ALL, str(blob)], capture_output=True, check=True, timeout=120
+        [sys.executable, "-c", _READ_ALL, str(_blob(live, sha))], capture_output=True, check=True, timeout=120
     )
     before_read, after_read, read = json.loads(out.stdout)
     assert read == 200_000_000
@@ -380,23 +456,26 @@ def test_a_50m_parameter_update_uploads_in_chunks_with_coordinator_memory_bounde
 # -- 5. hostile peers -------------------------------------------------------------------------------
 
 
-def _post_reply(client: httpx.Client, live: Live, site: str, body: bytes) -> httpx.Response:
-    headers = {**live.signed(site, "POST", "/v1/replies", body), "content-type": "application/json"}
-    return client.post("/v1/replies", content=body, headers=headers)
+def _send(
+    client: httpx.Client, live: Live, site: str, method: str, target: str, body: bytes = b""
+) -> httpx.Response:
+    """A request signed by `site` (JSON, or raw bytes for a chunk upload)."""
+    kind = "application/octet-stream" if method == "PUT" else "application/json"
+    headers = {**live.signed(site, method, target, body), "content-type": kind}
+    return client.request(method, target, content=body, headers=headers)
 
 
 def _own_task(live: Live, site: str) -> str:
     with live.http(site) as client:
-        response = client.get(NEXT, headers=live.signed(site, "GET", NEXT))
+        response = _send(client, live, site, "GET", NEXT)
     assert response.status_code == 200, response.text
     task: dict[str, str] = response.json()["task"]
     assert task["site"] == site
     return task["task_id"]
 
 
-def _reply(task_id: str, site: str) -> bytes:
-    message = ReplyMessage(task_id=task_id, site=site, status="failed", error="no data today")
-    return message.model_dump_json().encode()
+def _reply(task_id: str, site: str, error: str = "no data today") -> bytes:
+    return ReplyMessage(task_id=task_id, site=site, status="failed", error=error).model_dump_json().encode()
 
 
 def _status_json(live: Live) -> dict[str, object]:
@@ -411,31 +490,58 @@ def _status_json(live: Live) -> dict[str, object]:
     return status
 
 
-def test_garbage_oversize_and_another_sites_task_are_refused_recorded_and_survived(live):
-    before = coordinator_status(live.kits / "coordinator")["rejections"]
-    victim_task, own_task = _own_task(live, "site_00"), _own_task(live, "site_01")
-    with live.http("site_00") as client:
-        garbage = _post_reply(client, live, "site_00", b"\x00\xff{not json at all")
-        wrong_shape = _post_reply(client, live, "site_00", b'{"task_id": "x", "status": 3}')
-        oversize = _post_reply(client, live, "site_00", b'{"error": "' + b"a" * MAX_JSON_BYTES + b'"}')
-    with live.http("site_01") as client:
-        hijack = _post_reply(client, live, "site_01", _reply(victim_task, "site_01"))
-        # power: the same reply, by the same signer, for its own task is accepted
-        own = _post_reply(client, live, "site_01", _reply(own_task, "site_01"))
-    for response in (garbage, wrong_shape):
-        assert response.status_code == 422, response.text
-        assert response.json()["detail"].startswith("invalid request")
-    assert "task_id" in wrong_shape.json()["detail"]
-    assert oversize.status_code == 413, oversize.text
-    assert (hijack.status_code, hijack.json()["reason"]) == (403, "wrong_site"), hijack.text
-    assert own.status_code == 200 and own.json()["accepted"], own.text
+def _reason(response: httpx.Response) -> tuple[int, str]:
+    return response.status_code, response.json()["reason"]
 
-    after = _status_json(live)["rejections"]
+
+def test_garbage_and_oversize_bodies_are_refused_with_a_clear_4xx(live):
+    oversize_body = b'{"error": "' + b"a" * MAX_JSON_BYTES + b'"}'
+    with live.http("site_00") as client:
+        garbage = _send(client, live, "site_00", "POST", REPLIES, b"\x00\xff{not json at all")
+        wrong_shape = _send(client, live, "site_00", "POST", REPLIES, b'{"task_id": "x", "status": 3}')
+        oversize = _send(client, live, "site_00", "POST", REPLIES, oversize_body)
+    for response in (garbage, wrong_shape):
+        assert _reason(response) == (422, "malformed"), response.text
+        assert response.json()["detail"].startswith("invalid request: body")
+    assert "task_id" in wrong_shape.json()["detail"] and "status" in wrong_shape.json()["detail"]
+    assert _reason(oversize) == (413, "too_large"), oversize.text
+    assert live.proc.poll() is None and live.health() == 200
+
+
+def test_replies_and_uploads_for_another_site_and_replayed_replies_are_refused(live):
+    victim_task, own_task = _own_task(live, "site_00"), _own_task(live, "site_01")
+    chunk = random.Random(5).randbytes(1000)
+    sha = hashlib.sha256(chunk).hexdigest()
+    start, put = json.dumps({"sha256": sha, "size": len(chunk)}).encode(), f"/v1/uploads/{sha}?offset=0"
+    with live.http("site_01") as site_01, live.http("site_00") as site_00:
+        hijack = _send(site_01, live, "site_01", "POST", REPLIES, _reply(victim_task, "site_01"))
+        own = _send(site_01, live, "site_01", "POST", REPLIES, _reply(own_task, "site_01"))
+        retry = _send(site_01, live, "site_01", "POST", REPLIES, _reply(own_task, "site_01"))
+        replay = _send(site_01, live, "site_01", "POST", REPLIES, _reply(own_task, "site_01", "changed"))
+        assert _send(site_01, live, "site_01", "POST", "/v1/uploads", start).status_code == 200
+        intruder = _send(site_00, live, "site_00", "PUT", put, chunk)
+        owner = _send(site_01, live, "site_01", "PUT", put, chunk)
+    assert _reason(hijack) == (403, "wrong_site"), hijack.text
+    assert _reason(replay) == (409, "replay"), replay.text
+    assert _reason(intruder) == (404, "unknown_upload"), intruder.text
+    # power: the same reply for the signer's own task, and the same chunk from the upload's owner, pass
+    assert own.status_code == 200 and own.json() == {"accepted": True, "duplicate": False}, own.text
+    assert retry.status_code == 200 and retry.json()["duplicate"], retry.text  # a lost answer's retry
+    assert owner.status_code == 200 and owner.json()["complete"], owner.text
+
+
+def test_refusals_are_recorded_and_the_coordinator_keeps_running(live):
+    before = coordinator_status(live.kits / "coordinator")["rejections"]
+    bodies = [b"garbage", b"{" + b" " * MAX_JSON_BYTES + b"}", _reply("0" * 64, "site_01")]
+    with live.http("site_00") as client:
+        codes = [_send(client, live, "site_00", "POST", REPLIES, body).status_code for body in bodies]
+    assert codes == [422, 413, 403]
+    after = _status_json(live)["rejections"]  # the CLI an operator runs, in a process of its own
     assert isinstance(after, dict)
     counted = {reason: after.get(reason, 0) - before.get(reason, 0) for reason in after}
-    assert counted == {**dict.fromkeys(after, 0), "malformed": 2, "too_large": 1, "wrong_site": 1}
+    assert counted == {**dict.fromkeys(after, 0), "malformed": 1, "too_large": 1, "wrong_site": 1}
     assert live.proc.poll() is None
-    assert live.health("site_00") == 200
+    assert live.health("site_01") == 200
 
 
 # -- 6. a bad kit -----------------------------------------------------------------------------------
@@ -452,6 +558,7 @@ def test_a_bad_kit_stops_either_service_with_exit_2_and_a_line_naming_the_file(l
         not_a_kit / "kit.json": ["coordinator", "serve", str(not_a_kit)],
         damaged / "kit.json": ["site", "run", str(damaged)],
     }
+    listing = {path.parent: sorted(path.parent.rglob("*")) for path in commands}
     procs = {
         path: subprocess.Popen([*FEDWARD, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
         for path, argv in commands.items()
@@ -464,3 +571,4 @@ def test_a_bad_kit_stops_either_service_with_exit_2_and_a_line_naming_the_file(l
         assert lines and lines[0].startswith(f"error: {path}: "), text
         assert len(lines) <= 2 and "Traceback" not in text, text  # one line, and at most a hint
         assert stdout == b""
+        assert sorted(path.parent.rglob("*")) == listing[path.parent]  # nothing written to the folder

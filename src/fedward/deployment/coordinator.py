@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import ssl
 import time
 import uuid
 from dataclasses import dataclass
@@ -111,8 +112,11 @@ def _serve(
             logger=log,
         )
     )
-    context = server_ssl_context(kit.ca_file, kit.certificate_file, kit.key_file, kit.crl_file)
-    server = BackgroundServer(app, kit.listen, kit.port, context, kit.crl_file)
+
+    def tls() -> ssl.SSLContext:
+        return server_ssl_context(kit.ca_file, kit.certificate_file, kit.key_file, kit.crl_file)
+
+    server = BackgroundServer(app, kit.listen, kit.port, tls, kit.crl_file)
     server.start()
     log.info(
         "coordinator listening", extra={"event": "listening", "url": kit.coordinator, "resumed": resumed}

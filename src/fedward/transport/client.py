@@ -23,7 +23,6 @@ import ssl
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlencode
 
@@ -33,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 from fedward.crypto.signatures import SigningKey
 from fedward.errors import UserError
 from fedward.transport.signing import sign_request
+from fedward.transport.tls import SiteRefused, client_ssl_context, tls_refusal
 from fedward.transport.wire import (
     API_PREFIX,
     BlobRef,
@@ -61,10 +61,6 @@ _JSON = "application/json"
 _OCTETS = "application/octet-stream"
 _M = TypeVar("_M", bound=BaseModel)
 PostOutcome = Literal["accepted", "duplicate", "closed"]
-
-
-class SiteRefused(UserError):
-    """The coordinator refused this site (HTTP 401/403): revoked, not in the roster, or a bad key."""
 
 
 class ProtocolError(Exception):
@@ -110,22 +106,6 @@ class CoordinatorHealth(BaseModel):
 
     state: str
     round: int
-
-
-def client_ssl_context(ca_pem: Path, cert_pem: Path, key_pem: Path) -> ssl.SSLContext:
-    """A mutual-TLS context: trust only the federation CA, present this site's certificate, TLS >= 1.2."""
-    for path in (ca_pem, cert_pem, key_pem):
-        if not path.is_file():
-            raise UserError("TLS file not found", where=path, hint="use the kit from `fedward provision`")
-    try:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_pem))
-        context.load_cert_chain(str(cert_pem), str(key_pem))
-    except ssl.SSLError as exc:
-        raise UserError(f"cannot load the site's TLS files: {exc}", where=cert_pem.parent) from None
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.check_hostname = True
-    context.verify_mode = ssl.CERT_REQUIRED
-    return context
 
 
 def _detail(response: httpx.Response) -> str:
@@ -333,6 +313,9 @@ class CoordinatorClient:
             if call.stream and not usable:
                 response.read()
         except httpx.TransportError as exc:
+            refusal = tls_refusal(exc, self.site, self.base_url)
+            if refusal is not None:
+                raise refusal from None
             raise _Transient(f"{type(exc).__name__}: {exc}") from exc
         if usable:
             return response

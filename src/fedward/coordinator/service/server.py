@@ -4,17 +4,25 @@ The TLS context requires a client certificate issued by the federation's CA and 
 certificate revocation list for it, so a site without a certificate, with one from another CA, or with a
 revoked one is refused during the handshake, before any request reaches the application. The CRL file is
 re-read when it changes (`fedward revoke` rewrites it), so a revocation takes effect for new connections
-without a restart.
+without a restart (`_CrlWatcher`).
 
 uvicorn runs in a background thread with its own event loop; the round loop keeps the main thread.
+
+Python's asyncio (3.11, 3.12) drops the TLS alert when a handshake fails: the connection is aborted
+before the alert that says why (certificate revoked, unknown CA, certificate required) is written, so a
+refused site would only see the connection close and keep retrying as if the coordinator were down.
+`send_tls_alerts` wraps asyncio's handshake step to write that alert before the abort, and logs the
+refusal; it is applied once, when a server starts, and is tested with the attack it serves.
 """
 
 from __future__ import annotations
 
+import asyncio.sslproto
 import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +30,7 @@ import uvicorn
 
 from fedward.errors import UserError
 
-__all__ = ["BackgroundServer", "server_ssl_context"]
+__all__ = ["BackgroundServer", "send_tls_alerts", "server_ssl_context"]
 
 log = logging.getLogger("fedward.coordinator")
 
@@ -39,22 +47,66 @@ def server_ssl_context(ca: Path, cert: Path, key: Path, crl: Path) -> ssl.SSLCon
     return context
 
 
-class _CrlWatcher(threading.Thread):
-    """Loads the CRL again whenever its file changes. Revocations only grow, and OpenSSL keeps every
-    CRL it was given, so loading the new one on top is enough."""
+def send_tls_alerts() -> None:
+    """Make asyncio write the TLS alert of a failed handshake before it drops the connection."""
+    protocol: Any = asyncio.sslproto.SSLProtocol
+    if getattr(protocol, "_fedward_sends_alerts", False):
+        return
+    original = protocol._do_handshake
+    again = getattr(asyncio.sslproto, "SSLAgainErrors", (ssl.SSLWantReadError, ssl.SSLSyscallError))
 
-    def __init__(self, context: ssl.SSLContext, crl: Path, every_s: float = 1.0) -> None:
+    def _do_handshake(self: Any) -> None:
+        try:
+            self._sslobj.do_handshake()
+        except again:
+            self._process_outgoing()
+        except ssl.SSLError as exc:
+            self._process_outgoing()  # the alert, while the transport can still send it
+            peer = self._transport.get_extra_info("peername") if self._transport is not None else None
+            log.warning(
+                "TLS handshake refused: %s",
+                exc.reason,
+                extra={"event": "tls_refused", "reason": str(exc.reason), "peer": str(peer)},
+            )
+            self._on_handshake_complete(exc)
+        else:
+            self._on_handshake_complete(None)
+
+    if not callable(original) or not hasattr(protocol, "_process_outgoing"):
+        return  # another asyncio: keep its behaviour rather than guess
+    protocol._fedward_original_do_handshake = original  # for the test that shows what the fix changes
+    protocol._do_handshake = _do_handshake
+    protocol._fedward_sends_alerts = True
+
+
+class _CrlWatcher(threading.Thread):
+    """Builds a fresh TLS context whenever the CRL file changes, and hands it to new connections.
+
+    Loading a new CRL into the live context is not enough: OpenSSL keeps every CRL it was given and,
+    between two from the same CA issued in the same second, may consult the older one. So each change
+    makes a context holding only the current CRL, and the serving context's SNI callback (which OpenSSL
+    calls for every client hello, with or without a server name) switches each handshake to it."""
+
+    def __init__(self, build: Callable[[], ssl.SSLContext], crl: Path, every_s: float = 0.5) -> None:
         super().__init__(name="fedward-crl", daemon=True)
-        self._context, self._crl, self._every = context, crl, every_s
+        self._build, self._crl, self._every = build, crl, every_s
         self._stop = threading.Event()
         self._mtime = crl.stat().st_mtime_ns
+        self.serving = build()
+        self.current = self.serving
+        self.serving.sni_callback = self._switch
+
+    def _switch(self, connection: Any, _server_name: str | None, context: ssl.SSLContext) -> None:
+        current = self.current
+        if current is not context:
+            connection.context = current
 
     def run(self) -> None:
         while not self._stop.wait(self._every):
             try:
                 mtime = self._crl.stat().st_mtime_ns
                 if mtime != self._mtime:
-                    self._context.load_verify_locations(cafile=self._crl)
+                    self.current = self._build()
                     self._mtime = mtime
                     log.info("certificate revocation list reloaded", extra={"event": "crl_reloaded"})
             except (OSError, ssl.SSLError) as exc:
@@ -65,14 +117,18 @@ class _CrlWatcher(threading.Thread):
 
 
 class BackgroundServer:
-    """uvicorn serving `app` on host:port with `context`, in a daemon thread."""
+    """uvicorn serving `app` on host:port with TLS contexts from `build`, in a daemon thread."""
 
-    def __init__(self, app: Any, host: str, port: int, context: ssl.SSLContext, crl: Path) -> None:
+    def __init__(
+        self, app: Any, host: str, port: int, build: Callable[[], ssl.SSLContext], crl: Path
+    ) -> None:
+        self._watcher = _CrlWatcher(build, crl)
+        serving = self._watcher.serving
         config = uvicorn.Config(
             app,
             host=host,
             port=port,
-            ssl_context_factory=lambda _config, _default: context,
+            ssl_context_factory=lambda _config, _default: serving,
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -80,10 +136,10 @@ class BackgroundServer:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="fedward-http", daemon=True)
-        self._watcher = _CrlWatcher(context, crl)
         self._where = f"{host}:{port}"
 
     def start(self, timeout_s: float = 30.0) -> None:
+        send_tls_alerts()
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
