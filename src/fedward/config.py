@@ -158,6 +158,16 @@ class DeploymentConfig(_Strict):
     linger_seconds: float = Field(60.0, ge=0)  # after the run, how long to wait for sites to learn it ended
     certificate_days: int = Field(365, ge=1, le=3650)
 
+    @field_validator("database")
+    @classmethod
+    def _no_password(cls, v: str | None) -> str | None:
+        if v is not None and urlsplit(v).password is not None:
+            raise ValueError(
+                "must not contain a password: the federation file is copied into every kit; give the "
+                "password to the coordinator's machine alone (PGPASSWORD or ~/.pgpass)"
+            )
+        return v
+
     @field_validator("coordinator")
     @classmethod
     def _url(cls, v: str) -> str:

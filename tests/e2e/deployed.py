@@ -33,12 +33,13 @@ def deployment_table(port: int, *, poll: float = 2.0, linger: float = 15.0, extr
     )
 
 
-def provisioned(tmp: Path, *, rounds: int = 3, extra: str = "", sites: int = 3) -> tuple[Path, Path, int]:
+def provisioned(
+    tmp: Path, *, rounds: int = 3, extra: str = "", sites: int = 3, deployment_extra: str = ""
+) -> tuple[Path, Path, int]:
     """A tabular federation file with a [deployment] table, and its kits; (config, kits, port)."""
     port = free_port()
-    cfg = tabular_federation(
-        tmp / "federation", rounds=rounds, sites=sites, extra=extra + deployment_table(port)
-    )
+    table = deployment_table(port, extra=deployment_extra)
+    cfg = tabular_federation(tmp / "federation", rounds=rounds, sites=sites, extra=extra + table)
     kits = tmp / "kits"
     assert run_cli(["provision", str(cfg), "--out", str(kits)]) == 0
     return cfg, kits, port
@@ -53,6 +54,7 @@ class Deployment:
     site_procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     starts: int = 0
     files: list[object] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for every process
 
     def start_coordinator(self) -> subprocess.Popen[bytes]:
         self.starts += 1
@@ -62,7 +64,7 @@ class Deployment:
             [*FEDWARD, "coordinator", "serve", str(self.kits / "coordinator")],
             stdout=log,
             stderr=log,
-            env=_env(),
+            env=_env(self.env),
         )
         return self.coordinator
 
@@ -71,7 +73,7 @@ class Deployment:
             log = (self.logs / f"{site}.log").open("ab")
             self.files.append(log)
             self.site_procs[site] = subprocess.Popen(
-                [*FEDWARD, "site", "run", str(self.kits / site)], stdout=log, stderr=log, env=_env()
+                [*FEDWARD, "site", "run", str(self.kits / site)], stdout=log, stderr=log, env=_env(self.env)
             )
 
     def kill_coordinator(self) -> None:
@@ -90,7 +92,7 @@ class Deployment:
         out = subprocess.run(
             [*FEDWARD, "coordinator", "status", str(self.kits / "coordinator"), "--json"],
             capture_output=True,
-            env=_env(),
+            env=_env(self.env),
             check=True,
             timeout=60,
         )
@@ -111,8 +113,8 @@ class Deployment:
             fh.close()  # type: ignore[attr-defined]
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {})}
     env.setdefault("OMP_NUM_THREADS", "1")
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -4,14 +4,21 @@ and stays so when the coordinator is SIGKILLed at random points and started agai
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from deployed import Deployment, provisioned
 from federations import run_cli
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.schema import CreateSchema, DropSchema
 
 from fedward.coordinator.state import SqlStateStore, sql_url_for
 
@@ -25,11 +32,34 @@ def _simulated_model(cfg: Path, out: Path) -> bytes:
     return (out / "model" / "global.safetensors").read_bytes()
 
 
-def _deploy(tmp: Path, **kwargs: object) -> tuple[Path, Deployment]:
+def _deploy(tmp: Path, env: dict[str, str] | None = None, **kwargs: object) -> tuple[Path, Deployment]:
     cfg, kits, _ = provisioned(tmp, **kwargs)  # type: ignore[arg-type]
     logs = tmp / "logs"
     logs.mkdir()
-    return cfg, Deployment(kits, SITES, logs)
+    return cfg, Deployment(kits, SITES, logs, env=env or {})
+
+
+@contextlib.contextmanager
+def _postgres_schema() -> Iterator[tuple[str, dict[str, str]]]:
+    """A fresh schema on the test PostgreSQL server: (URL without its password, env with PGPASSWORD).
+    Skipped without a server, failed under CI=true (CI must run it), like the contract suite."""
+    url = os.environ.get("FEDWARD_TEST_POSTGRES_URL", "").strip()
+    if not url:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("PostgreSQL not available under CI=true: .ci/run starts one")
+        pytest.skip("PostgreSQL not available: set FEDWARD_TEST_POSTGRES_URL or run scripts/postgres.sh")
+    schema = f"e2e_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(CreateSchema(schema))
+    parsed = make_url(url)
+    bare = parsed._replace(password=None).set(query={"options": f"-csearch_path={schema}"})
+    try:
+        yield bare.render_as_string(hide_password=False), {"PGPASSWORD": parsed.password or ""}
+    finally:
+        with engine.begin() as c:
+            c.execute(DropSchema(schema, cascade=True))
+        engine.dispose()
 
 
 def _finish(dep: Deployment) -> Path:
@@ -40,7 +70,18 @@ def _finish(dep: Deployment) -> Path:
 
 
 def test_deployed_run_matches_simulation(tmp_path):
-    cfg, dep = _deploy(tmp_path)
+    _deployed_run_matches_simulation(tmp_path, "")
+
+
+def test_deployed_run_on_postgresql_matches_simulation(tmp_path):
+    with _postgres_schema() as (url, env):
+        _deployed_run_matches_simulation(tmp_path, f'database = "{url}"\n', env)
+
+
+def _deployed_run_matches_simulation(
+    tmp_path: Path, database: str, env: dict[str, str] | None = None
+) -> None:
+    cfg, dep = _deploy(tmp_path, env, deployment_extra=database)
     try:
         dep.start_coordinator()
         dep.start_sites()
@@ -55,6 +96,8 @@ def test_deployed_run_matches_simulation(tmp_path):
     assert run_cli(["release", "verify", str(run / "releases" / "final")]) == 0
     status = dep.status()
     assert status["state"] == "finished" and status["round"] == 3
+    # the state went where [deployment] database said: no SQLite file in the kit when PostgreSQL is named
+    assert (dep.kits / "coordinator" / "state" / "coordinator.db").exists() == (not database)
     assert set(status["sites"]) == set(SITES)  # type: ignore[arg-type]
 
 

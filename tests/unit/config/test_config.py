@@ -74,3 +74,40 @@ def test_duplicate_site_names(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml")
+
+
+DEPLOYED = GOOD + '[deployment]\ncoordinator = "https://coordinator.example.org:8443"\n'
+
+
+def test_deployment_table_parses_and_normalizes_the_url(tmp_path):
+    cfg = load_config(_cfg(tmp_path, DEPLOYED.replace(":8443", ":8443/")))
+    assert cfg.deployment is not None and cfg.deployment.coordinator == "https://coordinator.example.org:8443"
+    assert cfg.deployment.database is None
+
+
+@pytest.mark.parametrize(
+    ("coordinator", "database", "match"),
+    [
+        ("http://h:1", None, r"\[deployment\] 'coordinator': must be an https:// URL"),
+        ("https://h", None, r"\[deployment\] 'coordinator': must name a host and a port"),
+        ("https://h:1/api", None, r"must be just https://HOST:PORT"),
+        (
+            "https://h:1",
+            "postgresql://u:secret@db/fedward",
+            r"\[deployment\] 'database': must not contain a password",
+        ),
+    ],
+)
+def test_bad_deployment_tables_name_the_key(tmp_path, coordinator, database, match):
+    text = GOOD + f'[deployment]\ncoordinator = "{coordinator}"\n'
+    if database is not None:
+        text += f'database = "{database}"\n'
+    with pytest.raises(ConfigError, match=match):
+        load_config(_cfg(tmp_path, text))
+
+
+def test_a_database_without_a_password_is_accepted(tmp_path):
+    cfg = load_config(_cfg(tmp_path, DEPLOYED + 'database = "postgresql://fedward@db.internal/fedward"\n'))
+    assert (
+        cfg.deployment is not None and cfg.deployment.database == "postgresql://fedward@db.internal/fedward"
+    )
