@@ -95,8 +95,26 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
 }
 
 
+class _KitFiles:
+    """The files every kit has, by the layout above."""
+
+    path: Path
+
+    @property
+    def ca_file(self) -> Path:
+        return self.path / "ca.pem"
+
+    @property
+    def roster_file(self) -> Path:
+        return self.path / ROSTER_FILE
+
+    @property
+    def federation_file(self) -> Path:
+        return self.path / FEDERATION_FILE
+
+
 @dataclass(frozen=True)
-class CoordinatorKit:
+class CoordinatorKit(_KitFiles):
     """A checked coordinator kit: where to listen, its keys, and the verified roster."""
 
     path: Path  # absolute
@@ -113,10 +131,6 @@ class CoordinatorKit:
     roster: Roster
 
     @property
-    def ca_file(self) -> Path:
-        return self.path / "ca.pem"
-
-    @property
     def crl_file(self) -> Path:
         return self.path / "crl.pem"
 
@@ -128,17 +142,9 @@ class CoordinatorKit:
     def key_file(self) -> Path:
         return self.path / "server.key"
 
-    @property
-    def roster_file(self) -> Path:
-        return self.path / ROSTER_FILE
-
-    @property
-    def federation_file(self) -> Path:
-        return self.path / FEDERATION_FILE
-
 
 @dataclass(frozen=True)
-class SiteKit:
+class SiteKit(_KitFiles):
     """A checked site kit: the coordinator's address, the site's data, its keys, and the verified roster."""
 
     path: Path  # absolute
@@ -156,24 +162,12 @@ class SiteKit:
     roster: Roster
 
     @property
-    def ca_file(self) -> Path:
-        return self.path / "ca.pem"
-
-    @property
     def certificate_file(self) -> Path:
         return self.path / "client.pem"
 
     @property
     def key_file(self) -> Path:
         return self.path / "client.key"
-
-    @property
-    def roster_file(self) -> Path:
-        return self.path / ROSTER_FILE
-
-    @property
-    def federation_file(self) -> Path:
-        return self.path / FEDERATION_FILE
 
 
 def load_coordinator_kit(path: Path) -> CoordinatorKit:

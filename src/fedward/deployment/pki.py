@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from fedward.core.durable import fsync_dir
 from fedward.errors import ConfigError
 
 __all__ = [
@@ -316,15 +317,7 @@ def write_file(path: Path, data: bytes, *, private: bool) -> None:
             os.fsync(fh.fileno())
             os.fchmod(fh.fileno(), 0o600 if private else 0o644)
         os.replace(temp, path)
-        _fsync_folder(path.parent)
+        fsync_dir(path.parent)
     except OSError as exc:
         temp.unlink(missing_ok=True)
         raise ConfigError(f"cannot write the file: {exc.strerror}", where=path) from None
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

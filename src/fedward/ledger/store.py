@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fedward.core.durable import fsync_dir
+
 __all__ = [
     "CHECKPOINTS_FILE",
     "ENTRIES_FILE",
@@ -58,15 +60,6 @@ def read_lines(path: Path) -> Lines:
     body, _, tail = data.rpartition(b"\n")
     lines = body.split(b"\n") if body or data.startswith(b"\n") else []
     return Lines(lines, len(tail))
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a file's creation (its directory entry) durable: POSIX needs the directory fsynced too."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def open_append(path: Path, *, create: bool = False) -> int:

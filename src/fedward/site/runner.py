@@ -25,6 +25,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from fedward.core.durable import fsync_dir
 from fedward.core.messages import Reply, ReplyStatus, Task
 from fedward.transport.base import SiteHandler
 from fedward.transport.client import CoordinatorClient
@@ -69,11 +70,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)  # make the rename itself durable
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)  # make the rename itself durable
 
 
 class Outbox:

@@ -22,6 +22,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from fedward.core.durable import fsync_dir
+
 __all__ = ["BlobStore", "UploadError", "UploadStatus"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")  # fullmatch: `$` would let a trailing newline through
@@ -57,14 +59,6 @@ def _check_site(site: str) -> str:
     if not isinstance(site, str) or not _SITE.fullmatch(site):
         raise UploadError(f"not a site name: {site!r:.80}")
     return site
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _file_sha256(path: Path) -> str:
@@ -105,7 +99,7 @@ class BlobStore:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        _fsync_dir(self._blobs)
+        fsync_dir(self._blobs)
         return sha
 
     def has(self, sha: str) -> bool:
@@ -219,7 +213,7 @@ class BlobStore:
             os.fsync(f.fileno())
         os.replace(temporary, self._size_file(site, sha))
         self._part(site, sha).open("wb").close()
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return UploadStatus(sha, size, 0, complete=False)
 
     def _finish(self, site: str, sha: str, status: UploadStatus) -> UploadStatus:
@@ -231,7 +225,7 @@ class BlobStore:
                 f"the {status.size} bytes uploaded do not hash to {sha[:12]}; discarded", offset=0
             )
         os.replace(part, self._blobs / sha)
-        _fsync_dir(self._blobs)
+        fsync_dir(self._blobs)
         self._size_file(site, sha).unlink(missing_ok=True)
         return UploadStatus(sha, status.size, status.size, complete=True)
 
