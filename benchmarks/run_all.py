@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "preprocessing": ["--sites", "2", "--pages", "16"],
     "secagg": ["--quick"],
     "dp_utility": ["--quick"],
+    "deployment": ["--quick"],
 }
 
 

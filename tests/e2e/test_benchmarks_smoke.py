@@ -124,3 +124,33 @@ def test_dp_utility_quick(tmp_path: Path) -> None:
     assert set(result["goals"]) == {"digits/within_3_points_at_epsilon_3"}
     for g in result["goals"].values():
         _check_goal(g)
+
+
+def test_deployment_quick(tmp_path: Path) -> None:
+    # real processes on loopback from provisioned kits: a 10 MB upload, 4 sites x 2 rounds, 4 sites x 1M
+    result = _run("deployment", tmp_path / "deployment.json")
+    upload = result["upload"]
+    assert upload["bytes"] == 10_000_000 and upload["deployed"]["mb_per_s_median"] > 0
+    assert set(upload["lab"]) == {"tls", "plain_no_fsync"} and upload["asgi_in_process"]["runs"] == 2
+    assert upload["goal_mb_per_s"] == 300 and isinstance(upload["goal_met"], bool)
+    assert {"client_sign_requests", "blob_store_chunks_fsync"} <= set(upload["steps"])
+    assert upload["asgi_profile_ms"]["total"] > 0
+    rounds = result["rounds"]
+    assert rounds["models_bit_identical"] is True  # the deployed run's model is the simulation's, bit for bit
+    (deployed,) = rounds["deployed"]
+    assert rounds["simulated"]["rounds"] == deployed["rounds"] == 2 and deployed["aggregated"]
+    assert rounds["goal_ms"] == 50 and isinstance(rounds["goal_met"], bool)
+    assert deployed["requests"]["routes"]["/v1/replies"]["requests_per_round"] > 0
+    memory = result["memory"]
+    assert memory["sites"] == 4 and 900_000 <= memory["parameters"] <= 1_100_000
+    assert memory["peak_rss_bytes"] >= memory["idle_rss_bytes"] > 0 and memory["ratio"] >= 0
+    assert list(memory["runs"]) == ["deployed"] and memory["runs"]["deployed"]["rounds_aggregated"] == 1
+    assert set(result["goals"]) == {
+        "upload_throughput",
+        "extra_ms_per_round",
+        "models_bit_identical",
+        "coordinator_peak_memory",
+    }
+    for g in result["goals"].values():
+        _check_goal(g)
+    assert _module("run_all")._goals(result)
