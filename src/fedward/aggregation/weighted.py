@@ -51,10 +51,15 @@ class WeightedMean:
         self._count += 1
 
     def mean(self) -> Arrays:
+        """The weighted mean; it takes over the sum, so the accumulator is empty again afterwards."""
         if self._sum is None:
             raise ValueError("no updates to average")
         scale = np.float32(1.0 / self._total)
-        return {k: s * scale for k, s in self._sum.items()}
+        mean, self._sum = self._sum, None  # scaled in place: no second model-sized buffer
+        for s in mean.values():
+            s *= scale
+        self._total, self._count = 0.0, 0
+        return mean
 
     def result(self) -> Arrays:
         return self.mean()

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from fedward.cli.progress import console
+from fedward.core.allocator import tune_for_bounded_memory
 from fedward.deployment.coordinator import serve
 from fedward.deployment.logs import configure_json_logging
 from fedward.deployment.site import run_site_kit
@@ -29,6 +30,7 @@ _KIT = typer.Argument(..., help="the participant's startup kit, written by `fedw
 def serve_command(kit: Path = _KIT) -> None:
     """Serve the federation over mutual TLS and run it to the end; resumes a run after a crash."""
     configure_json_logging()
+    tune_for_bounded_memory()  # many request threads and model-sized buffers: keep the peak bounded
     result = serve(kit)
     console.print(
         f"run finished: {result.rounds_completed} rounds{' (resumed)' if result.resumed else ''}; "

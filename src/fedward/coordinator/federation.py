@@ -185,7 +185,12 @@ def _run_round(
         )
         for s in selected
     ]
-    check = None if audit is None else (lambda reply, body: audit.check_update(reply, body, rnd, payload))
+    check: UpdateCheck | None = None
+    if audit is not None:
+
+        def check(reply: Reply, body: bytes, model: bytes = payload) -> str | None:
+            return audit.check_update(reply, body, rnd, model)
+
     failed = None if audit is None else (lambda reply: audit.record_failure(reply, rnd))
     if secagg is not None:
         combined, events, contributors = _secure_combine(
@@ -195,6 +200,7 @@ def _run_round(
         combined, events, contributors = _plain_combine(
             transport, plan, strategy, tasks, params, record, privacy, check, audit
         )
+    del tasks, check, failed, payload  # the round's model bytes are not needed any more: free them now
     record.train_seconds = sum(o.train_seconds for o in record.outcomes.values() if o.status == "ok")
     record.privacy_note = privacy.record_round(events, len(contributors), len(selected))
     record.privacy_events = {k: dict(e.to_dict()) for k, e in privacy.last_events.items()}
@@ -205,14 +211,15 @@ def _run_round(
         record.reason = (
             f"round {rnd}: {len(contributors)} usable replies, fewer than min_sites={plan.min_sites}"
         )
+    del combined
     record.epsilon = privacy.history[-1] if privacy.history and privacy.mode != "none" else {}
+    evaluate = rnd % plan.eval_every == 0 or rnd == plan.rounds
+    model = arrays_to_bytes(params) if evaluate or (audit is not None and record.aggregated) else b""
     if audit is not None:
-        audit.close_round(
-            rnd, record.epsilon, arrays_to_bytes(params) if record.aggregated else None, contributors
-        )
-    if rnd % plan.eval_every == 0 or rnd == plan.rounds:
+        audit.close_round(rnd, record.epsilon, model if record.aggregated else None, contributors)
+    if evaluate:
         eval_start = time.perf_counter()
-        record.evaluation, record.pooled = evaluate_sites(transport, plan, setup, params, rnd, audit)
+        record.evaluation, record.pooled = evaluate_sites(transport, plan, setup, params, rnd, audit, model)
         record.eval_seconds = time.perf_counter() - eval_start
     record.seconds = time.perf_counter() - start
     return record, params
@@ -240,19 +247,25 @@ def _plain_combine(
             params, privacy.config.clip_norm, privacy.central_noise_std, len(tasks), privacy.noise_entropy()
         )
     events: dict[str, PrivacyEvent] = {}
-    for task in tasks:
-        site, reply = task.site, replies[task.site]
-        rejected = check(reply, reply.parameters) if check is not None and reply.ok else None
-        if rejected is not None:
-            record.outcomes[site] = SiteOutcome(
-                "rejected", reply.num_samples, reply.train_seconds, error=rejected
-            )
-            continue
-        record.outcomes[site] = _fold_reply(reply, params, acc, privacy.mode == "record")
-        if record.outcomes[site].status == "ok" and privacy.mode == "record":
-            events[site] = record_dp_event(reply.info)
+    for task in tasks:  # one reply at a time: a deployed transport reads each from disk on lookup
+        record.outcomes[task.site], event = _take_reply(replies[task.site], params, acc, privacy, check)
+        if event is not None:
+            events[task.site] = event
     contributors = [s for s, o in record.outcomes.items() if o.status == "ok"]
     return (acc.result() if acc.count else None), events, contributors
+
+
+def _take_reply(
+    reply: Reply, params: Arrays, acc: Accumulator, privacy: PrivacyState, check: UpdateCheck | None
+) -> tuple[SiteOutcome, PrivacyEvent | None]:
+    """Check one fit reply and fold it in; its bytes are released when this returns."""
+    rejected = check(reply, reply.parameters) if check is not None and reply.ok else None
+    if rejected is not None:
+        return SiteOutcome("rejected", reply.num_samples, reply.train_seconds, error=rejected), None
+    outcome = _fold_reply(reply, params, acc, privacy.mode == "record")
+    if outcome.status == "ok" and privacy.mode == "record":
+        return outcome, record_dp_event(reply.info)
+    return outcome, None
 
 
 def _secure_combine(
@@ -329,9 +342,11 @@ def evaluate_sites(
     params: Arrays,
     rnd: int,
     audit: Audit | None = None,
+    payload: bytes = b"",
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """Each site's metrics on its own test data, and the pooled metrics over all their test data."""
-    payload = arrays_to_bytes(params)
+    """Each site's metrics on its own test data, and the pooled metrics over all their test data.
+    `payload` is `params` already serialized, when the caller has it."""
+    payload = payload or arrays_to_bytes(params)
     # a revoked or expired site's own metrics no longer count toward the round or the release
     sites = [s for s in setup.sites if audit is None or audit.admitted(s, rnd)]
     tasks = [

@@ -13,13 +13,24 @@ import ctypes
 import ctypes.util
 import sys
 
-__all__ = ["tune_for_large_messages"]
+__all__ = ["tune_for_bounded_memory", "tune_for_large_messages"]
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 
 
-def tune_for_large_messages(mmap_threshold: int = 256 << 20, trim_threshold: int = 1 << 30) -> bool:
+def tune_for_bounded_memory() -> bool:
+    """For a long-running coordinator, whose peak memory matters more than a few milliseconds a message:
+    buffers of 8 MiB and more are mapped and unmapped on their own (a model-sized payload goes back to
+    the system when freed), and at most two malloc arenas serve its many request threads (glibc gives
+    each thread an arena of its own otherwise, each holding on to freed memory)."""
+    return tune_for_large_messages(mmap_threshold=8 << 20, trim_threshold=32 << 20, arena_max=2)
+
+
+def tune_for_large_messages(
+    mmap_threshold: int = 256 << 20, trim_threshold: int = 1 << 30, arena_max: int | None = None
+) -> bool:
     """Returns True when the setting took effect (Linux with glibc)."""
     if not sys.platform.startswith("linux"):
         return False
@@ -33,6 +44,7 @@ def tune_for_large_messages(mmap_threshold: int = 256 << 20, trim_threshold: int
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, trim_threshold)
-    )
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_threshold))
+    if arena_max is not None:
+        ok = bool(mallopt(_M_ARENA_MAX, arena_max)) and ok
+    return ok
