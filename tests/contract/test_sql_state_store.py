@@ -157,6 +157,29 @@ def test_sqlite_writes_ahead_and_syncs_every_commit(tmp_path: Path) -> None:
     store.close()
 
 
+def test_sqlite_writers_in_one_process_queue_instead_of_waiting_on_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With no busy timeout, two of this process's writers that met inside SQLite would fail at once
+    # ("database is locked"); the store's write lock queues them before SQLite sees them.
+    monkeypatch.setattr("fedward.coordinator.state.sql._BUSY_TIMEOUT_MS", 0)
+    store = SqlStateStore(sql_url_for(tmp_path / "state.db"))
+    store.use_nonce("warm", "up", 0.0)  # the write-ahead switch, on one connection
+
+    def write(worker: int) -> list[bool]:
+        won = []
+        for i in range(40):
+            won.append(store.use_nonce("alpha", f"n{i}", float(i)))  # every worker races for each nonce
+            store.seen(f"site{worker}", f"2025-01-01T00:00:{i:02d}Z")
+        return won
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(write, range(6)))
+    assert [sum(column) for column in zip(*results, strict=True)] == [1] * 40
+    assert store.last_seen() == {f"site{w}": "2025-01-01T00:00:39Z" for w in range(6)}
+    store.close()
+
+
 def test_sql_url_for_survives_odd_characters_in_the_path(tmp_path: Path) -> None:
     folder = tmp_path / "a kit?#%"
     folder.mkdir()

@@ -11,6 +11,11 @@ task by what it is), and the site answers from its outbox instead of calling the
 training would spend the privacy budget twice (DP-SGD, Abadi et al. 2016) and would not match the
 secure-aggregation session already under way (Bonawitz et al. 2017). The outbox keeps the replies of the
 last few tasks only. A task addressed to another site is refused with a failed reply, never trained.
+
+Consecutive tasks share blobs: the federation's context is the same every round, and an evaluation task
+carries the model the next fit task trains (and the other way round). The site keeps the last few blobs
+it downloaded, by SHA-256 (`BlobCache`), and does not fetch one it already holds. Each cached blob was
+checked against its SHA-256 and size when it was downloaded; bytes cannot change after that.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,11 +44,22 @@ from fedward.transport.wire import (
     task_id,
 )
 
-__all__ = ["OUTBOX_KEEP", "Outbox", "OutboxDamaged", "SiteRunResult", "run_site"]
+__all__ = [
+    "BLOB_CACHE_BYTES",
+    "BLOB_CACHE_KEEP",
+    "OUTBOX_KEEP",
+    "BlobCache",
+    "Outbox",
+    "OutboxDamaged",
+    "SiteRunResult",
+    "run_site",
+]
 
 logger = logging.getLogger(__name__)
 
 OUTBOX_KEEP = 8  # replies kept for re-sending; older ones belong to rounds the coordinator has closed
+BLOB_CACHE_KEEP = 4  # a fit task's model and context, and the evaluation task's, with room to spare
+BLOB_CACHE_BYTES = 512 * 2**20  # bytes the cache may hold at most; a larger blob is not kept
 EventSink = Callable[[str, dict[str, object]], None]
 
 
@@ -60,6 +77,45 @@ class SiteRunResult:
     replies_closed: int = 0  # replies the coordinator no longer needed (the task was closed)
     uploads_resumed: int = 0
     bytes_sent: int = 0
+    blobs_from_cache: int = 0  # task blobs the site already held, not downloaded again
+
+
+class BlobCache:
+    """The last `keep` blobs downloaded, at most `max_bytes` in all, by SHA-256; the oldest used go first.
+
+    Only bytes that `CoordinatorClient.download` returned go in, and it checks them against the
+    reference's SHA-256 and size, so a hit is as good as a fresh download."""
+
+    def __init__(self, keep: int = BLOB_CACHE_KEEP, max_bytes: int = BLOB_CACHE_BYTES) -> None:
+        self.keep, self.max_bytes = keep, max_bytes
+        self._blobs: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+
+    def get(self, ref: BlobRef, fetch: Callable[[BlobRef], bytes]) -> bytes:
+        """The blob's bytes from the cache, or from `fetch(ref)` (then kept, if it fits)."""
+        held = self._blobs.get(ref.sha256)
+        if held is not None and len(held) == ref.size:
+            self._blobs.move_to_end(ref.sha256)
+            self.hits += 1
+            return held
+        data = fetch(ref)
+        self._put(ref.sha256, data)
+        return data
+
+    def _put(self, sha256: str, data: bytes) -> None:
+        if self.keep < 1 or len(data) > self.max_bytes:
+            return
+        old = self._blobs.pop(sha256, None)
+        self._bytes -= 0 if old is None else len(old)
+        self._blobs[sha256] = data
+        self._bytes += len(data)
+        while len(self._blobs) > self.keep or self._bytes > self.max_bytes:
+            _, dropped = self._blobs.popitem(last=False)
+            self._bytes -= len(dropped)
+
+    def __len__(self) -> int:
+        return len(self._blobs)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -145,6 +201,7 @@ class _SiteLoop:
         self.client, self.handler, self.outbox = client, handler, outbox
         self.on_event = on_event
         self.result = SiteRunResult()
+        self.blobs = BlobCache()
 
     def emit(self, event: str, fields: dict[str, object]) -> None:
         logger.info("site %s: %s", self.client.site, event, extra={"event": event, **fields})
@@ -173,8 +230,9 @@ class _SiteLoop:
 
     def handle(self, message: TaskMessage) -> tuple[ReplyMessage, bytes]:
         """Fetch the task's blobs, rebuild the task and let the handler answer it (a failure is a reply)."""
-        parameters = self.client.download(message.parameters) if message.parameters else b""
-        context = self.client.download(message.context) if message.context else b""
+        download = self.client.download
+        parameters = self.blobs.get(message.parameters, download) if message.parameters else b""
+        context = self.blobs.get(message.context, download) if message.context else b""
         task = task_from_message(message, parameters, context)
         if task_id(task) != message.task_id:
             reply = Reply.failure(task, ReplyStatus.FAILED, "the task's id does not match its contents")
@@ -235,5 +293,6 @@ def run_site(
             loop.answer(step.task)
     loop.result.uploads_resumed = client.stats.uploads_resumed - resumed
     loop.result.bytes_sent = client.stats.bytes_sent - sent
+    loop.result.blobs_from_cache = loop.blobs.hits
     loop.emit("finished", asdict(loop.result))
     return loop.result

@@ -18,9 +18,9 @@ import pytest
 
 from fedward.core.messages import Reply, ReplyStatus, Task, TaskKind
 from fedward.crypto.signatures import SigningKey
-from fedward.site.runner import OUTBOX_KEEP, Outbox, run_site
+from fedward.site.runner import OUTBOX_KEEP, BlobCache, Outbox, run_site
 from fedward.transport.client import Backoff, CoordinatorClient, ProtocolError
-from fedward.transport.wire import ReplyMessage, task_id, task_to_message
+from fedward.transport.wire import BlobRef, ReplyMessage, task_id, task_to_message
 
 SITE = "site-a"
 KEY = SigningKey.from_seed(bytes(32))
@@ -39,12 +39,14 @@ class FakeCoordinator:
         self.uploads: dict[str, tuple[int, bytearray]] = {}
         self.replies: list[ReplyMessage] = []
         self.refuse_replies = 0  # answer this many reply posts with 400 (the site "crashes" on it)
+        self.blob_gets: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path.removeprefix("/v1/")
         if path == "tasks/next":
             return self._next()
         if path.startswith("blobs/"):
+            self.blob_gets.append(path.split("/")[1])
             return httpx.Response(200, content=self.blobs[path.split("/")[1]])
         if path == "uploads":
             body = json.loads(request.content)
@@ -210,3 +212,43 @@ def test_a_task_whose_id_does_not_match_its_contents_is_refused(tmp_path: Path):
     result = _run(fake, trainer, tmp_path / "outbox")
     assert trainer.calls == [] and result.tasks_refused == 1
     assert fake.replies[0].status == "failed" and "does not match" in (fake.replies[0].error or "")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_blob_the_site_holds_is_not_downloaded_again(tmp_path: Path):
+    # round 1's evaluation carries the model round 2 trains; the context is the same every round
+    evaluate = Task("run-1", 1, SITE, TaskKind.EVALUATE, parameters=b"global-2", context=b"standardization")
+    fake, trainer = FakeCoordinator([_task(1), evaluate, _task(2)]), Trainer()
+    result = _run(fake, trainer, tmp_path / "outbox")
+    assert fake.blob_gets == [_sha(b"global-1"), _sha(b"standardization"), _sha(b"global-2")]
+    assert [t.parameters for t in trainer.calls] == [b"global-1", b"global-2", b"global-2"]
+    assert all(t.context == b"standardization" for t in trainer.calls) and result.blobs_from_cache == 3
+
+
+def test_the_blob_cache_keeps_the_last_blobs_within_its_byte_budget():
+    fetched: list[bytes] = []
+
+    def fetch(ref: BlobRef) -> bytes:
+        data = ref.sha256.encode()[:1] * ref.size  # stands in for a checked download
+        fetched.append(data)
+        return data
+
+    refs = [BlobRef(sha256=_sha(bytes([i])), size=10 * (i + 1)) for i in range(5)]
+    cache = BlobCache(keep=3, max_bytes=100)
+    for ref in refs[:4]:  # 10 + 20 + 30 + 40 bytes: the fourth pushes out the first (keep=3)
+        cache.get(ref, fetch)
+    assert len(cache) == 3 and len(fetched) == 4
+    cache.get(refs[1], fetch)  # held: no fetch, and now the newest
+    assert len(fetched) == 4 and cache.hits == 1
+    cache.get(refs[4], fetch)  # 50 more: over 100 bytes, so the oldest used (refs[2], then [3]) go
+    cache.get(refs[1], fetch)
+    assert len(fetched) == 5 and cache.hits == 2
+    cache.get(refs[2], fetch)
+    assert len(fetched) == 6
+    big = BlobRef(sha256=_sha(b"big"), size=101)  # larger than the whole budget: fetched, never kept
+    cache.get(big, fetch)
+    cache.get(big, fetch)
+    assert len(fetched) == 8 and cache.hits == 2

@@ -4,11 +4,15 @@ SQLite (a file inside the coordinator's kit) by default; PostgreSQL when the dep
 `postgresql://` URL. Each method is one transaction, so a coordinator killed with SIGKILL at any point
 leaves every row either fully written or absent. On SQLite that needs the write-ahead log with
 `synchronous=FULL` (a commit is on disk before it returns) and explicit `BEGIN IMMEDIATE` for writes, so
-that two writers wait for each other (busy timeout) instead of failing on a lock upgrade.
+that two writers wait for each other (busy timeout) instead of failing on a lock upgrade. Writers in one
+process also take a `threading.Lock` first: SQLite's busy handler waits by sleeping and retrying, which
+costs far more than a queue when the coordinator's request threads write at once; the busy timeout is
+still there for writers in other processes.
 
 Methods that must have exactly one winner when two threads or processes race (`meta_once`, `recorded`,
-`put_task`, `put_reply`, `put_privacy_event`, `use_nonce`) insert with `ON CONFLICT DO NOTHING` and read
-back what the database kept; the database's unique keys decide, not a lock in this process.
+`put_task`, `put_reply`, `put_privacy_event`, `use_nonce`) insert with `ON CONFLICT DO NOTHING`, tell from
+the row count whether theirs was kept, and read back what the database kept when it was not; the
+database's unique keys decide, not a lock in this process.
 
 The schema carries a version: a database written by another schema version is refused with a
 `ConfigError`, never silently migrated or misread. The tables are in tables.py.
@@ -18,8 +22,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +152,11 @@ class SqlStateStore:
             if schema is not None:
                 self._engine = self._engine.execution_options(schema_translate_map={None: schema})
             self._writer = self._engine.execution_options(fedward_write=True)
+            # SQLite lets one writer in at a time anyway: queue this process's writers on a lock rather
+            # than in SQLite's sleeping busy handler. PostgreSQL writers lock rows, not the database.
+            self._write_lock: threading.Lock | nullcontext[None] = (
+                nullcontext() if self._pg else threading.Lock()
+            )
             self._open_schema()
         except (exc.DBAPIError, exc.NoSuchModuleError, ImportError) as error:
             self.close()
@@ -191,18 +202,24 @@ class SqlStateStore:
                     .on_conflict_do_nothing()
                 )
 
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction, committed on leaving (rolled back on an exception)."""
+        with self._write_lock, self._writer.begin() as c:
+            yield c
+
     def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         return postgresql.insert(table) if self._pg else sqlite.insert(table)
 
     def _upsert(self, table: Table, keys: list[str], **values: Any) -> None:
         statement = self._insert(table).values(**values)
         updates = {name: value for name, value in values.items() if name not in keys}
-        with self._writer.begin() as c:
+        with self._write() as c:
             c.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))
 
     def _insert_new(self, table: Table, **values: Any) -> bool:
         """Insert a row unless its key is taken; True if this call inserted it."""
-        with self._writer.begin() as c:
+        with self._write() as c:
             return c.execute(self._insert(table).values(**values).on_conflict_do_nothing()).rowcount == 1
 
     # --- the run -----------------------------------------------------------------------------------
@@ -228,14 +245,16 @@ class SqlStateStore:
             value = c.execute(select(table.c.value).where(where)).scalar()
         if value is None:
             made = make()
-            with self._writer.begin() as c:
-                c.execute(self._insert(table).values(value=made, **key).on_conflict_do_nothing())
+            with self._write() as c:
+                statement = self._insert(table).values(value=made, **key).on_conflict_do_nothing()
+                if c.execute(statement).rowcount == 1:
+                    return made  # ours is the one kept: no need to read it back
                 value = c.execute(select(table.c.value).where(where)).scalar_one()
         return str(value)
 
     # --- tasks and replies ---------------------------------------------------------------------------
     def put_task(self, task: TaskRecord) -> bool:
-        with self._writer.begin() as c:
+        with self._write() as c:
             row = dict(task_id=task.task_id, site=task.site, round=task.round, kind=task.kind)
             statement = self._insert(tables.tasks).values(**row, body=task.body, body_sha256=task.body_sha256)
             if c.execute(statement.on_conflict_do_nothing()).rowcount == 1:
@@ -268,7 +287,7 @@ class SqlStateStore:
             return [_task_record(row) for row in c.execute(query)]
 
     def put_reply(self, reply: ReplyRecord) -> bool:
-        with self._writer.begin() as c:
+        with self._write() as c:
             known = c.execute(
                 select(tables.tasks.c.seq).where(tables.tasks.c.task_id == reply.task_id)
             ).first()
@@ -314,7 +333,7 @@ class SqlStateStore:
             return [str(value) for value in c.execute(query).scalars()]
 
     def record_rejection(self, site: str, reason: str, detail: str, at: str) -> None:
-        with self._writer.begin() as c:
+        with self._write() as c:
             c.execute(tables.rejections.insert().values(site=site, reason=reason, detail=detail, at=at))
 
     def rejections(self) -> list[tuple[str, str, str, str]]:
@@ -332,7 +351,7 @@ class SqlStateStore:
         return self._insert_new(tables.nonces, site=site, nonce=nonce, at=at)
 
     def forget_nonces(self, before: float) -> None:
-        with self._writer.begin() as c:
+        with self._write() as c:
             c.execute(delete(tables.nonces).where(tables.nonces.c.at < before))
 
     def seen(self, site: str, at: str) -> None:
