@@ -178,7 +178,9 @@ def _chunks(count: int) -> Iterator[bytes]:
         yield hashlib.sha256(str(i).encode()).digest() * (MiB // 32)
 
 
-def _peak_memory_of_a_64_mib_upload(store: BlobStore) -> int:
+def _peak_memory_of_a_64_mib_upload(store: BlobStore, restart_before_last: bool = False) -> int:
+    """Peak traced memory of the upload; `restart_before_last`: a fresh store (no running hash) takes
+    the last chunk, so completing it hashes the file."""
     digest = hashlib.sha256()
     for chunk in _chunks(64):
         digest.update(chunk)
@@ -187,7 +189,9 @@ def _peak_memory_of_a_64_mib_upload(store: BlobStore) -> int:
     tracemalloc.start()
     try:
         offset = 0
-        for chunk in _chunks(64):
+        for i, chunk in enumerate(_chunks(64)):
+            if restart_before_last and i == 63:
+                store = BlobStore(store.directory, max_bytes=store.max_bytes)
             status = store.write_chunk("alpha", name, offset, chunk)
             offset += len(chunk)
         _, peak = tracemalloc.get_traced_memory()
@@ -197,8 +201,11 @@ def _peak_memory_of_a_64_mib_upload(store: BlobStore) -> int:
     return peak
 
 
-def test_completing_a_64_mib_upload_in_1_mib_chunks_keeps_memory_to_a_few_chunks(store: BlobStore) -> None:
-    peak = _peak_memory_of_a_64_mib_upload(store)
+@pytest.mark.parametrize("restart_before_last", [False, True], ids=["running_hash", "file_hash"])
+def test_completing_a_64_mib_upload_in_1_mib_chunks_keeps_memory_to_a_few_chunks(
+    store: BlobStore, restart_before_last: bool
+) -> None:
+    peak = _peak_memory_of_a_64_mib_upload(store, restart_before_last)
     assert peak < 4 * MiB, f"peak {peak / MiB:.1f} MiB while uploading 64 MiB"
 
 
@@ -206,4 +213,61 @@ def test_power_check_hashing_the_whole_file_at_once_would_be_caught(
     store: BlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(blobs, "_file_sha256", lambda path: sha(path.read_bytes()))
-    assert _peak_memory_of_a_64_mib_upload(store) > 60 * MiB
+    assert _peak_memory_of_a_64_mib_upload(store, restart_before_last=True) > 60 * MiB
+
+
+def _count_file_hashes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    hashed: list[Path] = []
+    file_sha256 = blobs._file_sha256
+
+    def counted(path: Path) -> str:
+        hashed.append(path)
+        return file_sha256(path)
+
+    monkeypatch.setattr(blobs, "_file_sha256", counted)
+    return hashed
+
+
+def test_an_upload_in_one_process_completes_without_reading_its_file_again(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed = _count_file_hashes(monkeypatch)
+    data = bytes(range(256)) * 40
+    name = sha(data)
+    store.start_upload("alpha", name, len(data))
+    for offset in range(0, len(data), 1000):
+        store.write_chunk("alpha", name, offset, data[offset : offset + 1000])
+    assert store.read(name) == data
+    assert hashed == []
+
+
+def test_a_running_hash_over_other_bytes_than_the_file_holds_is_not_trusted(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed = _count_file_hashes(monkeypatch)
+    data = b"abcdefgh" * 64
+    name = sha(data)
+    store.start_upload("alpha", name, len(data))
+    store.write_chunk("alpha", name, 0, data[:200])
+    with (store.directory / "uploads" / "alpha" / f"{name}.part").open("ab") as part:
+        part.write(b"X" * 30)  # bytes the running hash never saw, from outside this store
+    assert store.start_upload("alpha", name, len(data)).offset == 230
+    with pytest.raises(UploadError, match="do not hash") as refused:
+        store.write_chunk("alpha", name, 230, data[230:])
+    assert refused.value.offset == 0 and len(hashed) == 1  # the file was hashed, and the bytes refused
+    assert not store.has(name)
+
+
+def test_a_restarted_upload_starts_a_fresh_running_hash(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed = _count_file_hashes(monkeypatch)
+    data = b"0123456789" * 100
+    name = sha(data)
+    store.start_upload("alpha", name, len(data))
+    with pytest.raises(UploadError):
+        store.write_chunk("alpha", name, 0, b"y" * len(data))  # wrong bytes: discarded
+    store.start_upload("alpha", name, len(data))
+    store.write_chunk("alpha", name, 0, data[:500])
+    assert store.write_chunk("alpha", name, 500, data[500:]).complete
+    assert store.read(name) == data and hashed == []

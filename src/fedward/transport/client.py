@@ -5,7 +5,9 @@ A site only ever connects out. Every request under /v1 (except health) carries t
 the coordinator's application cannot see the TLS client certificate. Parameters travel as
 content-addressed blobs: a download is checked against its SHA-256 and size, and an upload is sent in
 chunks (5 MiB by default) from whatever offset the coordinator says it holds, so a connection cut
-mid-upload resumes without sending again the bytes the coordinator already has.
+mid-upload resumes without sending again the bytes the coordinator already has. The chunks' own hashes,
+which their signatures cover, are computed on a worker thread while the whole blob is hashed and while
+earlier chunks are in flight (hashlib lets go of the GIL).
 
 Failures come in two kinds. Transient ones (connection refused or reset, timeouts, HTTP 408/425/429 and
 5xx, a blob that does not match its hash) are retried forever with capped exponential backoff and
@@ -22,6 +24,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 from urllib.parse import urlencode
@@ -138,6 +141,36 @@ class _Call:
     timeout: httpx.Timeout | None = None
     signed: bool = True
     stream: bool = False
+    body_sha256: str | None = None  # the body's SHA-256 hex digest, when already known
+
+
+def _sha256_hex(data: memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class _ChunkDigests:
+    """The SHA-256 hex digests of `data`'s chunks at multiples of `chunk_bytes`, computed in order on one
+    worker thread, so they are ready (or nearly) when each chunk is signed. A chunk at another offset (a
+    resume from an offset the coordinator named) has none and is hashed when signed, as before."""
+
+    def __init__(self, data: bytes, chunk_bytes: int) -> None:
+        self._size, self._chunk_bytes = len(data), chunk_bytes
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedward-chunk-sha256")
+        view = memoryview(data)
+        self._digests: dict[int, Future[str]] = {
+            offset: self._pool.submit(_sha256_hex, view[offset : offset + chunk_bytes])
+            for offset in range(0, len(data), chunk_bytes)
+        }
+
+    def get(self, offset: int, length: int) -> str | None:
+        """The digest of `data[offset : offset + length]`, if that is one of the chunks hashed."""
+        digest = self._digests.get(offset)
+        if digest is None or length != min(self._chunk_bytes, self._size - offset):
+            return None
+        return digest.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _is_transient(status: int) -> bool:
@@ -212,18 +245,22 @@ class CoordinatorClient:
 
     def upload(self, data: bytes) -> BlobRef:
         """Upload `data` as a blob in chunks, resuming from the coordinator's offset after any failure."""
-        ref = BlobRef(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
-        state = self._upload_state(ref)
-        started, attempt = self._clock(), 0
-        while not state.complete:
-            try:
-                state = self._put_chunk(ref, data, state.offset)
-                started, attempt = self._clock(), 0  # progress: the give-up clock starts again
-            except _Transient as exc:
-                self._pause(attempt, started, f"upload {ref.sha256[:12]}", str(exc))
-                attempt += 1
-                state = self._upload_state(ref)  # ask what arrived; never resend what the coordinator holds
-                self.stats.uploads_resumed += 1
+        digests = _ChunkDigests(data, self._chunk_bytes)  # meanwhile, on a worker thread
+        try:
+            ref = BlobRef(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+            state = self._upload_state(ref)
+            started, attempt = self._clock(), 0
+            while not state.complete:
+                try:
+                    state = self._put_chunk(ref, data, state.offset, digests)
+                    started, attempt = self._clock(), 0  # progress: the give-up clock starts again
+                except _Transient as exc:
+                    self._pause(attempt, started, f"upload {ref.sha256[:12]}", str(exc))
+                    attempt += 1
+                    state = self._upload_state(ref)  # ask what arrived; never resend what it holds
+                    self.stats.uploads_resumed += 1
+        finally:
+            digests.close()
         return ref
 
     def post_reply(self, message: ReplyMessage) -> PostOutcome:
@@ -252,11 +289,14 @@ class CoordinatorClient:
             raise ProtocolError(f"upload {ref.sha256}: the coordinator answered for another upload: {state}")
         return state
 
-    def _put_chunk(self, ref: BlobRef, data: bytes, offset: int) -> UploadState:
+    def _put_chunk(self, ref: BlobRef, data: bytes, offset: int, digests: _ChunkDigests) -> UploadState:
         """PUT the chunk at `offset`; a 409 names the offset the coordinator expects instead."""
         chunk = data[offset : offset + self._chunk_bytes]
         self.stats.bytes_sent += len(chunk)
-        put = _Call("PUT", f"/uploads/{ref.sha256}", {"offset": offset}, chunk, _OCTETS, allow={409})
+        put = _Call(
+            "PUT", f"/uploads/{ref.sha256}", {"offset": offset}, chunk, _OCTETS, allow={409},
+            body_sha256=digests.get(offset, len(chunk)),
+        )  # fmt: skip
         response = self._try(put)
         if response.status_code == 409:
             return self._conflict_state(ref, offset, response)
@@ -345,6 +385,7 @@ class CoordinatorClient:
                 path_and_query,
                 call.body,
                 int(self._clock()),
+                body_sha256=call.body_sha256,
             )
             request.headers.update(headers)
         return request

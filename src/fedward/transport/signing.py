@@ -78,10 +78,19 @@ class SignedRequest:
 
 
 def request_message(
-    federation: str, method: str, path_and_query: str, body: bytes, time: int, nonce: str, site: str
+    federation: str,
+    method: str,
+    path_and_query: str,
+    body: bytes,
+    time: int,
+    nonce: str,
+    site: str,
+    *,
+    body_sha256: str | None = None,
 ) -> bytes:
-    """The bytes a request signature covers (see the module docstring)."""
-    digest = hashlib.sha256(body).hexdigest()
+    """The bytes a request signature covers (see the module docstring). `body_sha256`, if given, is the
+    caller's own SHA-256 hex digest of exactly `body`, used instead of hashing it again."""
+    digest = hashlib.sha256(body).hexdigest() if body_sha256 is None else body_sha256
     return canonical_bytes([_DOMAIN, federation, method.upper(), path_and_query, digest, time, nonce, site])
 
 
@@ -94,10 +103,16 @@ def sign_request(
     body: bytes,
     now: int,
     nonce: str | None = None,
+    *,
+    body_sha256: str | None = None,
 ) -> dict[str, str]:
-    """The four signature headers for one request; `nonce` is fresh from `secrets` unless given."""
+    """The four signature headers for one request; `nonce` is fresh from `secrets` unless given.
+    `body_sha256`: the SHA-256 hex digest of `body` if the caller has it already (a wrong one makes a
+    signature that does not verify)."""
     nonce = secrets.token_hex(16) if nonce is None else nonce
-    message = request_message(federation, method, path_and_query, body, now, nonce, site)
+    message = request_message(
+        federation, method, path_and_query, body, now, nonce, site, body_sha256=body_sha256
+    )
     signature = base64.urlsafe_b64encode(key.sign(message)).rstrip(b"=").decode("ascii")
     return {HEADER_SITE: site, HEADER_TIME: str(now), HEADER_NONCE: nonce, HEADER_SIGNATURE: signature}
 

@@ -215,6 +215,26 @@ def test_upload_resumes_from_the_coordinators_offset_after_a_drop():
     assert client.stats.uploads_resumed == 1 and len(sleeps.pauses) == 1
 
 
+def test_chunk_hashes_are_computed_once_ahead_and_a_resumed_chunk_is_hashed_when_signed(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    fake, data = FakeCoordinator(), random.Random(4).randbytes(12 * MiB)
+    fake.drop_put = {2: 1_000_000}  # the resumed chunk starts off the 5 MiB grid
+    given: list[tuple[bytes, str | None]] = []
+    real = client_module.sign_request
+
+    def spy(*args: object, body_sha256: str | None = None) -> dict[str, str]:
+        given.append((args[5], body_sha256))  # type: ignore[arg-type]
+        return real(*args, body_sha256=body_sha256)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client_module, "sign_request", spy)
+    make_client(fake).upload(data)
+    assert fake.blobs[_sha(data)] == data  # every signature verified
+    chunks = [(body, digest) for body, digest in given if len(body) > 1000]
+    assert [digest is not None for _, digest in chunks] == [True, True, False, False]  # off the grid after
+    assert all(digest == _sha(body) for body, digest in chunks if digest is not None)
+
+
 def test_upload_jumps_to_the_offset_a_409_names():
     fake, data = FakeCoordinator(), random.Random(3).randbytes(7 * MiB)
     client = make_client(fake, chunk_bytes=3 * MiB)
@@ -359,8 +379,8 @@ def test_signature_power_check_wrong_body_or_federation_is_refused(monkeypatch: 
         make_client(FakeCoordinator(federation="another-federation")).upload(b"abc")
     real = client_module.sign_request
 
-    def sign_other_body(*args: object) -> dict[str, str]:
-        return real(*args[:5], b"", args[6])  # type: ignore[arg-type]
+    def sign_other_body(*args: object, **kwargs: object) -> dict[str, str]:
+        return real(*args[:5], b"", args[6])  # type: ignore[arg-type]  # (and drops any body_sha256)
 
     monkeypatch.setattr(client_module, "sign_request", sign_other_body)
     with pytest.raises(SiteRefused, match="does not verify"):

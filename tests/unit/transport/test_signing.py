@@ -93,6 +93,14 @@ def test_the_signature_is_over_the_documented_bytes() -> None:
     assert KEY_A.sign(message) == base64.urlsafe_b64decode(headers[HEADER_SIGNATURE] + "==")
 
 
+def test_a_body_digest_the_caller_already_has_signs_the_same_message() -> None:
+    digest = hashlib.sha256(BODY).hexdigest()
+    given = signing.request_message(FED, "POST", PATH, BODY, NOW, "0" * 32, "a", body_sha256=digest)
+    assert given == signing.request_message(FED, "POST", PATH, BODY, NOW, "0" * 32, "a")
+    headers = sign_request(KEY_A, "a", FED, "POST", PATH, BODY, NOW, "0" * 32, body_sha256=digest)
+    assert headers == _signed(nonce="0" * 32) and _verify(headers).site == "a"
+
+
 TAMPERINGS: dict[str, dict[str, Any]] = {
     "body": {"body": BODY + b" "},
     "path": {"path": "/v1/replies?x=2"},

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fedward.coordinator.service.context import Problem, Refusal, ServiceContext
-from fedward.coordinator.service.gate import SITE_SCOPE_KEY, RequestGate
+from fedward.coordinator.service.gate import BODY_SCOPE_KEY, SITE_SCOPE_KEY, RequestGate
 from fedward.coordinator.service.metrics import METRICS_CONTENT_TYPE
 from fedward.coordinator.service.replies import accept_reply
 from fedward.coordinator.state.blobs import UploadError, UploadStatus
@@ -260,7 +260,9 @@ def _add_upload_routes(app: FastAPI, ctx: ServiceContext) -> None:
         request: Request, site: Signer, sha256: Sha256, offset: Annotated[int, Query(ge=0, le=2**53)]
     ) -> UploadState:
         """Write one chunk at `offset` (raw bytes); the upload completes when its hash checks out."""
-        data = await request.body()
+        data = request.scope.get(BODY_SCOPE_KEY)  # the bytes the gate read and checked the signature on
+        if not isinstance(data, bytes):
+            data = await request.body()
         return await run_in_threadpool(_write_chunk, ctx, site, sha256, offset, data)
 
     @app.get(f"{API_PREFIX}/uploads/{{sha256}}", response_model=UploadState, responses=_signed(unknown))

@@ -7,9 +7,13 @@ fsynced, so a reader never sees half a blob, and storing the same bytes twice is
 Sites upload in chunks. An upload is keyed by (site, hash): `DIR/uploads/<site>/<sha256>.part` holds the
 bytes received so far and `<sha256>.size` the size the site announced. The offset a site resumes from
 is the size of the partial file, so a coordinator killed mid-chunk loses at most the torn tail, which the
-site sends again from the offset it is told. When the last byte arrives the whole file is hashed
-(streaming) and renamed into `blobs/` only if the hash matches; otherwise it is discarded. Memory use is
-one chunk, whatever the blob's size. Site names and hashes are checked before they touch a path.
+site sends again from the offset it is told. When the last byte arrives the bytes are checked against
+the hash and renamed into `blobs/` only if it matches; otherwise they are discarded. The hash is kept
+running in memory as the chunks arrive, tied to the part file's inode, size and mtime, so
+completing an upload does not read the file again; when that running hash does not cover exactly the
+bytes in the file (a restart, a torn tail, another writer) the whole file is hashed, streaming, instead.
+Memory use is one chunk, whatever the blob's size. Site names and hashes are checked before they touch a
+path.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fedward.core.durable import fsync_dir
 
@@ -30,6 +35,20 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")  # fullmatch: `$` would let a trailing new
 _SITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _READ_BLOCK = 1 << 20
 _LOCK_STRIPES = 64
+_MAX_RUNNING = 4096  # running hashes kept (a few hundred bytes each); the oldest goes first
+
+
+@dataclass
+class _Running:
+    """The SHA-256 of a part file's bytes, while the file is as `stamp` says (inode, size, mtime)."""
+
+    stamp: tuple[int, int, int]
+    digest: Any  # hashlib's sha256 object
+
+
+def _stamp(fd: int) -> tuple[int, int, int]:
+    held = os.fstat(fd)
+    return held.st_ino, held.st_size, held.st_mtime_ns
 
 
 class UploadError(ValueError):
@@ -82,6 +101,10 @@ class BlobStore:
             folder.mkdir(parents=True, exist_ok=True)
         # One lock per (site, hash) stripe: a retried chunk racing the original must not append twice.
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        # The hash of each open upload's bytes so far, so completing it need not read the file again.
+        # Only ever a shortcut: whenever it may not cover exactly the file's bytes, the file is hashed.
+        self._running: dict[tuple[str, str], _Running] = {}
+        self._running_lock = threading.Lock()  # the stripe locks are per upload; this dict is shared
 
     # --- blobs ---------------------------------------------------------------------------------------
     def put(self, data: bytes) -> str:
@@ -159,12 +182,25 @@ class BlobStore:
                     f"chunk of {len(data)} bytes at {offset} is past the announced size {status.size}",
                     offset=status.offset,
                 )
+            running = self._forget(site, sha)  # kept again only if this chunk is written whole
             with self._part(site, sha).open("ab") as f:
+                before = _stamp(f.fileno())
+                if running is None and before[1] == 0:
+                    running = _Running(before, hashlib.sha256())
+                elif running is not None and running.stamp != before:
+                    running = None  # it may not cover exactly the bytes in this file: hash the file
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+                if running is not None:
+                    running.digest.update(data)
+                    running.stamp = _stamp(f.fileno())
             status = UploadStatus(sha, status.size, offset + len(data), complete=False)
-            return self._finish(site, sha, status) if status.offset == status.size else status
+            if status.offset == status.size:
+                return self._finish(site, sha, status, running)
+            if running is not None:
+                self._remember(site, sha, running)
+            return status
 
     def upload_status(self, site: str, sha: str) -> UploadStatus | None:
         """The upload's progress; complete if the blob is stored; None if there is no such upload."""
@@ -176,6 +212,16 @@ class BlobStore:
             return self._partial(site, sha)
 
     # --- the files behind an upload ------------------------------------------------------------------
+    def _remember(self, site: str, sha: str, running: _Running) -> None:
+        with self._running_lock:
+            self._running[(site, sha)] = running
+            while len(self._running) > _MAX_RUNNING:  # abandoned uploads: forget the oldest
+                del self._running[next(iter(self._running))]
+
+    def _forget(self, site: str, sha: str) -> _Running | None:
+        with self._running_lock:
+            return self._running.pop((site, sha), None)
+
     def _lock(self, site: str, sha: str) -> threading.Lock:
         return self._locks[hash((site, sha)) % _LOCK_STRIPES]
 
@@ -216,10 +262,15 @@ class BlobStore:
         fsync_dir(folder)
         return UploadStatus(sha, size, 0, complete=False)
 
-    def _finish(self, site: str, sha: str, status: UploadStatus) -> UploadStatus:
-        """All bytes are in: store the blob if their hash is `sha`, else discard them."""
+    def _finish(
+        self, site: str, sha: str, status: UploadStatus, running: _Running | None = None
+    ) -> UploadStatus:
+        """All bytes are in: store the blob if their hash is `sha`, else discard them. `running`, if
+        given, is the hash of exactly the part file's bytes; without it the file is hashed."""
         part = self._part(site, sha)
-        if _file_sha256(part) != sha:
+        self._forget(site, sha)
+        digest = running.digest.hexdigest() if running is not None else _file_sha256(part)
+        if digest != sha:
             self._discard(site, sha)
             raise UploadError(
                 f"the {status.size} bytes uploaded do not hash to {sha[:12]}; discarded", offset=0
@@ -230,5 +281,6 @@ class BlobStore:
         return UploadStatus(sha, status.size, status.size, complete=True)
 
     def _discard(self, site: str, sha: str) -> None:
+        self._forget(site, sha)
         self._part(site, sha).unlink(missing_ok=True)
         self._size_file(site, sha).unlink(missing_ok=True)
