@@ -51,15 +51,20 @@ class WeightedMean:
         self._count += 1
 
     def mean(self) -> Arrays:
-        """The weighted mean; it takes over the sum, so the accumulator is empty again afterwards."""
+        """The weighted mean, in new arrays; the accumulator keeps its sum."""
         if self._sum is None:
             raise ValueError("no updates to average")
         scale = np.float32(1.0 / self._total)
-        mean, self._sum = self._sum, None  # scaled in place: no second model-sized buffer
+        return {k: s * scale for k, s in self._sum.items()}
+
+    def result(self) -> Arrays:
+        """The weighted mean, scaled in place in the sum (no second model-sized buffer): the round's last
+        use of the accumulator, which is empty afterwards."""
+        if self._sum is None:
+            raise ValueError("no updates to average")
+        scale = np.float32(1.0 / self._total)
+        mean, self._sum = self._sum, None
         for s in mean.values():
             s *= scale
         self._total, self._count = 0.0, 0
         return mean
-
-    def result(self) -> Arrays:
-        return self.mean()

@@ -166,3 +166,16 @@ def test_median_refuses_mismatched_updates():
 def test_registry_rejects_unknown():
     with pytest.raises(ValueError, match="unknown strategy"):
         build_strategy("median", mu=0, server_lr=0.1, beta1=0.9, beta2=0.9, tau=1e-3)
+
+
+def test_result_is_the_mean_scaled_in_place_and_ends_the_accumulation():
+    rng = np.random.default_rng(3)
+    acc = WeightedMean()
+    for w in (3.0, 5.0, 8.0):
+        acc.add({"p": rng.normal(size=(4, 5)).astype(np.float32)}, w)
+    expected = acc.mean()["p"]
+    assert acc.mean()["p"].tobytes() == expected.tobytes()  # mean() leaves the sum as it was
+    assert acc.result()["p"].tobytes() == expected.tobytes()  # bit-identical, no second buffer
+    assert acc.count == 0
+    with pytest.raises(ValueError, match="no updates"):
+        acc.result()
