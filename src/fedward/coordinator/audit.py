@@ -105,8 +105,9 @@ class Audit:
             "update_rejected", round=rnd, site=reply.site, reason=why[:300], manifest_hash=None
         )
 
-    def check_update(self, reply: Reply, payload: bytes, rnd: int, base_model: bytes) -> str | None:
-        """Verify a site's package; record the verdict. Returns the rejection (reason: detail) or None."""
+    def check_update(self, reply: Reply, payload: bytes, rnd: int, base_model_sha256: str) -> str | None:
+        """Verify a site's package against the round's model (by its hash, computed once per round);
+        record the verdict. Returns the rejection (reason: detail) or None."""
         self.confirm(reply.site)
         try:
             manifest = self.verifier.verify_fields(
@@ -114,7 +115,7 @@ class Audit:
                 payload,
                 site=reply.site,
                 round=rnd,
-                base_model_sha256=hashlib.sha256(base_model).hexdigest(),
+                base_model_sha256=base_model_sha256,
                 now=self.clock(),
             )
         except PackageRejected as exc:

@@ -7,6 +7,7 @@ least `min_sites` sites return a usable model; a round with fewer keeps the prev
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -187,9 +188,10 @@ def _run_round(
     ]
     check: UpdateCheck | None = None
     if audit is not None:
+        model_sha256 = hashlib.sha256(payload).hexdigest()  # once per round, not once per reply
 
-        def check(reply: Reply, body: bytes, model: bytes = payload) -> str | None:
-            return audit.check_update(reply, body, rnd, model)
+        def check(reply: Reply, body: bytes) -> str | None:
+            return audit.check_update(reply, body, rnd, model_sha256)
 
     failed = None if audit is None else (lambda reply: audit.record_failure(reply, rnd))
     if secagg is not None:

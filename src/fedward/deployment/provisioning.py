@@ -43,7 +43,7 @@ from fedward.deployment.pki import (
     write_file,
 )
 from fedward.errors import ConfigError
-from fedward.trust import Roster, SiteEntry, format_utc, sign_roster
+from fedward.trust import format_utc, new_federation_keys
 
 __all__ = ["ProvisionResult", "provision"]
 
@@ -159,25 +159,17 @@ def _read_config(config_path: Path) -> bytes:
 def _identities(cfg: FederationConfig, host: str, now: datetime, days: int) -> _Identities:
     federation = cfg.federation.name
     ca = new_authority(federation, now, days)
-    admin, coordinator = SigningKey.generate(), SigningKey.generate()
-    sites = {site.name: SigningKey.generate() for site in cfg.sites}
-    roster = Roster(
-        federation=federation,
-        version=1,
-        issued=format_utc(now),
-        coordinator_public_key=coordinator.public,
-        sites={name: SiteEntry(key.public) for name, key in sites.items()},
-    )
+    keys = new_federation_keys(federation, [site.name for site in cfg.sites], format_utc(now))
     return _Identities(
-        admin=admin,
-        coordinator=coordinator,
-        sites=sites,
+        admin=keys.admin,
+        coordinator=keys.coordinator,
+        sites=keys.sites,
         ca_key=private_key_pem(ca.key),
         ca=certificate_pem(ca.certificate),
         crl=crl_pem(empty_crl(ca, now, days)),
         server=issue_server_certificate(ca, federation, host, now, days),
-        clients={name: issue_client_certificate(ca, name, now, days) for name in sites},
-        roster=sign_roster(roster, admin).to_bytes(),
+        clients={name: issue_client_certificate(ca, name, now, days) for name in keys.sites},
+        roster=keys.signed.to_bytes(),
     )
 
 

@@ -24,8 +24,7 @@ from fedward.trust import (
     Roster,
     RosterError,
     SignedRoster,
-    SiteEntry,
-    sign_roster,
+    new_federation_keys,
     verify_roster,
 )
 
@@ -53,17 +52,8 @@ class Identities:
 def federation_identities(cfg: FederationConfig, names: Sequence[str], now: str) -> Identities:
     if cfg.trust.keys is not None:
         return _load(cfg.trust.keys, names)
-    admin, coordinator = SigningKey.generate(), SigningKey.generate()
-    sites = {name: SigningKey.generate() for name in names}
-    roster = Roster(
-        federation=cfg.federation.name,
-        version=1,
-        issued=now,
-        coordinator_public_key=coordinator.public,
-        sites={name: SiteEntry(key.public) for name, key in sites.items()},
-    )
-    signed = sign_roster(roster, admin)
-    return Identities(admin.public, coordinator, sites, roster, signed.to_bytes())
+    keys = new_federation_keys(cfg.federation.name, list(names), now)
+    return Identities(keys.admin.public, keys.coordinator, keys.sites, keys.roster, keys.signed.to_bytes())
 
 
 def _load(folder: Path, names: Sequence[str]) -> Identities:

@@ -63,6 +63,7 @@ DEFAULT_CHUNK_BYTES = 5 << 20
 _JSON = "application/json"
 _OCTETS = "application/octet-stream"
 _M = TypeVar("_M", bound=BaseModel)
+_R = TypeVar("_R")
 PostOutcome = Literal["accepted", "duplicate", "closed"]
 
 
@@ -235,13 +236,7 @@ class CoordinatorClient:
 
     def download(self, ref: BlobRef) -> bytes:
         """The blob's bytes, streamed and checked against its SHA-256 and size; a mismatch is retried."""
-        started, attempt = self._clock(), 0
-        while True:
-            try:
-                return self._fetch(ref)
-            except _Transient as exc:
-                self._pause(attempt, started, f"download {ref.sha256[:12]}", str(exc))
-                attempt += 1
+        return self._retrying(f"download {ref.sha256[:12]}", lambda: self._fetch(ref))
 
     def upload(self, data: bytes) -> BlobRef:
         """Upload `data` as a blob in chunks, resuming from the coordinator's offset after any failure."""
@@ -337,12 +332,16 @@ class CoordinatorClient:
 
     def _request(self, call: _Call) -> httpx.Response:
         """One request, retried through transient failures until it gets a usable answer."""
+        return self._retrying(f"{call.method} {call.path}", lambda: self._try(call))
+
+    def _retrying(self, what: str, attempt_once: Callable[[], _R]) -> _R:
+        """`attempt_once()`, again after a backoff pause each time it fails transiently."""
         started, attempt = self._clock(), 0
         while True:
             try:
-                return self._try(call)
+                return attempt_once()
             except _Transient as exc:
-                self._pause(attempt, started, f"{call.method} {call.path}", str(exc))
+                self._pause(attempt, started, what, str(exc))
                 attempt += 1
 
     def _try(self, call: _Call) -> httpx.Response:
