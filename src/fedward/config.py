@@ -10,6 +10,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
+from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from fedward.errors import ConfigError
 __all__ = [
     "DataConfig",
     "DeploymentConfig",
+    "DpMode",
     "FaultConfig",
     "FederationConfig",
     "FederationSection",
@@ -87,11 +89,21 @@ class StrategyConfig(_Strict):
     tau: float = Field(1e-3, gt=0)
 
 
+class DpMode(StrEnum):
+    """What differential privacy protects: nothing, each training record (DP-SGD at every site), or each
+    site's whole contribution to a round (DP-FedAvg). A `StrEnum`: it travels in task configs and
+    summaries as its plain string value."""
+
+    NONE = "none"
+    RECORD = "record"
+    SITE = "site"
+
+
 class PrivacyConfig(_Strict):
     """`[privacy]`: secure aggregation and differential privacy (see docs/privacy.md)."""
 
     secure_aggregation: bool = False
-    dp: Literal["none", "record", "site"] = "none"
+    dp: DpMode = DpMode.NONE
     target_epsilon: float | None = Field(None, gt=0)
     noise_multiplier: float | None = Field(None, gt=0)
     epsilon_budget: float | None = Field(None, gt=0)
