@@ -46,8 +46,8 @@ from common import (
 from fedward.cli.demo import DEMO_PAGES, DEMO_ROUNDS, DEMO_SITES
 from fedward.cli.synth import documents_config_tables
 from fedward.config import FederationConfig
+from fedward.run.data import LoadedSite, load_sites
 from fedward.simulation import simulate
-from fedward.simulation.data import LoadedSite, load_sites
 
 NAME = "accuracy"
 TABULAR_DATASETS = ("breast-cancer", "digits")

@@ -40,8 +40,8 @@ from fedward.cli.synth import documents_config_tables
 from fedward.config import FederationConfig
 from fedward.coordinator.setup import sort_classes
 from fedward.models import ModelSpec
+from fedward.run.data import LoadedSite, load_sites
 from fedward.simulation.baselines import local_only
-from fedward.simulation.data import LoadedSite, load_sites
 from fedward.site import TrainSettings
 
 NAME = "cross_site"

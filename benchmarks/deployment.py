@@ -609,7 +609,7 @@ def deployed_run(work: Path, rounds: int, poll: float, threads: int) -> dict[str
         start = time.perf_counter()
         procs.coordinator(kits)
         for site in sites:
-            procs.start(site, [*FEDWARD, "site", "run", str(kits / site)])
+            procs.start(site, [*FEDWARD, "site", "run", str(kits / site), "--accept-any-task"])
         scraper = MetricsScraper(kits / sites[0], procs)
         scraper.start()
         try:
@@ -880,7 +880,7 @@ def drive_sites(kits: Sequence[Path], workers: int, serial_uploads: bool) -> int
     tune_for_large_messages()
     torch.set_num_threads(1)
     gate = threading.Semaphore(workers)
-    faulty = site_module.FaultySite
+    site_class = site_module.Site
 
     class Gated:
         def __init__(self, handler: Any) -> None:
@@ -894,7 +894,7 @@ def drive_sites(kits: Sequence[Path], workers: int, serial_uploads: bool) -> int
             with gate:
                 return self.handler.handle(task)
 
-    site_module.FaultySite = lambda site, faults: Gated(faulty(site, faults))  # type: ignore[assignment,misc]
+    site_module.Site = lambda *args, **kwargs: Gated(site_class(*args, **kwargs))  # type: ignore[assignment,misc]
     if serial_uploads:
         one_at_a_time, upload = threading.Lock(), CoordinatorClient.upload
 
@@ -907,7 +907,7 @@ def drive_sites(kits: Sequence[Path], workers: int, serial_uploads: bool) -> int
 
     def run(kit: Path) -> None:
         try:
-            site_module.run_site_kit(kit)
+            site_module.run_site_kit(kit, accept_any_task=True)
         except Exception as exc:  # reported below
             failures.append(f"{kit.name}: {type(exc).__name__}: {exc}")
 

@@ -53,6 +53,7 @@ from fedward.core.allocator import tune_for_large_messages
 from fedward.core.arrays import Arrays, arrays_from_bytes, arrays_to_bytes, check_finite, num_parameters
 from fedward.core.messages import Reply, Task
 from fedward.models import ModelSpec, build_model, load_arrays, model_arrays
+from fedward.settings import TrainSettings
 from fedward.site import LocalData, Site
 from fedward.transport import InMemoryTransport
 
@@ -70,7 +71,7 @@ ROUND_PARTS = {
     "eval_seconds": "evaluation",
     "overhead_seconds": "overhead (the rest)",
 }
-TRAIN = {"epochs": 1, "batch_size": 8, "lr": 0.01, "momentum": 0.0, "optimizer": "sgd", "weight_decay": 0.0}
+TRAIN = TrainSettings(epochs=1, batch_size=8, lr=0.01, momentum=0.0)
 
 
 # ---------------------------------------------------------------------------------------------- rounds
@@ -500,7 +501,7 @@ def run(args: argparse.Namespace) -> int:
             "hidden": list(hidden),
             "parameters": br["parameters"],
             "samples_per_site": args.samples,
-            "train": TRAIN,
+            "train": TRAIN.to_config(),
             "malloc_tuned": tuned,
         },
         "goals": goals,

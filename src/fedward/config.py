@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from pathlib import Path
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -119,7 +119,7 @@ class PrivacyConfig(_Strict):
 
     @model_validator(mode="after")
     def _dp_settings(self) -> PrivacyConfig:
-        if self.dp == "none":
+        if self.dp == DpMode.NONE:
             given = [k for k in ("target_epsilon", "noise_multiplier", "epsilon_budget") if getattr(self, k)]
             if given:
                 raise ValueError(f"'{given[0]}' has no effect with dp = 'none'; set dp = 'record' or 'site'")
@@ -243,12 +243,12 @@ class FederationConfig(_Strict):
                 "[strategy] 'name' = 'fedmedian' needs each site's individual update, which secure "
                 "aggregation hides; use fedavg, fedprox, fedadam, fedyogi or fedadagrad"
             )
-        if p.dp == "record" and strategy == "fedprox":
+        if p.dp == DpMode.RECORD and strategy == "fedprox":
             raise ValueError(
                 "[strategy] 'name' = 'fedprox' does not work with [privacy] dp = 'record': the proximal "
                 "term is not a per-record gradient; use fedavg or a server optimizer (fedadam, ...)"
             )
-        if p.dp == "site" and strategy == "fedmedian":
+        if p.dp == DpMode.SITE and strategy == "fedmedian":
             raise ValueError("[strategy] 'name' = 'fedmedian' has no sensitivity bound for dp = 'site'")
 
     def _check_faults(self, names: list[str]) -> None:

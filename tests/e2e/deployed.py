@@ -55,6 +55,9 @@ class Deployment:
     starts: int = 0
     files: list[object] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)  # extra environment for every process
+    # these federation files give no site a policy file: a deployed site then runs only when told to
+    # accept any task explicitly (deny by default; tests/e2e/test_site_policy_cli.py)
+    site_args: list[str] = field(default_factory=lambda: ["--accept-any-task"])
 
     def start_coordinator(self) -> subprocess.Popen[bytes]:
         self.starts += 1
@@ -73,7 +76,10 @@ class Deployment:
             log = (self.logs / f"{site}.log").open("ab")
             self.files.append(log)
             self.site_procs[site] = subprocess.Popen(
-                [*FEDWARD, "site", "run", str(self.kits / site)], stdout=log, stderr=log, env=_env(self.env)
+                [*FEDWARD, "site", "run", str(self.kits / site), *self.site_args],
+                stdout=log,
+                stderr=log,
+                env=_env(self.env),
             )
 
     def kill_coordinator(self) -> None:

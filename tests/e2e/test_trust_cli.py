@@ -21,8 +21,8 @@ from fedward.crypto import SigningKey, key_id, load_public_key, public_key_pem
 from fedward.ledger import LedgerWriter, MerkleAccumulator, leaf_hash, utc_clock
 from fedward.ledger.checkpoint import Checkpoint, parse_signed_checkpoint, sign_checkpoint
 from fedward.models import build_model, model_arrays
-from fedward.simulation.data import load_sites
-from fedward.simulation.runner import plan_for
+from fedward.run.data import load_sites
+from fedward.run.plan import plan_for
 from fedward.site import Site
 from fedward.site.policy import SitePolicy
 from fedward.site.trust import SiteTrust
@@ -369,7 +369,8 @@ def test_keys_that_do_not_match_the_roster_are_a_config_error(tmp_path, capsys):
     assert run_cli(["keys", "new", "site_01", "--dir", str(keys)]) == 0  # a new key the roster never saw
     cfg = tabular_federation(tmp_path / "fed", rounds=1, extra=f'[trust]\nkeys = "{keys}"\n')
     assert run_cli(["simulate", str(cfg), "--out", str(tmp_path / "run"), "--no-baselines"]) == 2
-    assert "site_01.key is not the key roster.json admits" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "site_01.key: the private key of site 'site_01' is not the key the roster admits" in err
     assert not (tmp_path / "run").exists()
 
 

@@ -31,6 +31,22 @@ class Accumulator(Protocol):
 
 
 class Strategy(ABC):
+    """How the coordinator turns a round's combined model into the next global model.
+
+    Contract (every strategy):
+    - `site_config()` is the same on every call of a run (it is part of the training code's hash that
+      sites' policies pin, core/provenance.py) and holds JSON scalars only.
+    - `accumulator()` returns a fresh, empty accumulator for one round; by default the streaming
+      sample-weighted mean. A strategy whose accumulator needs each site's model (not just their sum)
+      sets `requires_individual_updates`, and the config refuses it with secure aggregation.
+    - `aggregate(global, mean)` is deterministic given its inputs and the strategy's own state: it
+      returns arrays with the global model's names and shapes and leaves `global` unchanged; `mean` is
+      fresh each round and the coordinator's last use of it, so it may become the new model as is.
+      It is called once per round that aggregated, in round order; a deployed
+      coordinator rebuilds the strategy's state by replaying the rounds, so no other state is saved.
+    - Errors it raises are the coordinator's own and stop the run; they are never blamed on a site.
+    """
+
     name: ClassVar[str]
     requires_individual_updates: ClassVar[bool] = False
 
@@ -47,11 +63,3 @@ class Strategy(ABC):
         self, global_params: Mapping[str, FloatArray], mean_params: Mapping[str, FloatArray]
     ) -> Arrays:
         """Next global model from the current one and the sample-weighted mean of the sites' models."""
-
-    def state_dict(self) -> dict[str, Arrays | float | int]:
-        """Everything needed to resume this strategy (server optimizer moments, step count)."""
-        return {}
-
-    def load_state_dict(self, state: Mapping[str, Arrays | float | int]) -> None:
-        if state:
-            raise ValueError(f"{self.name} keeps no state, got keys {sorted(state)}")

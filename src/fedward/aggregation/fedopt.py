@@ -7,7 +7,8 @@ The pseudo-gradient is delta = mean(site models) - global. With moments m and v:
     v <- v - (1 - beta2) * delta^2 * sign(v - delta^2)      (Yogi)
     v <- beta2 * v + (1 - beta2) * delta^2                  (Adam)
     w <- w + eta * m / (sqrt(v) + tau)
-v starts at tau^2 as in the paper. Moments are float32, kept per tensor, and part of `state_dict`.
+v starts at tau^2 as in the paper. Moments are float32 and kept per tensor; a restarted coordinator
+rebuilds them by replaying its journal through `aggregate`, so they are never saved on their own.
 """
 
 from __future__ import annotations
@@ -63,21 +64,6 @@ class FedOpt(Strategy):
             return out
         adam: FloatArray = b2 * v + (np.float32(1) - b2) * d2
         return adam
-
-    def state_dict(self) -> dict[str, Arrays | float | int]:
-        return {
-            "m": {k: a.copy() for k, a in self._m.items()},
-            "v": {k: a.copy() for k, a in self._v.items()},
-            "steps": self.steps,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Arrays | float | int]) -> None:
-        m, v, steps = state["m"], state["v"], state["steps"]
-        if not isinstance(m, dict) or not isinstance(v, dict) or not isinstance(steps, int):
-            raise ValueError(f"{self.name}: state needs arrays 'm', 'v' and integer 'steps'")
-        self._m = {k: np.array(a, dtype=np.float32) for k, a in m.items()}
-        self._v = {k: np.array(a, dtype=np.float32) for k, a in v.items()}
-        self.steps = steps
 
 
 class FedAdagrad(FedOpt):

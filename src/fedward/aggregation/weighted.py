@@ -27,10 +27,6 @@ class WeightedMean:
     def count(self) -> int:
         return self._count
 
-    @property
-    def total_weight(self) -> float:
-        return self._total
-
     def add(self, arrays: Mapping[str, FloatArray], weight: float) -> None:
         """Fold in `weight * arrays`; weight is usually the site's number of training samples."""
         if not weight > 0:
@@ -49,13 +45,6 @@ class WeightedMean:
                 acc.reshape(-1)[...] = out
         self._total += float(weight)
         self._count += 1
-
-    def mean(self) -> Arrays:
-        """The weighted mean, in new arrays; the accumulator keeps its sum."""
-        if self._sum is None:
-            raise ValueError("no updates to average")
-        scale = np.float32(1.0 / self._total)
-        return {k: s * scale for k, s in self._sum.items()}
 
     def result(self) -> Arrays:
         """The weighted mean, scaled in place in the sum (no second model-sized buffer): the round's last

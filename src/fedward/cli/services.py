@@ -2,11 +2,16 @@
 
 Both log JSON lines to standard error (`fedward.deployment.logs`). A bad kit or federation file exits 2
 with one line naming the file; `serve` and `run` exit 0 when the run is finished.
+
+`site run` is also the only reader of the test-only switch `FEDWARD_TEST_FAULTS=1`, which lets a deployed
+site run the federation file's `[[faults]]` (the end-to-end tests use it; production never sets it, and
+the site logs a warning when it is on).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -15,7 +20,7 @@ from fedward.cli.progress import console
 from fedward.core.allocator import tune_for_bounded_memory
 from fedward.deployment.coordinator import serve
 from fedward.deployment.logs import configure_json_logging
-from fedward.deployment.site import run_site_kit
+from fedward.deployment.site import TEST_FAULTS_ENV, run_site_kit
 from fedward.deployment.status import coordinator_status
 
 __all__ = ["coordinator_app", "site_app"]
@@ -55,8 +60,17 @@ def status_command(
 
 
 @site_app.command("run")
-def run_command(kit: Path = _KIT) -> None:
+def run_command(
+    kit: Path = _KIT,
+    accept_any_task: bool = typer.Option(
+        False,
+        "--accept-any-task",
+        help="run without a policy file, accepting any task the federation sends (deny by default "
+        "otherwise); recorded in every manifest the site signs",
+    ),
+) -> None:
     """Connect out to the coordinator and answer its tasks until the run is finished."""
     configure_json_logging()
-    result = run_site_kit(kit)
+    test_faults = os.environ.get(TEST_FAULTS_ENV) == "1"  # test-only; see the module docstring
+    result = run_site_kit(kit, accept_any_task=accept_any_task, test_faults=test_faults)
     console.print(f"run finished: {result.tasks_handled} tasks answered")

@@ -11,8 +11,8 @@ from fedward.cli.progress import console, results, round_progress
 from fedward.cli.tables import results_table
 from fedward.config import load_config
 from fedward.report import check_out_dir
+from fedward.run.data import load_sites
 from fedward.simulation import simulate
-from fedward.simulation.data import load_sites
 from fedward.simulation.runner import SimulationHooks
 
 __all__ = ["run_and_report", "simulate_command"]

@@ -7,6 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
+from fedward.config import DpMode
+
 __all__ = ["results_table"]
 
 
@@ -54,11 +56,11 @@ def _privacy_notes(privacy: Mapping[str, Any]) -> list[str]:
     if privacy.get("secure_aggregation", {}).get("enabled"):
         notes.append("secure aggregation on")
     mode = privacy.get("mode", "none")
-    if mode == "record":
+    if mode == DpMode.RECORD:
         eps = max((s["epsilon"] for s in privacy.get("sites", {}).values()), default=None)
         if eps is not None:
             notes.append(f"record-level DP: epsilon <= {eps:.2f} per site (delta {privacy['delta']:g})")
-    elif mode == "site" and "federation" in privacy:
+    elif mode == DpMode.SITE and "federation" in privacy:
         notes.append(
             f"site-level DP: epsilon {privacy['federation']['epsilon']:.2f} (delta {privacy['delta']:g})"
         )

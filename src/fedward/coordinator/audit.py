@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from fedward.core.canonical import canonical_bytes
-from fedward.core.messages import JSONScalar, JSONValue, Reply
+from fedward.core.messages import JSONValue, Reply
 from fedward.crypto import SigningKey, key_id
 from fedward.ledger import LedgerWriter
 from fedward.release import write_release
+from fedward.settings import LedgerEvidence
 from fedward.trust import PackageRejected, PackageVerifier, Roster, SiteStatus
 
 __all__ = ["FINAL_RELEASE", "Audit"]
@@ -45,6 +46,7 @@ class Audit:
     shown: dict[str, set[int]] = field(default_factory=dict)
     model_entry: int = -1  # the ledger entry that names the current global model
     accepted: list[str] = field(default_factory=list)  # manifest hashes of accepted packages
+    round_model_sha256: str = ""  # the hash of the open round's model, computed once per round
 
     @property
     def roster(self) -> Roster:
@@ -66,11 +68,9 @@ class Audit:
         self.ledger.checkpoint()
 
     def open_round(self, rnd: int, selected: Sequence[str], model_bytes: bytes) -> None:
+        self.round_model_sha256 = hashlib.sha256(model_bytes).hexdigest()
         self.model_entry = self.ledger.append(
-            "round_opened",
-            round=rnd,
-            sites=list(selected),
-            model_hash=hashlib.sha256(model_bytes).hexdigest(),
+            "round_opened", round=rnd, sites=list(selected), model_hash=self.round_model_sha256
         )
         self.ledger.checkpoint()
 
@@ -82,16 +82,14 @@ class Audit:
         candidates = self.shown.setdefault(site, set())
         proofs = {str(old): [h.hex() for h in self.ledger.consistency_proof(old, size)] for old in candidates}
         candidates.add(size)
-        inclusion: list[JSONScalar] = [
-            h.hex() for h in self.ledger.inclusion_proof_at(self.model_entry, size)
-        ]
-        return {
-            "trust_checkpoint": signed.line.decode(),
-            "trust_consistency": canonical_bytes(proofs).decode(),
-            "trust_entry": self.ledger.line(self.model_entry).decode(),
-            "trust_entry_index": self.model_entry,
-            "trust_inclusion": inclusion,
-        }
+        inclusion = tuple(h.hex() for h in self.ledger.inclusion_proof_at(self.model_entry, size))
+        return LedgerEvidence(
+            checkpoint=signed.line.decode(),
+            consistency=canonical_bytes(proofs).decode(),
+            entry=self.ledger.line(self.model_entry).decode(),
+            entry_index=self.model_entry,
+            inclusion=inclusion,
+        ).to_config()
 
     def confirm(self, site: str) -> None:
         """`site` answered its latest task: the checkpoint shown with it is the last one it has seen."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from fedward.config import PrivacyConfig
+from fedward.config import DpMode, PrivacyConfig
 from fedward.core.arrays import Arrays, FloatArray, flatten, unflatten
 from fedward.core.messages import JSONValue
 from fedward.privacy import (
@@ -36,6 +36,7 @@ from fedward.privacy import (
     dpsgd_schedule,
     secure_numpy_generator,
 )
+from fedward.settings import DpSettings
 
 __all__ = ["FEDERATION", "NoisyClippedSum", "PrivacyState", "record_dp_event"]
 
@@ -76,7 +77,7 @@ class PrivacyState:
         min_contributors: int,
     ) -> PrivacyState:
         state = cls(config, rounds, min_contributors)
-        if config.dp == "record":
+        if config.dp == DpMode.RECORD:
             cache: dict[tuple[float, int], float] = {}
             for site, n in site_samples.items():
                 q, steps = dpsgd_schedule(batch_size, epochs, n)
@@ -84,7 +85,7 @@ class PrivacyState:
                     cache[q, steps] = state._noise(q, steps * rounds)
                 state.plans[site] = _SitePlan(cache[q, steps], q, steps)
                 state.accountants[site] = Accountant()
-        elif config.dp == "site":
+        elif config.dp == DpMode.SITE:
             state.plans[FEDERATION] = _SitePlan(state._noise(1.0, rounds), 1.0, 1)
             state.accountants[FEDERATION] = Accountant()
         return state
@@ -97,26 +98,18 @@ class PrivacyState:
         return calibrate_noise_multiplier(c.target_epsilon, c.delta, sample_rate, total_steps)
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> DpMode:
         return self.config.dp
 
     def task_config(self, site: str, selected: int) -> dict[str, JSONValue]:
         """The privacy settings a site needs for its fit task (and checks against its policy)."""
         c = self.config
-        out: dict[str, JSONValue] = {
-            "dp": c.dp,
-            "dp_clip_norm": c.clip_norm,
-            "dp_delta": c.delta,
-            "dp_target_epsilon": c.target_epsilon,
-            "dp_epsilon_budget": c.epsilon_budget,
-            "secure_aggregation": c.secure_aggregation,
-        }
-        if c.dp == "record":
-            out["dp_noise_multiplier"] = self.plans[site].noise_multiplier
-        elif c.dp == "site" and c.secure_aggregation:
+        noise_multiplier = self.plans[site].noise_multiplier if c.dp == DpMode.RECORD else None
+        noise_std = None
+        if c.dp == DpMode.SITE and c.secure_aggregation:
             # each site adds its share: `selected` shares of this variance sum to the target noise
-            out["dp_noise_std"] = self.plans[FEDERATION].noise_multiplier * c.clip_norm / math.sqrt(selected)
-        return out
+            noise_std = self.plans[FEDERATION].noise_multiplier * c.clip_norm / math.sqrt(selected)
+        return DpSettings.from_privacy(c, noise_multiplier=noise_multiplier, noise_std=noise_std).to_config()
 
     @property
     def central_noise_std(self) -> float:
@@ -126,7 +119,7 @@ class PrivacyState:
     def blocked(self, selected: Sequence[str]) -> str | None:
         """Why the next round must not run (its worst case would exceed `epsilon_budget`), or None."""
         budget = self.config.epsilon_budget
-        if budget is None or self.mode == "none":
+        if budget is None or self.mode == DpMode.NONE:
             return None
         planned = self._planned_events(selected)
         for key, event in planned.items():
@@ -140,7 +133,7 @@ class PrivacyState:
         return None
 
     def _planned_events(self, selected: Sequence[str]) -> dict[str, PrivacyEvent]:
-        if self.mode == "record":
+        if self.mode == DpMode.RECORD:
             return {s: self._site_event(s) for s in selected}
         return {FEDERATION: self._federation_event(self.min_contributors, len(selected))}
 
@@ -161,11 +154,11 @@ class PrivacyState:
         the site-level epsilon."""
         note = None
         self.last_events = {}
-        if self.mode == "record":
+        if self.mode == DpMode.RECORD:
             for site, event in site_events.items():
                 self.accountants[site].record(event)
             self.last_events = dict(site_events)
-        elif self.mode == "site" and contributors > 0:
+        elif self.mode == DpMode.SITE and contributors > 0:
             event = self._federation_event(contributors, selected)
             self.accountants[FEDERATION].record(event)
             self.last_events = {FEDERATION: event}
@@ -175,7 +168,7 @@ class PrivacyState:
                     f"noise multiplier {event.noise_multiplier:.3f} instead of "
                     f"{self.plans[FEDERATION].noise_multiplier:.3f}"
                 )
-        if self.mode != "none":
+        if self.mode != DpMode.NONE:
             self.history.append(self.epsilons())
         return note
 
@@ -184,8 +177,8 @@ class PrivacyState:
 
     def summary(self) -> dict[str, Any]:
         c = self.config
-        out: dict[str, Any] = {"mode": c.dp, "delta": c.delta if c.dp != "none" else None}
-        if c.dp == "none":
+        out: dict[str, Any] = {"mode": c.dp, "delta": c.delta if c.dp != DpMode.NONE else None}
+        if c.dp == DpMode.NONE:
             return out
         out.update(
             {
@@ -198,7 +191,7 @@ class PrivacyState:
             }
         )
         entries = {k: self._entry(k) for k in self.accountants}
-        if c.dp == "record":
+        if c.dp == DpMode.RECORD:
             out["sites"] = entries
         else:
             out["federation"] = entries[FEDERATION]
@@ -221,13 +214,7 @@ class PrivacyState:
 
 def record_dp_event(info: Mapping[str, JSONValue]) -> PrivacyEvent:
     """The DP-SGD spend a site reports with its update (noise multiplier, sample rate, steps)."""
-    try:
-        sigma, q, steps = info["dp_noise_multiplier"], info["dp_sample_rate"], info["dp_steps"]
-    except KeyError as exc:
-        raise ValueError(f"reply lacks the record-level DP spend {exc.args[0]!r}") from None
-    if not isinstance(sigma, int | float) or not isinstance(q, int | float) or not isinstance(steps, int):
-        raise ValueError("record-level DP spend must be numbers")
-    return PrivacyEvent(float(sigma), float(q), steps)
+    return PrivacyEvent.from_reply_info(info)
 
 
 class NoisyClippedSum:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fedward.core.messages import Reply
+
 __all__ = ["RoundRecord", "SiteOutcome"]
 
 
@@ -14,6 +16,11 @@ class SiteOutcome:
     train_seconds: float = 0.0
     train_loss: float | None = None
     error: str | None = None
+
+    @classmethod
+    def failed(cls, reply: Reply) -> SiteOutcome:
+        """The one way a reply that carries no update (the site failed, refused or timed out) is recorded."""
+        return cls(reply.status.value, error=reply.error or reply.status.value)
 
 
 @dataclass

@@ -92,8 +92,10 @@ def secure_fit(
 def _take(coordinator: SecAggCoordinator, site: str, reply: Reply, stage: str | None) -> SiteOutcome:
     """Hand a site's reply to the state machine; a failure or a malformed message drops the site."""
     if not reply.ok:
-        why = reply.error or reply.status.value
-        return SiteOutcome(reply.status.value, error=why if stage is None else f"{_DROPPED_AT[stage]}: {why}")
+        failed = SiteOutcome.failed(reply)
+        if stage is None:
+            return failed
+        return SiteOutcome(failed.status, error=f"{_DROPPED_AT[stage]}: {failed.error}")
     try:
         coordinator.receive(site, reply.parameters)
     except ProtocolError as exc:

@@ -5,19 +5,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fedward.coordinator.plan import FederationPlan
 from fedward.core.arrays import arrays_from_bytes, arrays_to_bytes
 from fedward.core.messages import JSONValue, Reply, Task, TaskKind
 from fedward.errors import FederationError
 from fedward.models import ModelSpec
 from fedward.tabular import combine_stats
 from fedward.transport.base import Transport
-
-if TYPE_CHECKING:
-    from fedward.coordinator.federation import FederationPlan
 
 __all__ = ["FederationSetup", "describe_federation", "sort_classes"]
 

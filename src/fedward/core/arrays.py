@@ -28,7 +28,6 @@ __all__ = [
     "Arrays",
     "FloatArray",
     "add",
-    "arrays_equal",
     "arrays_from_bytes",
     "arrays_to_bytes",
     "check_finite",
@@ -155,10 +154,6 @@ def add(a: Mapping[str, FloatArray], b: Mapping[str, FloatArray]) -> Arrays:
     """a + b, tensor by tensor; both must have the same names and shapes."""
     _check_same_layout(a, b)
     return {name: (a[name] + b[name]).astype(np.float32, copy=False) for name in a}
-
-
-def arrays_equal(a: Mapping[str, FloatArray], b: Mapping[str, FloatArray]) -> bool:
-    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def num_parameters(arrays: Iterable[FloatArray] | Mapping[str, FloatArray]) -> int:

@@ -27,6 +27,8 @@ class TaskKind(StrEnum):
 
 
 class ReplyStatus(StrEnum):
+    """How a task ended for the coordinator."""
+
     OK = "ok"
     FAILED = "failed"  # the site raised, refused, or sent something unusable
     TIMEOUT = "timeout"  # no reply before the round deadline
@@ -34,6 +36,21 @@ class ReplyStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Task:
+    """What the coordinator asks of one site: do `kind` for round `round` of run `run_id`.
+
+    Contract:
+    - A task is addressed to exactly one site (`site`), which a transport delivers it to unchanged.
+    - `parameters` is the global model as safetensors bytes (empty when the kind needs none, as for
+      DESCRIBE); `context` holds auxiliary arrays as safetensors (the federated feature standardization).
+    - `config` holds JSON values only (scalars and lists of scalars): the task's settings, written by
+      the coordinator and read by the site through the typed settings' `to_config` / `from_config`.
+    - A task is identified by what it is, not when it was sent: run, round, site, kind and the
+      secure-aggregation stage (`fedward.transport.wire.task_id`). The coordinator sends a given task
+      once per run; a replayed run sends the same task again and gets the same answer.
+    - Nothing in a task is trusted by the site because of how it arrived: the site checks it against its
+      policy, and the global model against the hash and signature it was told to expect.
+    """
+
     run_id: str
     round: int
     site: str
@@ -45,6 +62,19 @@ class Task:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """A site's answer to one task.
+
+    Contract:
+    - `run_id`, `round`, `site` and `kind` are those of the task it answers; a transport guarantees it
+      (a reply that claims another task is turned into a FAILED one).
+    - `status` OK: `parameters` (safetensors bytes; for FIT, the signed update package), `num_samples`,
+      `metrics` and `info` carry the answer. FAILED: the site raised, refused or sent something
+      unusable, and `error` says why. TIMEOUT: no answer before the deadline; only a transport sets it.
+    - A site's failure is a reply, never an exception (`Reply.failure`), so it never stops a round.
+    - Nothing in a reply is trusted because of how it arrived: the coordinator verifies the update's
+      signature, round and base model before it uses anything in it.
+    """
+
     run_id: str
     round: int
     site: str

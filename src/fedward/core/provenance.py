@@ -5,6 +5,10 @@ settings (the task definition) plus values that differ per site or per round (th
 multiplier, the secure-aggregation session). The task hash covers the definition only, so it is stable
 over a run: a site's policy can allow-list it, and the manifests and the ledger record it beside the
 fedward version.
+
+`fedward.core` sits below `fedward.settings`, where the typed task settings live, so the per-site keys
+are named here as plain strings; tests/unit/core/test_provenance.py keeps them in step with
+`TrainSettings`, `DpSettings` and `LedgerEvidence`.
 """
 
 from __future__ import annotations

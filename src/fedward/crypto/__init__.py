@@ -1,10 +1,12 @@
 """Fenced cryptographic primitives: thin wrappers over `cryptography`, plus Shamir secret sharing.
 
-The only layer that touches key material directly. It imports nothing else of fedward; `secagg`,
-`signing` and `ledger` build on it. Key agreement is X25519 + HKDF (RFC 7748, RFC 5869), the PRG is
-AES-256-CTR, authenticated encryption is AES-256-GCM, and secret sharing is Shamir (1979) over
-GF(2^521 - 1): the building blocks of secure aggregation (Bonawitz et al., CCS 2017). Signatures are
-Ed25519 (RFC 8032), for identities, update packages, releases and ledger checkpoints.
+The only layer that touches key material directly. It imports nothing else of fedward. The packages
+that build on it are listed, and enforced, in pyproject.toml's import-linter contract "key material":
+cli, coordinator, deployment, ledger, release, secagg, simulation, site, transport and trust.
+Key agreement is X25519 + HKDF (RFC 7748, RFC 5869), the PRG is AES-256-CTR, authenticated encryption
+is AES-256-GCM, and secret sharing is Shamir (1979) over GF(2^521 - 1): the building blocks of secure
+aggregation (Bonawitz et al., CCS 2017). Signatures are Ed25519 (RFC 8032), for identities, update
+packages, releases and ledger checkpoints.
 """
 
 from fedward.crypto.aead import AEAD_KEY_BYTES, AEAD_OVERHEAD, open_, seal

@@ -26,7 +26,6 @@ from pathlib import Path
 
 from fedward.config import DeploymentConfig, FederationConfig
 from fedward.coordinator import FederationResult, RoundRecord, run_federation
-from fedward.coordinator.audit import Audit
 from fedward.coordinator.service.app import ServiceContext, create_app
 from fedward.coordinator.service.board import Board
 from fedward.coordinator.service.journal import JournalClock, JournalEntropy
@@ -34,18 +33,16 @@ from fedward.coordinator.service.metrics import ServiceMetrics
 from fedward.coordinator.service.server import BackgroundServer, server_ssl_context
 from fedward.coordinator.service.transport import ServiceTransport
 from fedward.coordinator.state import BlobStore, RoundRow, StateStore, open_state_store, sql_url_for
-from fedward.core.arrays import arrays_to_bytes
-from fedward.crypto import SigningKey, public_key_pem
 from fedward.deployment.kits import CoordinatorKit, load_coordinator_kit, load_kit_config
 from fedward.deployment.roster_watch import RosterWatch
 from fedward.errors import ConfigError, FederationError
-from fedward.ledger import LedgerWriter, entries_path, utc_clock
-from fedward.report import RunOutputs, write_run_dir
-from fedward.report.html import render_report
-from fedward.simulation.privacy_checks import check_privacy_config
-from fedward.simulation.runner import plan_for, strategy_for
-from fedward.simulation.summary import build_summary, described_site_data
-from fedward.trust import PackageVerifier, Roster, SignedRoster, SiteStatus, verify_roster
+from fedward.ledger import entries_path, utc_clock
+from fedward.run.audit import open_audit
+from fedward.run.outputs import write_run
+from fedward.run.plan import plan_for, strategy_for
+from fedward.run.privacy_checks import check_privacy_config
+from fedward.run.summary import build_summary, described_site_data
+from fedward.trust import FederationKeys, Roster, RosterError, SiteStatus
 
 __all__ = ["ServeResult", "serve"]
 
@@ -60,14 +57,6 @@ class ServeResult:
     state: str  # "finished"
     rounds_completed: int
     resumed: bool  # the journal already held part of this run
-
-
-@dataclass(frozen=True)
-class _Identity:
-    key: SigningKey
-    admin_public: bytes
-    roster: Roster  # the roster the run started with (journaled)
-    roster_bytes: bytes
 
 
 def serve(kit_dir: Path) -> ServeResult:
@@ -90,12 +79,12 @@ def _serve(
 ) -> ServeResult:
     _check_same_federation(store, cfg, kit)
     resumed = store.meta("run_id") is not None
-    ident = _identity(kit, store)
-    sites = _sites(store, cfg, ident.roster)
+    keys = _keys(kit, store)
+    sites = _sites(store, cfg, keys.roster)
     run_id = store.meta_once("run_id", lambda: uuid.uuid4().hex)
     blobs = BlobStore(state_dir, max_bytes=int(dep.max_update_mib * (1 << 20)))
     board, metrics = Board(), ServiceMetrics()
-    watch = RosterWatch(kit.roster_file, ident.admin_public, store)
+    watch = RosterWatch(kit.roster_file, keys.admin_public, store)
     app = create_app(
         ServiceContext(
             store=store,
@@ -124,7 +113,7 @@ def _serve(
     try:
         rounds = 0
         if store.meta("state") not in ("finished", "failed"):
-            rounds = _run(kit, cfg, store, blobs, board, metrics, ident, sites, run_id, state_dir)
+            rounds = _run(kit, cfg, store, blobs, board, metrics, keys, sites, run_id, state_dir)
         _linger(store, board, sites, dep.linger_seconds)
     finally:
         server.stop()
@@ -143,17 +132,14 @@ def _check_same_federation(store: StateStore, cfg: FederationConfig, kit: Coordi
         )
 
 
-def _identity(kit: CoordinatorKit, store: StateStore) -> _Identity:
-    """The kit's keys, and the roster the run started with (journaled: a restart keeps using it)."""
+def _keys(kit: CoordinatorKit, store: StateStore) -> FederationKeys:
+    """The kit's keys with the roster the run started with (journaled: a restart keeps using it)."""
     path = kit.roster_file
     try:
         raw = store.meta_once("roster", lambda: path.read_bytes().decode()).encode()
-        roster = verify_roster(SignedRoster.from_bytes(raw), kit.admin_public)
-    except (OSError, ValueError) as exc:
+        return FederationKeys(kit.admin_public, raw, kit.signing_key)
+    except (OSError, ValueError, RosterError) as exc:
         raise ConfigError(f"cannot load the roster the run started with: {exc}", where=path) from None
-    if roster.coordinator_public_key != kit.signing_key.public:
-        raise ConfigError("coordinator.key is not the coordinator the roster names", where=path)
-    return _Identity(kit.signing_key, kit.admin_public, roster, raw)
 
 
 def _sites(store: StateStore, cfg: FederationConfig, roster: Roster) -> list[str]:
@@ -174,7 +160,7 @@ def _run(
     blobs: BlobStore,
     board: Board,
     metrics: ServiceMetrics,
-    ident: _Identity,
+    keys: FederationKeys,
     sites: list[str],
     run_id: str,
     state_dir: Path,
@@ -186,11 +172,7 @@ def _run(
     work = state_dir / "work"
     before = _committed_ledger(work)
     shutil.rmtree(work, ignore_errors=True)
-    _write_keys(work / "keys", ident)
-    (work / "releases").mkdir()
-    ledger = LedgerWriter(work, ident.key, run_id, clock)
-    verifier = PackageVerifier(ident.roster, cfg.federation.name, run_id)
-    audit = Audit(ledger, ident.key, verifier, work / "releases", clock)
+    audit = open_audit(work, keys, cfg.federation.name, run_id, clock)
     transport = ServiceTransport(store, blobs, board, sites, utc_clock)
     recorder = _RoundRecorder(store, metrics)
     try:
@@ -205,7 +187,7 @@ def _run(
         board.notify()
         return 0
     finally:
-        ledger.close()
+        audit.ledger.close()
     _check_replayed_ledger(before, work)
     _write_run(kit, cfg, result, work, time.perf_counter() - start)
     store.set_meta("finished_at", utc_clock())
@@ -213,13 +195,6 @@ def _run(
     board.notify()
     log.info("run finished", extra={"event": "run_finished", "rounds": result.rounds_completed})
     return result.rounds_completed
-
-
-def _write_keys(folder: Path, ident: _Identity) -> None:
-    folder.mkdir(parents=True)
-    (folder / "admin.pub").write_bytes(public_key_pem(ident.admin_public))
-    (folder / "coordinator.pub").write_bytes(public_key_pem(ident.key.public))
-    (folder / "roster.json").write_bytes(ident.roster_bytes)
 
 
 def _committed_ledger(work: Path) -> bytes:
@@ -246,13 +221,7 @@ def _write_run(
     path = str(kit.path / "federation.toml")
     summary = build_summary(cfg, path, result, None, described_site_data(result), s, None)
     summary["deployment"] = {"coordinator": kit.coordinator, "database": _backend(kit.database)}
-    outputs = RunOutputs(
-        summary,
-        [r.to_json() for r in result.rounds],
-        arrays_to_bytes(result.params),
-        extra_dirs={name: work / name for name in ("keys", "ledger", "releases")},
-    )
-    write_run_dir(kit.path / RUN_DIR, outputs, lambda o: render_report(o.summary, o.rounds), force=True)
+    write_run(kit.path / RUN_DIR, summary, result, work, force=True)
 
 
 def _backend(url: str | None) -> str:

@@ -38,7 +38,7 @@ from fedward.config import FederationConfig, coordinator_address, parse_config
 from fedward.crypto import SignatureError, SigningKey, load_public_key, load_signing_key
 from fedward.deployment.pki import crl_signed_by, load_certificate, load_crl, load_private_key
 from fedward.errors import ConfigError
-from fedward.trust import Roster, RosterError, read_roster
+from fedward.trust import FederationKeys, HeldKeyError, Roster, RosterError
 
 __all__ = [
     "AUTHORITY",
@@ -126,9 +126,19 @@ class CoordinatorKit(_KitFiles):
     database: str | None  # a SQLAlchemy URL, or None for the default SQLite inside the kit
     listen: str  # the host to bind
     port: int
-    signing_key: SigningKey  # coordinator.key, the roster's coordinator key
-    admin_public: bytes
-    roster: Roster
+    keys: FederationKeys  # admin.pub, roster.json (verified) and coordinator.key, the roster's coordinator
+
+    @property
+    def signing_key(self) -> SigningKey:
+        return self.keys.coordinator_key()
+
+    @property
+    def admin_public(self) -> bytes:
+        return self.keys.admin_public
+
+    @property
+    def roster(self) -> Roster:
+        return self.keys.roster
 
     @property
     def crl_file(self) -> Path:
@@ -156,10 +166,24 @@ class SiteKit(_KitFiles):
     train: Path
     test: Path
     policy: Path | None
-    signing_key: SigningKey  # site.key, the key the roster lists for this site
-    admin_public: bytes
-    coordinator_public: bytes  # coordinator.pub, the roster's coordinator key
-    roster: Roster
+    keys: FederationKeys  # admin.pub, roster.json (verified) and site.key, the key it lists for this site
+
+    @property
+    def signing_key(self) -> SigningKey:
+        return self.keys.site_key(self.name)
+
+    @property
+    def admin_public(self) -> bytes:
+        return self.keys.admin_public
+
+    @property
+    def coordinator_public(self) -> bytes:
+        """coordinator.pub, checked at loading to be the roster's coordinator key."""
+        return self.keys.coordinator_public
+
+    @property
+    def roster(self) -> Roster:
+        return self.keys.roster
 
     @property
     def certificate_file(self) -> Path:
@@ -175,12 +199,8 @@ def load_coordinator_kit(path: Path) -> CoordinatorKit:
     kit = Path(path).resolve()
     doc = _read_kit_json(kit, "coordinator")
     _check_files(kit, COORDINATOR_FILES)
-    roster, admin_public = _roster(kit, doc)
     signing_key = _signing_key(kit / "coordinator.key", "coordinator signing key")
-    if signing_key.public != roster.coordinator_public_key:
-        raise ConfigError(
-            "coordinator.key is not the coordinator key roster.json lists", where=kit / "coordinator.key"
-        )
+    keys = _keys(kit, doc, coordinator=signing_key)
     ca = _check_tls(kit, "server.pem", "server.key")
     if not crl_signed_by(load_crl(kit / "crl.pem"), ca):
         raise ConfigError("the CRL is not signed by the kit's CA (ca.pem)", where=kit / "crl.pem")
@@ -194,9 +214,7 @@ def load_coordinator_kit(path: Path) -> CoordinatorKit:
         database=doc["database"],
         listen=doc["listen"],
         port=doc["port"],
-        signing_key=signing_key,
-        admin_public=admin_public,
-        roster=roster,
+        keys=keys,
     )
 
 
@@ -205,15 +223,11 @@ def load_site_kit(path: Path) -> SiteKit:
     kit = Path(path).resolve()
     doc = _read_kit_json(kit, "site")
     _check_files(kit, SITE_FILES)
-    roster, admin_public = _roster(kit, doc)
     name = doc["name"]
     signing_key = _signing_key(kit / "site.key", f"signing key of site {name!r}")
-    if name not in roster.sites or roster.public_key(name) != signing_key.public:
-        raise ConfigError(
-            f"site.key is not the key roster.json lists for site {name!r}", where=kit / "site.key"
-        )
+    keys = _keys(kit, doc, sites={name: signing_key})
     coordinator_public = _public_key(kit / "coordinator.pub", "coordinator public key")
-    if coordinator_public != roster.coordinator_public_key:
+    if coordinator_public != keys.coordinator_public:
         where = kit / "coordinator.pub"
         raise ConfigError("coordinator.pub is not the coordinator key roster.json lists", where=where)
     _check_tls(kit, "client.pem", "client.key")
@@ -227,10 +241,7 @@ def load_site_kit(path: Path) -> SiteKit:
         train=kit / doc["train"],
         test=kit / doc["test"],
         policy=None if doc["policy"] is None else kit / doc["policy"],
-        signing_key=signing_key,
-        admin_public=admin_public,
-        coordinator_public=coordinator_public,
-        roster=roster,
+        keys=keys,
     )
 
 
@@ -321,19 +332,34 @@ def _check_files(kit: Path, names: tuple[str, ...]) -> None:
             )
 
 
-def _roster(kit: Path, doc: dict[str, Any]) -> tuple[Roster, bytes]:
-    """The roster in the kit, verified with the kit's admin.pub and of this federation."""
+def _keys(
+    kit: Path,
+    doc: dict[str, Any],
+    *,
+    coordinator: SigningKey | None = None,
+    sites: dict[str, SigningKey] | None = None,
+) -> FederationKeys:
+    """The kit's key bundle: admin.pub, the roster (verified with it, of this federation) and the private
+    key the kit holds, which must be the one the roster lists."""
     admin_public = _public_key(kit / "admin.pub", "administrator public key")
+    path = kit / ROSTER_FILE
     try:
-        roster = read_roster(kit / ROSTER_FILE, admin_public)
+        keys = FederationKeys(admin_public, path.read_bytes(), coordinator, sites or {})
+    except OSError as exc:
+        raise ConfigError(f"cannot read the roster: {exc.strerror}", where=path) from None
+    except HeldKeyError as exc:
+        if exc.holder == COORDINATOR:
+            msg = "coordinator.key is not the coordinator key roster.json lists"
+            raise ConfigError(msg, where=kit / "coordinator.key") from None
+        msg = f"site.key is not the key roster.json lists for site {exc.holder!r}"
+        raise ConfigError(msg, where=kit / "site.key") from None
     except RosterError as exc:
-        raise ConfigError(str(exc), where=exc.where or kit / ROSTER_FILE, hint=exc.hint) from None
-    if roster.federation != doc["federation"]:
-        where = kit / ROSTER_FILE
+        raise ConfigError(str(exc), where=path, hint=exc.hint) from None
+    if keys.roster.federation != doc["federation"]:
         raise ConfigError(
-            f"the roster is of federation {roster.federation!r}, not {doc['federation']!r}", where=where
+            f"the roster is of federation {keys.roster.federation!r}, not {doc['federation']!r}", where=path
         )
-    return roster, admin_public
+    return keys
 
 
 def _signing_key(path: Path, what: str) -> SigningKey:

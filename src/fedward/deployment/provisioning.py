@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fedward.config import DeploymentConfig, FederationConfig, coordinator_address
-from fedward.crypto import SigningKey, public_key_pem
+from fedward.crypto import public_key_pem
 from fedward.deployment.kits import (
     AUTHORITY,
     CERTIFICATES_FILE,
@@ -43,7 +43,7 @@ from fedward.deployment.pki import (
     write_file,
 )
 from fedward.errors import ConfigError
-from fedward.trust import format_utc, new_federation_keys
+from fedward.trust import FederationKeys, format_utc, new_federation_keys
 
 __all__ = ["ProvisionResult", "provision"]
 
@@ -65,17 +65,15 @@ class ProvisionResult:
 
 @dataclass(frozen=True)
 class _Identities:
-    """Every key and certificate of a fresh federation, before they are laid out in kits."""
+    """Every key and certificate of a fresh federation, before they are laid out in kits: the Ed25519
+    key bundle (every private key held) and the TLS material of the private CA."""
 
-    admin: SigningKey
-    coordinator: SigningKey
-    sites: dict[str, SigningKey]
+    keys: FederationKeys
     ca_key: bytes
     ca: bytes
     crl: bytes
     server: IssuedCertificate
     clients: dict[str, IssuedCertificate]
-    roster: bytes
 
 
 def provision(
@@ -161,15 +159,12 @@ def _identities(cfg: FederationConfig, host: str, now: datetime, days: int) -> _
     ca = new_authority(federation, now, days)
     keys = new_federation_keys(federation, [site.name for site in cfg.sites], format_utc(now))
     return _Identities(
-        admin=keys.admin,
-        coordinator=keys.coordinator,
-        sites=keys.sites,
+        keys=keys,
         ca_key=private_key_pem(ca.key),
         ca=certificate_pem(ca.certificate),
         crl=crl_pem(empty_crl(ca, now, days)),
         server=issue_server_certificate(ca, federation, host, now, days),
         clients={name: issue_client_certificate(ca, name, now, days) for name in keys.sites},
-        roster=keys.signed.to_bytes(),
     )
 
 
@@ -177,15 +172,16 @@ def _layout(
     cfg: FederationConfig, deployment: DeploymentConfig, config_dir: Path, config: bytes, ids: _Identities
 ) -> _Tree:
     """Every file of every kit, by folder, in the documented order."""
-    admin_pub = public_key_pem(ids.admin.public)
+    keys = ids.keys
+    admin_pub = public_key_pem(keys.admin_public)
     tree: _Tree = {
         AUTHORITY: {
             "ca.key": (ids.ca_key, True),
             "ca.pem": (ids.ca, False),
             "crl.pem": (ids.crl, False),
-            "admin.key": (ids.admin.private_pem(), True),
+            "admin.key": (keys.admin_key().private_pem(), True),
             "admin.pub": (admin_pub, False),
-            ROSTER_FILE: (ids.roster, False),
+            ROSTER_FILE: (keys.roster_file, False),
             CERTIFICATES_FILE: (_certificates(ids.clients), False),
         },
         COORDINATOR: {
@@ -195,9 +191,9 @@ def _layout(
             "crl.pem": (ids.crl, False),
             "server.pem": (certificate_pem(ids.server.certificate), False),
             "server.key": (private_key_pem(ids.server.key), True),
-            "coordinator.key": (ids.coordinator.private_pem(), True),
+            "coordinator.key": (keys.coordinator_key().private_pem(), True),
             "admin.pub": (admin_pub, False),
-            ROSTER_FILE: (ids.roster, False),
+            ROSTER_FILE: (keys.roster_file, False),
         },
     }
     for site in cfg.sites:
@@ -214,10 +210,10 @@ def _site_files(name: str, kit: bytes, config: bytes, ids: _Identities) -> dict[
         "ca.pem": (ids.ca, False),
         "client.pem": (certificate_pem(client.certificate), False),
         "client.key": (private_key_pem(client.key), True),
-        "site.key": (ids.sites[name].private_pem(), True),
-        "admin.pub": (public_key_pem(ids.admin.public), False),
-        "coordinator.pub": (public_key_pem(ids.coordinator.public), False),
-        ROSTER_FILE: (ids.roster, False),
+        "site.key": (ids.keys.site_key(name).private_pem(), True),
+        "admin.pub": (public_key_pem(ids.keys.admin_public), False),
+        "coordinator.pub": (public_key_pem(ids.keys.coordinator_public), False),
+        ROSTER_FILE: (ids.keys.roster_file, False),
     }
 
 

@@ -1,9 +1,16 @@
 """`fedward site run KIT`: a hospital's site node in a deployed federation.
 
-It loads the site's own data (the same loader and preprocessing as a simulation), builds the same `Site`
-handler with its trust state (its policy, its signing key, the coordinator's key and the roster), and
-runs the site's loop: connect out to the coordinator over mutual TLS, ask for work, answer it, repeat,
-until the coordinator says the run is over. The node never listens on a port.
+It loads the site's own data (the same loader and preprocessing as a simulation, `run.data`), builds the
+same `Site` handler with the same trust state (`run.site_trust`: its policy, its signing key, the
+coordinator's key and the roster, all from the kit), and runs the site's loop: connect out to the
+coordinator over mutual TLS, ask for work, answer it, repeat, until the coordinator says the run is over.
+The node never listens on a port.
+
+Deny by default: a site whose federation file gives it no policy file refuses to start, unless its
+operator accepts any task explicitly (`accept_any_task`, the CLI's `--accept-any-task`); that choice is
+a built-in policy of its own, whose hash and `accept_any_task` check go into every manifest it signs.
+`[[faults]]` are injected only under the test-only switch (`test_faults`); without it a federation file
+that has them is refused, so a production site never drops out on purpose.
 """
 
 from __future__ import annotations
@@ -12,32 +19,36 @@ import logging
 from pathlib import Path
 
 from fedward.config import FederationConfig
-from fedward.crypto import load_public_key, load_signing_key
 from fedward.deployment.kits import SiteKit, load_kit_config, load_site_kit
 from fedward.errors import ConfigError
 from fedward.ledger import utc_clock
-from fedward.simulation.data import load_site, pipeline_spec
-from fedward.simulation.faults import FaultySite
+from fedward.run.data import load_site
+from fedward.run.faults import FaultySite
+from fedward.run.site_trust import site_trust
 from fedward.site import Site
 from fedward.site.policy import SitePolicy, load_policy
 from fedward.site.runner import SiteRunResult, run_site
-from fedward.site.trust import SiteTrust
+from fedward.transport.base import SiteHandler
 from fedward.transport.client import CoordinatorClient, client_ssl_context
-from fedward.trust import RosterError, read_roster
 
-__all__ = ["run_site_kit"]
+__all__ = ["POLICY_DOCS", "TEST_FAULTS_ENV", "run_site_kit", "site_handler", "site_policy"]
 
 log = logging.getLogger("fedward.site")
+POLICY_DOCS = "README.md (a site policy) and docs/deployment.md (Sites)"
+TEST_FAULTS_ENV = "FEDWARD_TEST_FAULTS"  # the test-only switch the CLI reads; see `site_handler`
 
 
-def run_site_kit(kit_dir: Path) -> SiteRunResult:
+def run_site_kit(kit_dir: Path, *, accept_any_task: bool = False, test_faults: bool = False) -> SiteRunResult:
+    """Run the site of `kit_dir` until the run is finished; ConfigError (exit 2) before connecting on a
+    bad kit, a missing policy (unless `accept_any_task`) or `[[faults]]` (unless `test_faults`)."""
     kit = load_site_kit(kit_dir)
     cfg = load_kit_config(kit)
     if cfg.deployment is None:
         raise ConfigError("missing [deployment] table", where=kit.path / "federation.toml")
+    policy = site_policy(cfg, kit, accept_any_task=accept_any_task)
     loaded = load_site(cfg, kit.name)
-    trust = _trust(kit, cfg, loaded.fingerprint)
-    handler = FaultySite(Site(kit.name, loaded.data, trust), cfg.faults)
+    trust = site_trust(cfg, kit.keys, kit.name, loaded.fingerprint, policy, utc_clock)
+    handler = site_handler(Site(kit.name, loaded.data, trust), cfg, kit, test_faults=test_faults)
     client = CoordinatorClient(
         kit.coordinator,
         kit.name,
@@ -55,34 +66,48 @@ def run_site_kit(kit_dir: Path) -> SiteRunResult:
         client.close()
 
 
-def _trust(kit: SiteKit, cfg: FederationConfig, fingerprint: str) -> SiteTrust:
-    try:
-        key = load_signing_key(kit.path / "site.key")
-        admin = load_public_key(kit.path / "admin.pub")
-        coordinator = load_public_key(kit.path / "coordinator.pub")
-        roster = read_roster(kit.path / "roster.json", admin)
-    except (OSError, ValueError, RosterError) as exc:
-        raise ConfigError(f"cannot load the site's keys or roster: {exc}", where=kit.path) from None
-    if roster.coordinator_public_key != coordinator:
-        raise ConfigError("coordinator.pub is not the coordinator the roster names", where=kit.path)
-    if kit.name not in roster.sites or roster.public_key(kit.name) != key.public:
-        raise ConfigError(f"site.key is not the key the roster admits for {kit.name}", where=kit.path)
+def site_policy(cfg: FederationConfig, kit: SiteKit, *, accept_any_task: bool) -> SitePolicy:
+    """The site's policy file; without one, the explicit accept-any-task policy or a refusal to start.
+    A policy file and `accept_any_task` together are refused too: the operator must mean one of them."""
     site = next(s for s in cfg.sites if s.name == kit.name)
-    if site.policy is None:
-        log.warning(
-            "no policy file: this site accepts any task the federation sends",
-            extra={"event": "no_policy", "site": kit.name},
+    if site.policy is not None:
+        if accept_any_task:
+            raise ConfigError(
+                "--accept-any-task was given, but the site has a policy file; the policy file decides",
+                where=site.policy,
+                hint="drop --accept-any-task, or remove the site's 'policy' from its kit.json",
+            )
+        return load_policy(site.policy)
+    if not accept_any_task:
+        raise ConfigError(
+            f"site {kit.name} has no policy file: a deployed site refuses to run without one (deny by "
+            "default)",
+            where=kit.path / "kit.json",
+            hint=f"write a [policy] file (see {POLICY_DOCS}) and name it as the site's 'policy' in the "
+            "federation file or kit.json, or start with --accept-any-task to accept any task the "
+            "federation sends (recorded in every manifest this site signs)",
         )
-    policy = SitePolicy.simulation_default() if site.policy is None else load_policy(site.policy)
-    prep = pipeline_spec(cfg).sha256() if cfg.federation.task == "documents" else None
-    return SiteTrust(
-        name=kit.name,
-        key=key,
-        coordinator_key=coordinator,
-        policy=policy,
-        federation=cfg.federation.name,
-        dataset_fingerprint=fingerprint,
-        preprocessing_sha256=prep,
-        clock=utc_clock,
-        peer_keys={s: roster.public_key(s) for s in roster.sites},
+    log.warning(
+        "no policy file and --accept-any-task: this site accepts any task the federation sends",
+        extra={"event": "accept_any_task", "site": kit.name},
     )
+    return SitePolicy.accept_any_task()
+
+
+def site_handler(site: Site, cfg: FederationConfig, kit: SiteKit, *, test_faults: bool) -> SiteHandler:
+    """The handler the site loop calls: the site itself, or, under the test-only switch, the site behind
+    the `[[faults]]` injector. Faults in a federation file without the switch are refused."""
+    if not cfg.faults:
+        return site
+    if not test_faults:
+        raise ConfigError(
+            "[[faults]] inject dropouts for simulations and tests; a deployed site refuses to run them",
+            where=kit.path / "federation.toml",
+            hint=f"remove [[faults]] from the federation file (tests set {TEST_FAULTS_ENV}=1)",
+        )
+    log.warning(
+        "TEST-ONLY: injecting [[faults]] into this site (%s=1); never set it in production",
+        TEST_FAULTS_ENV,
+        extra={"event": "test_faults", "site": site.name},
+    )
+    return FaultySite(site, cfg.faults)

@@ -20,7 +20,7 @@ from fedward.ledger.checkpoint import (
     verify_checkpoint,
 )
 from fedward.ledger.entries import ENTRY_FIELDS, KINDS, Entry, EntryError, make_entry, parse_entry, utc_clock
-from fedward.ledger.errors import CheckpointError, ForkError, LedgerError, ProofError
+from fedward.ledger.errors import CheckpointError, LedgerError, ProofError
 from fedward.ledger.merkle import (
     EMPTY_ROOT,
     MerkleAccumulator,
@@ -35,7 +35,7 @@ from fedward.ledger.merkle import (
 from fedward.ledger.show import describe_entries, describe_ledger
 from fedward.ledger.store import checkpoints_path, entries_path
 from fedward.ledger.verify import LedgerReport, read_entries, verify_ledger
-from fedward.ledger.witness import CheckpointWitness
+from fedward.ledger.witness import CheckpointWitness, ForkError
 from fedward.ledger.writer import LedgerWriter
 
 __all__ = [

@@ -4,19 +4,18 @@ Every check of the ledger fails closed: a Merkle proof that does not verify (RFC
 checkpoint (signed tree head, RFC 9162 section 4.10) whose signature fails, a log that was edited,
 truncated or forked raises one of these, never returns a quiet False. They are `UserError`s, so the CLI
 prints them in one or two lines that name the file and line (`where=`) and exits with code 2.
+
+`ForkError` carries two signed checkpoints as evidence, so it lives with the witness that raises it
+(`witness.py`); this module imports nothing of the ledger, so no import cycle runs through it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fedward.errors import UserError
 
-if TYPE_CHECKING:
-    from fedward.ledger.checkpoint import SignedCheckpoint
-
-__all__ = ["CheckpointError", "ForkError", "LedgerError", "ProofError"]
+__all__ = ["CheckpointError", "LedgerError", "ProofError"]
 
 
 class LedgerError(UserError):
@@ -44,19 +43,3 @@ class ProofError(LedgerError):
 
 class CheckpointError(LedgerError):
     """A signed checkpoint is malformed, or its signature or key does not verify."""
-
-
-class ForkError(LedgerError):
-    """Two checkpoints signed by the coordinator cannot both describe one append-only log.
-
-    `earlier` and `later` are the two signed checkpoints as seen: together they are
-    evidence, verifiable by anyone with the coordinator's public key, that the coordinator showed
-    different histories.
-    """
-
-    def __init__(
-        self, message: str, *, earlier: SignedCheckpoint, later: SignedCheckpoint, hint: str | None = None
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.earlier = earlier
-        self.later = later

@@ -21,11 +21,27 @@ from typing import Any
 from fedward.core.canonical import CanonicalError, canonical_bytes, parse_canonical
 from fedward.ledger.checkpoint import SignedCheckpoint, verify_checkpoint
 from fedward.ledger.entries import Entry, EntryError, parse_entry
-from fedward.ledger.errors import CheckpointError, ForkError, LedgerError, ProofError
+from fedward.ledger.errors import CheckpointError, LedgerError, ProofError
 from fedward.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from fedward.ledger.store import fsync_dir
 
-__all__ = ["CheckpointWitness"]
+__all__ = ["CheckpointWitness", "ForkError"]
+
+
+class ForkError(LedgerError):
+    """Two checkpoints signed by the coordinator cannot both describe one append-only log.
+
+    `earlier` and `later` are the two signed checkpoints as seen: together they are
+    evidence, verifiable by anyone with the coordinator's public key, that the coordinator showed
+    different histories.
+    """
+
+    def __init__(
+        self, message: str, *, earlier: SignedCheckpoint, later: SignedCheckpoint, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.earlier = earlier
+        self.later = later
 
 
 class CheckpointWitness:

@@ -164,12 +164,9 @@ class LedgerWriter:
         self._latest = signed
         return signed
 
-    def inclusion_proof(self, index: int) -> list[bytes]:
-        """RFC 9162 2.1.3.1 proof that entry `index` is in the tree of all current entries."""
-        return inclusion_proof(self._leaves, index)
-
     def inclusion_proof_at(self, index: int, tree_size: int) -> list[bytes]:
-        """Proof of entry `index` in the tree of the first `tree_size` entries (an older checkpoint)."""
+        """RFC 9162 2.1.3.1 proof that entry `index` is in the tree of the first `tree_size` entries (the
+        tree of a checkpoint, which may be older than the newest entries)."""
         if not 0 <= tree_size <= self.size:
             raise ValueError(f"tree size {tree_size} is outside 0..{self.size}")
         return inclusion_proof(self._leaves[:tree_size], index)

@@ -1,5 +1,6 @@
 """Differential privacy: privacy events, accounting over dp-accounting (RDP, PLD, exact Gaussian DP), noise
-calibration, the mechanisms of site-level DP-FedAvg, and the privacy budget (see docs/privacy.md)."""
+calibration and the mechanisms of site-level DP-FedAvg (see docs/privacy.md). The hard budget is
+enforced by the coordinator (`fedward.coordinator.privacy.PrivacyState.blocked`)."""
 
 from fedward.privacy.accountant import (
     Accountant,
@@ -9,7 +10,6 @@ from fedward.privacy.accountant import (
     projected_epsilon,
     rdp_epsilon,
 )
-from fedward.privacy.budget import BudgetCheck, BudgetExhaustedError, check_budget, require_budget
 from fedward.privacy.calibration import calibrate_noise_multiplier
 from fedward.privacy.events import PrivacyEvent, dpsgd_schedule
 from fedward.privacy.gaussian_dp import gdp_epsilon
@@ -24,13 +24,10 @@ from fedward.privacy.mechanisms import (
 __all__ = [
     "Accountant",
     "AccountantName",
-    "BudgetCheck",
-    "BudgetExhaustedError",
     "EpsilonReport",
     "PrivacyEvent",
     "add_gaussian_noise",
     "calibrate_noise_multiplier",
-    "check_budget",
     "clip_l2",
     "compute_epsilon",
     "dpsgd_schedule",
@@ -38,7 +35,6 @@ __all__ = [
     "global_l2_norm",
     "projected_epsilon",
     "rdp_epsilon",
-    "require_budget",
     "secure_numpy_generator",
     "secure_torch_generator",
 ]

@@ -16,7 +16,8 @@ PLD is skipped where RDP already says epsilon > `PLD_EPSILON_CAP`: with small no
 gigabytes and minutes (sigma 0.1, q 0.04, 2250 steps: 5 GB, 40 s), and such an epsilon protects no one,
 so the RDP bound is reported there.
 
-`Accountant` is the append-only log of events a coordinator or site keeps, with a JSON-friendly state.
+`Accountant` is the append-only log of events a coordinator or site keeps; a restarted coordinator
+rebuilds it by replaying its journal, so it has no saved state of its own.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import dp_accounting as dpa
 from dp_accounting.pld import PLDAccountant
 from dp_accounting.rdp import RdpAccountant
 
-from fedward.privacy.events import EventDict, PrivacyEvent
+from fedward.privacy.events import PrivacyEvent
 from fedward.privacy.gaussian_dp import gdp_epsilon, gdp_mu
 
 __all__ = [
@@ -51,7 +52,6 @@ AccountantName = Literal["exact", "pld", "rdp"]
 PLD_DISCRETIZATION = 1e-4
 PLD_EPSILON_CAP = 64.0
 _RELATION = dpa.NeighboringRelation.ADD_OR_REMOVE_ONE
-_STATE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -188,18 +188,3 @@ class Accountant:
 
     def projected(self, extra: PrivacyEvent, delta: float) -> EpsilonReport:
         return projected_epsilon(self._events, extra, delta)
-
-    def state_dict(self) -> dict[str, int | list[EventDict]]:
-        return {"version": _STATE_VERSION, "events": [e.to_dict() for e in self._events]}
-
-    @classmethod
-    def from_state_dict(cls, state: Mapping[str, object]) -> Accountant:
-        """Strict inverse of `state_dict`."""
-        if not isinstance(state, Mapping) or set(state) != {"version", "events"}:
-            raise ValueError("accountant state: expected exactly the keys 'version' and 'events'")
-        if state["version"] != _STATE_VERSION:
-            raise ValueError(f"accountant state: unsupported version {state['version']!r}")
-        events = state["events"]
-        if not isinstance(events, list):
-            raise ValueError("accountant state: 'events' must be a list")
-        return cls(PrivacyEvent.from_dict(e) for e in events)

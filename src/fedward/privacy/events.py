@@ -9,7 +9,9 @@ of privacy, of DP-FedAvg (McMahan et al. 2018). With `sample_rate == 1` it is th
 mechanism composed `steps` times.
 
 Events are the only thing an accountant keeps (house rule: epsilon is always recomputed from the recorded
-events), so they carry their own strict JSON form for checkpoints and the ledger.
+events), so they carry their own strict JSON form for checkpoints and the ledger, and a second one for the
+reply in which a site reports its record-level DP spend (`dp_noise_multiplier`, `dp_sample_rate`,
+`dp_steps`: written by the site, read by the coordinator's accountant and the site's own manifest).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["MECHANISM", "EventDict", "PrivacyEvent", "dpsgd_schedule"]
+__all__ = ["MECHANISM", "REPLY_KEYS", "EventDict", "PrivacyEvent", "dpsgd_schedule"]
 
 MECHANISM = "poisson_subsampled_gaussian"
 
 EventDict = dict[str, str | float | int]
 
 _KEYS = frozenset({"mechanism", "noise_multiplier", "sample_rate", "steps"})
+REPLY_KEYS = ("dp_noise_multiplier", "dp_sample_rate", "dp_steps")  # in a fit reply's info
 
 
 def _real(value: object, name: str) -> float:
@@ -83,6 +86,24 @@ class PrivacyEvent:
             _real(data["sample_rate"], "sample_rate"),
             steps,
         )
+
+    def to_reply_info(self) -> dict[str, float | int]:
+        """The spend as a site reports it in its fit reply's info (record-level DP)."""
+        return dict(zip(REPLY_KEYS, (self.noise_multiplier, self.sample_rate, self.steps), strict=True))
+
+    @classmethod
+    def from_reply_info(cls, info: Mapping[str, object]) -> PrivacyEvent:
+        """Strict inverse of `to_reply_info` over a reply's info (other keys ignored): ValueError naming
+        a missing key, or when the values are not numbers (steps an integer) or not a valid event."""
+        missing = [key for key in REPLY_KEYS if key not in info]
+        if missing:
+            raise ValueError(f"reply lacks the record-level DP spend {missing[0]!r}")
+        sigma, q, steps = (info[key] for key in REPLY_KEYS)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (sigma, q))
+        if not numbers or isinstance(steps, bool) or not isinstance(steps, int):
+            raise ValueError("record-level DP spend must be numbers (dp_steps an integer)")
+        assert isinstance(sigma, int | float) and isinstance(q, int | float)
+        return cls(float(sigma), float(q), steps)
 
 
 def dpsgd_schedule(batch_size: int, epochs: int, num_samples: int) -> tuple[float, int]:

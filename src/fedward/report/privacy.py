@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fedward.config import DpMode
 from fedward.report import plots, records
 from fedward.report.page import count, esc, figure, pct, pp, row, section, table, td
 from fedward.report.records import Record
@@ -58,7 +59,7 @@ def privacy_section(summary: Record, rounds: Sequence[Record]) -> str | None:
     mode = _mode(privacy)
     secure = records.as_map(privacy.get("secure_aggregation"))
     enabled = secure.get("enabled") is True
-    if mode == "none" and not enabled:
+    if mode == DpMode.NONE and not enabled:
         return section(_TITLE, _NOTHING, _ANCHOR)
     entries = _entries(privacy, mode, summary, rounds)
     parts = [
@@ -76,7 +77,7 @@ def privacy_section(summary: Record, rounds: Sequence[Record]) -> str | None:
 def _mode(privacy: Record) -> str:
     """The DP mode, record, site or none; inferred from the accountants recorded when it is not."""
     mode = privacy.get("mode")
-    if mode in ("record", "site", "none"):
+    if mode in tuple(DpMode):
         return str(mode)
     if isinstance(privacy.get("federation"), Mapping):
         return "site"
@@ -85,10 +86,10 @@ def _mode(privacy: Record) -> str:
 
 def _entries(privacy: Record, mode: str, summary: Record, rounds: Sequence[Record]) -> list[Entry]:
     """The accountants to tabulate: every site's (record level) or the federation's (site level)."""
-    if mode == "site":
+    if mode == DpMode.SITE:
         federation = records.as_map(privacy.get("federation"))
         return [(_FEDERATION, "Federation (all sites)", federation)] if federation else []
-    if mode != "record":
+    if mode != DpMode.RECORD:
         return []
     spend = records.as_map(privacy.get("sites"))
     names = [site for site in records.sites(summary, rounds) if site in spend]
@@ -132,14 +133,14 @@ def _secure_aggregation_text(secure: Record) -> str:
 def _dp_text(privacy: Record, mode: str, entries: Sequence[Entry]) -> str:
     clip = records.num(privacy.get("clip_norm"))
     norm = f" to norm {clip:g}" if clip is not None else ""
-    if mode == "record":
+    if mode == DpMode.RECORD:
         text = (
             "<strong>Differential privacy: record level.</strong> Each site trained with DP-SGD "
             f"(Abadi et al. 2016): each patient record's gradient was clipped{norm} and Gaussian noise was "
             "added, so the model reveals little about whether any one record at a site was used. "
             "The guarantee is an (ε, δ) per site"
         )
-    elif mode == "site":
+    elif mode == DpMode.SITE:
         text = (
             "<strong>Differential privacy: site level.</strong> DP-FedAvg (McMahan et al. 2018): each "
             f"site's update was clipped{norm} and Gaussian noise was added to their sum, so the model "
@@ -225,9 +226,9 @@ def _reached(privacy: Record, mode: str, entries: Sequence[Entry]) -> str:
     """The spend the accuracy was bought at: the largest final epsilon of any accountant, with delta."""
     spent = [value for _, _, entry in entries if (value := records.num(entry.get("epsilon"))) is not None]
     if not spent:
-        return " with secure aggregation alone" if mode == "none" else ""
+        return " with secure aggregation alone" if mode == DpMode.NONE else ""
     delta = records.num(privacy.get("delta"))
-    where = ", the highest of any site" if mode == "record" and len(spent) > 1 else ""
+    where = ", the highest of any site" if mode == DpMode.RECORD and len(spent) > 1 else ""
     return f" at ε = {_eps(max(spent))}" + (f" (δ = {_delta(delta)}{where})" if delta is not None else where)
 
 
@@ -310,7 +311,7 @@ def _epsilon_plot(privacy: Record, mode: str, summary: Record, rounds: Sequence[
         return ""
     budget, target = records.num(privacy.get("epsilon_budget")), records.num(privacy.get("target_epsilon"))
     uri = plots.epsilon_figure(curves, budget, target)
-    alt = "Epsilon per round for the federation" if mode == "site" else "Epsilon per round at each site"
+    alt = "Epsilon per round for the federation" if mode == DpMode.SITE else "Epsilon per round at each site"
     return figure(uri, alt, _EPSILON_CAPTION)
 
 
@@ -325,7 +326,7 @@ def _epsilon_curves(
     from_rounds = any(records.as_map(r.get("epsilon")) for r in rounds)
     history = [records.as_map(h) for h in records.as_list(privacy.get("epsilon_by_round"))]
     source = [records.as_map(r.get("epsilon")) for r in rounds] if from_rounds else history
-    keys = records.sites(summary, rounds) if mode == "record" else []
+    keys = records.sites(summary, rounds) if mode == DpMode.RECORD else []
     keys += [str(key) for point in source for key in point if str(key) not in keys]
     if from_rounds:
         return {key: records.curve(rounds, "epsilon", key) for key in keys}

@@ -11,7 +11,6 @@ data differ.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -20,27 +19,12 @@ from torch import nn
 
 from fedward.core.metrics import confusion_matrix, metrics_from_confusion
 from fedward.models import ModelSpec, build_model
+from fedward.run.summary import BaselineResult, Evaluation
 from fedward.site.data import LocalData, encode_labels
 from fedward.site.trainer import TrainSettings, predict, train
 from fedward.tabular import FeatureStats, combine_stats, feature_sums
 
 __all__ = ["BaselineResult", "Evaluation", "centralized", "local_only"]
-
-Metrics = dict[str, float]
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    sites: dict[str, Metrics]
-    pooled: Metrics
-
-
-@dataclass(frozen=True)
-class BaselineResult:
-    centralized: Evaluation
-    local_only: Evaluation
-    cross_site: list[list[float]]  # [train site i][test site j] accuracy
-    seconds: float
 
 
 def _stats(datas: Sequence[LocalData]) -> FeatureStats | None:

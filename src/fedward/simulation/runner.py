@@ -16,27 +16,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fedward.aggregation import Strategy, build_strategy
+from fedward.aggregation import Strategy
 from fedward.config import FederationConfig, PrivacyConfig
-from fedward.coordinator import FederationPlan, FederationResult, RoundRecord, run_federation
+from fedward.coordinator import FederationResult, RoundRecord, run_federation
 from fedward.coordinator.audit import Audit
-from fedward.core.arrays import arrays_to_bytes
-from fedward.core.messages import JSONValue
-from fedward.ledger import LedgerWriter, utc_clock
-from fedward.report import RunOutputs, check_out_dir, write_run_dir
-from fedward.report.html import render_report
-from fedward.simulation.baselines import BaselineResult, centralized, local_only
-from fedward.simulation.data import LoadedSite, load_sites, pipeline_spec
-from fedward.simulation.faults import FaultySite
-from fedward.simulation.identities import federation_identities, site_trust
-from fedward.simulation.privacy_checks import check_privacy_config
-from fedward.simulation.summary import build_summary, loaded_site_data
+from fedward.ledger import utc_clock
+from fedward.report import check_out_dir
+from fedward.run.audit import open_audit
+from fedward.run.data import LoadedSite, load_sites
+from fedward.run.faults import FaultySite
+from fedward.run.outputs import write_run
+from fedward.run.plan import plan_for, strategy_for
+from fedward.run.privacy_checks import check_privacy_config
+from fedward.run.site_trust import site_trust
+from fedward.run.summary import BaselineResult, build_summary, loaded_site_data
+from fedward.simulation.baselines import centralized, local_only
+from fedward.simulation.keys import simulation_keys
 from fedward.site import Site, TrainSettings
+from fedward.site.policy import SitePolicy, load_policy
 from fedward.site.trust import SiteTrust
 from fedward.transport import InMemoryTransport
-from fedward.trust import PackageVerifier
 
-__all__ = ["SimulationHooks", "SimulationResult", "plan_for", "simulate", "strategy_for"]
+__all__ = ["SimulationHooks", "SimulationResult", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -54,58 +55,15 @@ class SimulationResult:
     federation: FederationResult
 
 
-def plan_for(cfg: FederationConfig, run_id: str) -> FederationPlan:
-    f, s = cfg.federation, cfg.strategy
-    train: dict[str, JSONValue] = {
-        "epochs": s.local_epochs,
-        "batch_size": s.batch_size,
-        "lr": s.lr,
-        "momentum": s.momentum,
-        "optimizer": s.optimizer,
-        "weight_decay": s.weight_decay,
-        "max_grad_norm": s.max_grad_norm,
-    }
-    return FederationPlan(
-        run_id=run_id,
-        model_name=cfg.model.name,
-        rounds=f.rounds,
-        seed=f.seed,
-        train=train,
-        hidden=tuple(cfg.model.hidden),
-        channels=tuple(cfg.model.channels),
-        fraction=f.fraction,
-        min_sites=f.min_sites,
-        deadline_s=f.deadline_seconds,
-        eval_every=f.eval_every,
-        privacy=cfg.privacy,
-        federation=f.name,
-        config_sha256=cfg.sha256(),
-    )
-
-
 def _baselines(cfg: FederationConfig, result: FederationResult, sites: list[LoadedSite]) -> BaselineResult:
     start = time.perf_counter()
-    s = cfg.strategy
-    settings = TrainSettings(
-        epochs=cfg.federation.rounds * s.local_epochs,
-        batch_size=s.batch_size,
-        lr=s.lr,
-        momentum=s.momentum,
-        optimizer=s.optimizer,
-        weight_decay=s.weight_decay,
-        max_grad_norm=s.max_grad_norm,
-        seed=cfg.federation.seed,
-    )
+    s, seed = cfg.strategy, cfg.federation.seed
+    settings = TrainSettings.from_strategy(s, epochs=cfg.federation.rounds * s.local_epochs, seed=seed)
     datas = {site.name: site.data for site in sites}
     spec, classes = result.setup.spec, result.setup.classes
     central = centralized(spec, datas, classes, settings, cfg.federation.seed)
     local, cross = local_only(spec, datas, classes, settings, cfg.federation.seed)
     return BaselineResult(central, local, cross, time.perf_counter() - start)
-
-
-def strategy_for(cfg: FederationConfig) -> Strategy:
-    s = cfg.strategy
-    return build_strategy(s.name, mu=s.mu, server_lr=s.server_lr, beta1=s.beta1, beta2=s.beta2, tau=s.tau)
 
 
 def _federate(
@@ -134,16 +92,19 @@ def _federate(
 def _audit(
     cfg: FederationConfig, sites: list[LoadedSite], run_id: str, work: Path
 ) -> tuple[Audit, dict[str, SiteTrust]]:
-    names = [s.name for s in sites]
-    ids = federation_identities(cfg, names, utc_clock())
-    ids.write_public(work / "keys")
-    (work / "releases").mkdir()
-    ledger = LedgerWriter(work, ids.coordinator, run_id, utc_clock)
-    verifier = PackageVerifier(ids.roster, cfg.federation.name, run_id)
-    audit = Audit(ledger, ids.coordinator, verifier, work / "releases", utc_clock)
-    prep = pipeline_spec(cfg).sha256() if cfg.federation.task == "documents" else None
-    trusts = {s.name: site_trust(cfg, ids, s.name, s.fingerprint, prep, utc_clock) for s in sites}
+    keys = simulation_keys(cfg, [s.name for s in sites], utc_clock())
+    audit = open_audit(work, keys, cfg.federation.name, run_id, utc_clock)
+    trusts = {
+        s.name: site_trust(cfg, keys, s.name, s.fingerprint, _policy(cfg, s.name), utc_clock) for s in sites
+    }
     return audit, trusts
+
+
+def _policy(cfg: FederationConfig, name: str) -> SitePolicy:
+    """The site's policy file, or the built-in simulation policy (a simulation plays every hospital; a
+    deployed site has no such fallback)."""
+    site = next(s for s in cfg.sites if s.name == name)
+    return SitePolicy.simulation_default() if site.policy is None else load_policy(site.policy)
 
 
 def simulate(
@@ -205,9 +166,5 @@ def _simulate(
         base = _baselines(cfg, result, sites)
     elapsed = time.perf_counter() - start
     summary = build_summary(cfg, str(config_path), result, base, loaded_site_data(sites), elapsed, plain)
-    audit_dirs = {name: work / name for name in ("keys", "ledger", "releases")}
-    outputs = RunOutputs(
-        summary, [r.to_json() for r in result.rounds], arrays_to_bytes(result.params), extra_dirs=audit_dirs
-    )
-    write_run_dir(out, outputs, lambda o: render_report(o.summary, o.rounds), force=force)
+    write_run(out, summary, result, work, force=force)
     return SimulationResult(summary, result)

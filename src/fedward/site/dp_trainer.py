@@ -32,7 +32,8 @@ from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import nn
 
 from fedward.privacy import PrivacyEvent, dpsgd_schedule
-from fedward.site.trainer import TrainSettings, build_optimizer
+from fedward.settings import TrainSettings
+from fedward.site.trainer import build_optimizer
 
 __all__ = ["poisson_schedule", "train_private"]
 

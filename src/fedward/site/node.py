@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
+from fedward.config import DpMode
 from fedward.core.arrays import Arrays, add, arrays_from_bytes, arrays_to_bytes, flatten
 from fedward.core.messages import JSONScalar, JSONValue, Reply, ReplyStatus, Task, TaskKind
 from fedward.core.metrics import confusion_matrix, metrics_from_confusion
 from fedward.models import ModelSpec, build_model, load_arrays, model_arrays
 from fedward.secagg import SecAggSite
 from fedward.secagg.task import SecAggTask
+from fedward.settings import DpSettings, TrainSettings
 from fedward.site.data import LocalData, encode_labels
 from fedward.site.policy import PolicyResult
 from fedward.site.protect import protect_update, train_for_task
-from fedward.site.trainer import TrainSettings, predict
+from fedward.site.trainer import predict
 from fedward.site.trust import SiteTrust
 from fedward.tabular import feature_sums
 
@@ -99,17 +100,18 @@ class Site:
 
     def _fit(self, task: Task) -> Reply:
         policy = self._check(task, len(self.data.train_y))
+        settings, dp = TrainSettings.from_config(task.config), DpSettings.from_config(task.config)
         model, classes = self._model_for(task)
         start_params = arrays_from_bytes(task.parameters)
         x = torch.from_numpy(self._inputs(self.data.train_x, task.context))
         y = torch.from_numpy(encode_labels(self.data.train_y, classes))
         start = time.perf_counter()
-        loss, info = train_for_task(model, x, y, _settings(task.config), task.config)
+        loss, info = train_for_task(model, x, y, settings, dp)
         seconds = time.perf_counter() - start
         params = model_arrays(model, copy=False)  # serialized right away: views are enough
-        payload = self._protected(task, start_params, params, len(y))
+        payload = self._protected(task, dp, start_params, params, len(y))
         # under DP the training loss is a function of the private records: it stays at the site
-        metrics = {} if task.config.get("dp", "none") != "none" else {"train_loss": loss}
+        metrics = {} if dp.mode != DpMode.NONE else {"train_loss": loss}
         if self.trust is not None and policy is not None:
             if not SecAggTask.in_config(task.config):
                 info |= self.trust.package_fields(
@@ -139,12 +141,14 @@ class Site:
         self.trust.check_model(task)
         return self.trust.check_policy(task, num_samples) if task.kind is TaskKind.FIT else None
 
-    def _protected(self, task: Task, start: Arrays, trained: Arrays, num_samples: int) -> bytes:
+    def _protected(
+        self, task: Task, dp: DpSettings, start: Arrays, trained: Arrays, num_samples: int
+    ) -> bytes:
         """What leaves the site: the model, the clipped model (site-level DP), or a SecAgg session opening."""
         secure = SecAggTask.in_config(task.config)
-        if not secure and task.config.get("dp") != "site":
+        if not secure and dp.mode != DpMode.SITE:
             return arrays_to_bytes(trained)
-        update = protect_update(start, trained, task.config)
+        update = protect_update(start, trained, dp)
         if not secure:
             return arrays_to_bytes(add(start, update))
         spec = SecAggTask.from_config(task.config)
@@ -215,23 +219,3 @@ class Site:
             return x
         ctx = arrays_from_bytes(context)
         return ((x - ctx["feature_mean"]) / ctx["feature_scale"]).astype(np.float32)
-
-
-def _settings(config: Mapping[str, JSONValue]) -> TrainSettings:
-    def num(key: str, default: float) -> float:
-        value = config.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"task config {key!r} must be a number, got {value!r}")
-        return float(value)
-
-    return TrainSettings(
-        epochs=int(num("epochs", 1)),
-        batch_size=int(num("batch_size", 32)),
-        lr=num("lr", 0.05),
-        momentum=num("momentum", 0.9),
-        optimizer=str(config.get("optimizer", "sgd")),
-        weight_decay=num("weight_decay", 0.0),
-        proximal_mu=num("proximal_mu", 0.0),
-        max_grad_norm=None if config.get("max_grad_norm") is None else num("max_grad_norm", 0.0),
-        seed=int(num("seed", 0)),
-    )

@@ -3,9 +3,12 @@
 A site refuses every task its policy does not allow (deny by default). The policy is a TOML file with
 one `[policy]` table; every rule must be stated (only `fedward_versions` may be left out, meaning any
 version), unknown keys are errors, and an empty or missing file is an error, so a typo or a forgotten
-file can never widen what a site accepts. The one permissive policy is built in, for the in-process
-simulation, and says so in its name: `SitePolicy.simulation_default()`. Its checks still run and their
-results are recorded like any other.
+file can never widen what a site accepts. Two permissive policies are built in and say so in their
+names: `SitePolicy.simulation_default()`, for the in-process simulation only, and
+`SitePolicy.accept_any_task()`, which a deployed site runs only when its operator asked for it
+explicitly (`fedward site run --accept-any-task`). The latter is marked in its rules (so its hash differs
+from every file's) and adds an `accept_any_task` entry to every result's checks, so each signed manifest
+says that the site accepted any task. The checks of both still run and are recorded like any other.
 
 `check` returns one result per rule and a reason for each refusal, naming the rule and the values, so
 the refusal can travel back to the coordinator as data and be written to the ledger. Privacy rules follow
@@ -30,6 +33,7 @@ from fedward.core.canonical import canonical_bytes
 from fedward.errors import UserError
 
 __all__ = [
+    "ACCEPT_ANY_TASK",
     "ANY_CODE",
     "DP_LEVELS",
     "RULES",
@@ -56,6 +60,8 @@ DpLevel = Literal["none", "record", "site"]
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _SIMULATION_SOURCE = "built-in simulation policy (permissive; for `fedward simulate` only)"
+_ACCEPT_ANY_SOURCE = "built-in accept-any-task policy (the site's operator chose --accept-any-task)"
+ACCEPT_ANY_TASK = "accept_any_task"  # the marker in the rules and the checks of that policy
 _HINT = "state every rule in [policy]; only 'fedward_versions' may be left out (then any version is accepted)"
 
 
@@ -134,29 +140,28 @@ class SitePolicy:
     min_samples: int
     max_rounds: int
     source: str = field(default="<in memory>", compare=False)
+    accepts_any_task: bool = False  # only `accept_any_task()`: an operator's explicit opt-in
 
     @classmethod
     def simulation_default(cls) -> SitePolicy:
         """The permissive policy of the in-process simulation: any code, any privacy, any site size."""
-        return cls(
-            allowed_code=(ANY_CODE,),
-            fedward_versions=None,
-            require_secure_aggregation=False,
-            require_dp="none",
-            max_epsilon=None,
-            min_samples=1,
-            max_rounds=100_000,
-            source=_SIMULATION_SOURCE,
-        )
+        return cls(**_PERMISSIVE, source=_SIMULATION_SOURCE)
+
+    @classmethod
+    def accept_any_task(cls) -> SitePolicy:
+        """The permissive rules of `simulation_default`, chosen explicitly by a deployed site's operator;
+        marked, so that every result (and so every manifest) records the choice."""
+        return cls(**_PERMISSIVE, source=_ACCEPT_ANY_SOURCE, accepts_any_task=True)
 
     @property
     def is_simulation_default(self) -> bool:
         return self.source == _SIMULATION_SOURCE
 
     def to_dict(self) -> dict[str, Any]:
-        """The rules as a JSON value (the source path is not part of the policy's identity)."""
+        """The rules as a JSON value (the source path is not part of the policy's identity; the
+        accept-any-task marker is, and appears only when set, so files' hashes are unchanged)."""
         versions = list(self.fedward_versions) if self.fedward_versions is not None else None
-        return {
+        rules: dict[str, Any] = {
             "allowed_code": list(self.allowed_code),
             "fedward_versions": versions,
             "require_secure_aggregation": self.require_secure_aggregation,
@@ -165,6 +170,9 @@ class SitePolicy:
             "min_samples": self.min_samples,
             "max_rounds": self.max_rounds,
         }
+        if self.accepts_any_task:
+            rules[ACCEPT_ANY_TASK] = True
+        return rules
 
     def sha256(self) -> str:
         """Hex SHA-256 of the canonical JSON of the rules: stable across key order and list order."""
@@ -174,8 +182,21 @@ class SitePolicy:
         """Judge a request against every rule; never raises for a request, refuses instead."""
         outcomes = {rule: _CHECKS[rule](self, request) for rule in RULES}
         checks = {rule: reason is None for rule, reason in outcomes.items()}
+        if self.accepts_any_task:
+            checks[ACCEPT_ANY_TASK] = True  # on record in the manifest: the operator accepted any task
         reasons = [reason for reason in outcomes.values() if reason is not None]
         return PolicyResult(all(checks.values()), checks, reasons, self.sha256(), self.source)
+
+
+_PERMISSIVE: dict[str, Any] = {
+    "allowed_code": (ANY_CODE,),
+    "fedward_versions": None,
+    "require_secure_aggregation": False,
+    "require_dp": "none",
+    "max_epsilon": None,
+    "min_samples": 1,
+    "max_rounds": 100_000,
+}
 
 
 # --- the rules: each returns None when the request passes, else a sentence naming the rule and values

@@ -10,24 +10,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 
+from fedward.config import DpMode
 from fedward.core.arrays import Arrays, subtract
 from fedward.core.messages import JSONValue
 from fedward.privacy import add_gaussian_noise, clip_l2, secure_numpy_generator, secure_torch_generator
+from fedward.settings import DpSettings, TrainSettings
 from fedward.site.dp_trainer import train_private
-from fedward.site.trainer import TrainSettings, train
+from fedward.site.trainer import train
 
 __all__ = ["protect_update", "train_for_task"]
-
-
-def _number(config: Mapping[str, JSONValue], key: str) -> float:
-    value = config.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"task config {key!r} must be a number, got {value!r}")
-    return float(value)
 
 
 def train_for_task(
@@ -35,34 +28,31 @@ def train_for_task(
     x: torch.Tensor,
     y: torch.Tensor,
     settings: TrainSettings,
-    config: Mapping[str, JSONValue],
+    dp: DpSettings,
 ) -> tuple[float, dict[str, JSONValue]]:
     """Train in place (privately when `dp = "record"`); returns the loss and what to report with it."""
-    if config.get("dp", "none") != "record":
+    if dp.mode != DpMode.RECORD:
         return train(model, x, y, settings), {}
+    assert dp.noise_multiplier is not None  # DpSettings sets it exactly under record-level DP
     loss, event = train_private(
         model,
         x,
         y,
         settings,
-        noise_multiplier=_number(config, "dp_noise_multiplier"),
-        clip_norm=_number(config, "dp_clip_norm"),
+        noise_multiplier=dp.noise_multiplier,
+        clip_norm=dp.clip_norm,
         generator=secure_torch_generator(),
     )
-    info: dict[str, JSONValue] = {
-        "dp_noise_multiplier": event.noise_multiplier,
-        "dp_sample_rate": event.sample_rate,
-        "dp_steps": event.steps,
-    }
+    info: dict[str, JSONValue] = {**event.to_reply_info()}
     return loss, info
 
 
-def protect_update(start: Arrays, trained: Arrays, config: Mapping[str, JSONValue]) -> Arrays:
+def protect_update(start: Arrays, trained: Arrays, dp: DpSettings) -> Arrays:
     """The update to send: trained - start, clipped and partly noised for site-level DP."""
     update = subtract(trained, start)
-    if config.get("dp") != "site":
+    if dp.mode != DpMode.SITE:
         return update
-    update, _ = clip_l2(update, _number(config, "dp_clip_norm"))
-    if "dp_noise_std" in config:
-        update = add_gaussian_noise(update, _number(config, "dp_noise_std"), secure_numpy_generator())
+    update, _ = clip_l2(update, dp.clip_norm)
+    if dp.noise_std is not None:
+        update = add_gaussian_noise(update, dp.noise_std, secure_numpy_generator())
     return update

@@ -3,31 +3,20 @@
 Training is deterministic given `TrainSettings.seed`: batches are drawn by a private torch.Generator and
 the global RNG is never touched. With `proximal_mu > 0` the FedProx proximal term
 (mu/2)||w - w_start||^2 (Li et al. 2020) is added to the loss, anchoring the site near the global model.
+`TrainSettings` lives in `fedward.settings.training` (it crosses from the coordinator in the fit task's
+config); it is re-exported here and from `fedward.site`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch import nn
 
+from fedward.settings import TrainSettings
+
 __all__ = ["TrainSettings", "build_optimizer", "predict", "train"]
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    epochs: int = 1
-    batch_size: int = 32
-    lr: float = 0.05
-    momentum: float = 0.9
-    optimizer: str = "sgd"
-    weight_decay: float = 0.0
-    proximal_mu: float = 0.0
-    max_grad_norm: float | None = None  # clip each step's gradient norm: keeps plain SGD from diverging
-    seed: int = 0
 
 
 def build_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:

@@ -20,12 +20,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from fedward import __version__
-from fedward.core.canonical import parse_canonical
+from fedward.config import DpMode
 from fedward.core.messages import JSONValue, Task
 from fedward.core.provenance import code_identity, task_sha256
 from fedward.crypto import SigningKey
 from fedward.ledger import CheckpointWitness, parse_signed_checkpoint
 from fedward.privacy import Accountant, PrivacyEvent, rdp_epsilon
+from fedward.settings import DpSettings, LedgerEvidence
 from fedward.site.policy import PolicyRequest, PolicyResult, SitePolicy
 from fedward.trust import PolicyRecord, PrivacyRecord, TrainingCode, UpdateManifest, sign_package
 
@@ -36,29 +37,26 @@ class TrustRefusal(Exception):
     """The site will not run this task: its policy refuses it, or the global model does not check out."""
 
 
-def _number(config: Mapping[str, JSONValue], key: str) -> float | None:
-    value = config.get(key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _evidence(config: Mapping[str, JSONValue]) -> LedgerEvidence:
+    try:
+        return LedgerEvidence.from_config(config)
+    except ValueError as exc:
+        raise TrustRefusal(f"task lacks valid ledger evidence for its model: {exc}") from None
 
 
-def _hex_list(config: Mapping[str, JSONValue], key: str) -> list[bytes]:
-    value = config.get(key)
-    if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
-        raise TrustRefusal(f"task config {key!r} must be a list of hex hashes")
-    return [bytes.fromhex(str(h)) for h in value]
-
-
-def _consistency(config: Mapping[str, JSONValue], witness: CheckpointWitness) -> list[bytes]:
+def _consistency(evidence: LedgerEvidence, witness: CheckpointWitness) -> list[bytes]:
     """The proof from the checkpoint this site saw last (the coordinator sends one per size it may have)."""
     latest = witness.latest
     if latest is None:
         return []
-    proofs = parse_canonical(str(config["trust_consistency"]).encode(), max_bytes=1 << 20)
-    proof = proofs.get(str(latest.checkpoint.tree_size)) if isinstance(proofs, dict) else None
-    if not isinstance(proof, list) or not all(isinstance(h, str) for h in proof):
-        size = latest.checkpoint.tree_size
+    size = latest.checkpoint.tree_size
+    try:
+        proof = evidence.consistency_proof(size)
+    except ValueError as exc:
+        raise TrustRefusal(str(exc)) from None
+    if proof is None:
         raise TrustRefusal(f"no consistency proof from the checkpoint this site saw last (size {size})")
-    return [bytes.fromhex(h) for h in proof]
+    return proof
 
 
 @dataclass
@@ -78,16 +76,21 @@ class SiteTrust:
     accountant: Accountant = field(default_factory=Accountant)
 
     def check_policy(self, task: Task, num_samples: int) -> PolicyResult:
-        c = task.config
+        try:
+            dp = DpSettings.from_config(task.config)
+        except ValueError as exc:
+            raise TrustRefusal(
+                f"site {self.name} refuses a task with malformed privacy settings: {exc}"
+            ) from None
         request = PolicyRequest(
-            task_sha256=task_sha256(c),
+            task_sha256=task_sha256(task.config),
             fedward_version=__version__,
             round=task.round,
-            secure_aggregation=bool(c.get("secure_aggregation", False)),
-            dp=str(c.get("dp", "none")),
-            target_epsilon=_number(c, "dp_target_epsilon"),
-            epsilon_budget=_number(c, "dp_epsilon_budget"),
-            noise_multiplier=_number(c, "dp_noise_multiplier"),
+            secure_aggregation=dp.secure_aggregation,
+            dp=dp.mode,
+            target_epsilon=dp.target_epsilon,
+            epsilon_budget=dp.epsilon_budget,
+            noise_multiplier=dp.noise_multiplier,
             num_samples=num_samples,
         )
         result = self.policy.check(request)
@@ -97,19 +100,16 @@ class SiteTrust:
 
     def check_model(self, task: Task) -> None:
         """Verify the signed checkpoint, its consistency with what this site saw, and the model's entry."""
-        c = task.config
+        evidence = _evidence(task.config)
+        signed = parse_signed_checkpoint(evidence.checkpoint.encode())
+        witness = self.witnesses.setdefault(task.run_id, CheckpointWitness(task.run_id))
+        witness.observe(signed, self.coordinator_key, _consistency(evidence, witness))
         try:
-            signed = parse_signed_checkpoint(str(c["trust_checkpoint"]).encode())
-            witness = self.witnesses.setdefault(task.run_id, CheckpointWitness(task.run_id))
-            witness.observe(signed, self.coordinator_key, _consistency(c, witness))
-            index = c["trust_entry_index"]
-            if not isinstance(index, int):
-                raise TrustRefusal("task config 'trust_entry_index' must be an integer")
-            entry = witness.check_inclusion(
-                str(c["trust_entry"]).encode(), index, _hex_list(c, "trust_inclusion")
-            )
-        except KeyError as exc:
-            raise TrustRefusal(f"task lacks the ledger evidence {exc.args[0]!r} for its model") from None
+            inclusion = evidence.inclusion_proof()
+        except ValueError as exc:
+            raise TrustRefusal(str(exc)) from None
+        index = evidence.entry_index
+        entry = witness.check_inclusion(evidence.entry.encode(), index, inclusion)
         if entry.kind not in ("round_opened", "aggregate_computed"):
             raise TrustRefusal(f"ledger entry {index} ({entry.kind}) does not name a global model")
         if entry.fields["model_hash"] != hashlib.sha256(task.parameters).hexdigest():
@@ -154,19 +154,14 @@ class SiteTrust:
     def _privacy(
         self, config: Mapping[str, JSONValue], info: Mapping[str, JSONValue], secure: bool
     ) -> PrivacyRecord:
-        dp = str(config.get("dp", "none"))
-        if dp != "record":
-            return PrivacyRecord(dp=dp, secure_aggregation=secure)
-        steps = info.get("dp_steps")
-        event = PrivacyEvent(
-            float(_number(info, "dp_noise_multiplier") or 0.0),
-            float(_number(info, "dp_sample_rate") or 0.0),
-            steps if isinstance(steps, int) else 0,
-        )
+        dp = DpSettings.from_config(config)
+        if dp.mode != DpMode.RECORD:
+            return PrivacyRecord(dp=dp.mode.value, secure_aggregation=secure)
+        event = PrivacyEvent.from_reply_info(info)
         self.accountant.record(event)
-        epsilon = rdp_epsilon(self.accountant.events, float(_number(config, "dp_delta") or 1e-5))
+        epsilon = rdp_epsilon(self.accountant.events, dp.delta)
         return PrivacyRecord(
-            dp=dp,
+            dp=dp.mode.value,
             noise_multiplier=event.noise_multiplier,
             sample_rate=event.sample_rate,
             steps=event.steps,

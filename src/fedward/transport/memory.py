@@ -3,7 +3,8 @@
 With no deadline and one worker (the default) the sites are called in order in the caller's thread.
 Otherwise tasks run on a small thread pool, which is what lets a deadline be enforced. The deadline is
 measured from the moment the tasks are submitted; a site still working then is reported as timed out and
-its late reply is dropped.
+its late reply is dropped. A handler's reply that claims another task, or a timeout (which only the
+transport decides), is turned into a failed reply, as the `Transport` contract (transport/base.py) says.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 
 from fedward.core.messages import Reply, ReplyStatus, Task
-from fedward.transport.base import SiteHandler
+from fedward.transport.base import SiteHandler, SiteSilent, check_addressed
 
 __all__ = ["InMemoryTransport"]
 
@@ -33,9 +34,7 @@ class InMemoryTransport:
         return list(self._handlers)
 
     def exchange(self, tasks: Sequence[Task], deadline_s: float | None) -> Mapping[str, Reply]:
-        for task in tasks:
-            if task.site not in self._handlers:
-                raise KeyError(f"unknown site {task.site!r}")
+        check_addressed(tasks, self._handlers)
         if deadline_s is None and self._workers == 1:
             # nothing to time out and nothing to overlap: call the sites in order, without thread hand-offs
             return {task.site: _call(self._handlers[task.site], task) for task in tasks}
@@ -63,6 +62,21 @@ class InMemoryTransport:
 
 def _call(handler: SiteHandler, task: Task) -> Reply:
     try:
-        return handler.handle(task)
+        reply = handler.handle(task)
+    except SiteSilent as exc:  # a simulated dropout: what the deadline would have reported
+        return Reply.failure(task, ReplyStatus.TIMEOUT, str(exc))
     except Exception as exc:  # a site's failure is data, never a crash of the round
         return Reply.failure(task, ReplyStatus.FAILED, f"{type(exc).__name__}: {exc}")
+    return _checked(task, reply)
+
+
+def _checked(task: Task, reply: Reply) -> Reply:
+    """`reply` if it answers `task` as a site may; otherwise a failed reply saying what was wrong."""
+    claimed = (reply.run_id, reply.round, reply.site, reply.kind)
+    if claimed != (task.run_id, task.round, task.site, task.kind):
+        return Reply.failure(
+            task, ReplyStatus.FAILED, f"site {task.site}: the reply is for another task {claimed}"
+        )
+    if reply.status is ReplyStatus.TIMEOUT:
+        return Reply.failure(task, ReplyStatus.FAILED, f"site {task.site}: a site does not send timeouts")
+    return reply

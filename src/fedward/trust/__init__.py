@@ -7,6 +7,7 @@ manifest for every update it sends (`manifest`, `package`); the coordinator admi
 """
 
 from fedward.trust.errors import PackageError, PackageRejected, Reason, RosterError, TrustError
+from fedward.trust.federation_keys import FederationKeys, HeldKeyError, new_federation_keys
 from fedward.trust.formats import NAME_PATTERN, format_utc, parse_utc
 from fedward.trust.keys import new_identity
 from fedward.trust.manifest import (
@@ -27,13 +28,11 @@ from fedward.trust.package import (
 )
 from fedward.trust.roster import (
     ROSTER_SIGNING_CONTEXT,
-    FederationKeys,
     Roster,
     SignedRoster,
     SiteEntry,
     SiteStatus,
     admit,
-    new_federation_keys,
     read_roster,
     revoke,
     sign_roster,
@@ -50,6 +49,7 @@ __all__ = [
     "ROSTER_SIGNING_CONTEXT",
     "SIGNATURE_FIELD",
     "FederationKeys",
+    "HeldKeyError",
     "PackageError",
     "PackageRejected",
     "PackageVerifier",

@@ -42,13 +42,11 @@ from fedward.trust.formats import (
 __all__ = [
     "MAX_ROSTER_BYTES",
     "ROSTER_SIGNING_CONTEXT",
-    "FederationKeys",
     "Roster",
     "SignedRoster",
     "SiteEntry",
     "SiteStatus",
     "admit",
-    "new_federation_keys",
     "read_roster",
     "revoke",
     "sign_roster",
@@ -306,28 +304,3 @@ def read_roster(path: Path, admin_public: bytes) -> Roster:
         return verify_roster(SignedRoster.from_bytes(data), admin_public)
     except RosterError as exc:
         raise RosterError(str(exc), where=path, hint=exc.hint) from None
-
-
-@dataclass(frozen=True)
-class FederationKeys:
-    """A new federation's Ed25519 keys and its first roster (version 1), signed by the administrator."""
-
-    admin: SigningKey
-    coordinator: SigningKey
-    sites: dict[str, SigningKey]
-    roster: Roster
-    signed: SignedRoster
-
-
-def new_federation_keys(federation: str, sites: list[str], issued: str) -> FederationKeys:
-    """Fresh keys for the administrator, the coordinator and every site, and the roster admitting them."""
-    admin, coordinator = SigningKey.generate(), SigningKey.generate()
-    site_keys = {name: SigningKey.generate() for name in sites}
-    roster = Roster(
-        federation=federation,
-        version=1,
-        issued=issued,
-        coordinator_public_key=coordinator.public,
-        sites={name: SiteEntry(key.public) for name, key in site_keys.items()},
-    )
-    return FederationKeys(admin, coordinator, site_keys, roster, sign_roster(roster, admin))

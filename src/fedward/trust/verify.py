@@ -9,7 +9,7 @@ Any unexpected exception inside verification is itself a rejection (`Reason.MALF
 
 The verifier remembers, per site, the last accepted sequence number and every accepted manifest's hash,
 and only after a package has passed every check, so a rejected package never changes what is accepted
-next. That memory is checkpointable (`state_dict` / `load_state_dict`) with the coordinator's state.
+next. A restarted coordinator rebuilds that memory by replaying its journal through `verify`.
 Each check is a separate method so that a test can switch exactly one off and show the attack it stops.
 """
 
@@ -18,12 +18,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from fedward.core.arrays import arrays_from_bytes, check_finite
 from fedward.crypto import SignatureError, verify
 from fedward.trust.errors import PackageError, PackageRejected, Reason, RosterError
-from fedward.trust.formats import check_hex, check_int, check_keys, check_object, parse_utc
+from fedward.trust.formats import check_hex, check_int, parse_utc
 from fedward.trust.manifest import MAX_MANIFEST_BYTES, UpdateManifest
 from fedward.trust.package import (
     MANIFEST_FIELD,
@@ -123,22 +122,6 @@ class PackageVerifier:
             raise PackageRejected(Reason.MALFORMED_MANIFEST, str(exc)) from None
         package = UpdatePackage(manifest, signature, bytes(payload))
         return self.verify(package, site=site, round=round, base_model_sha256=base_model_sha256, now=now)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The replay memory as JSON: each site's last accepted sequence, and the accepted manifest hashes."""
-        return {"last_sequence": dict(sorted(self._last_sequence.items())), "seen": sorted(self._seen)}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore `state_dict()`; malformed state raises `ValueError` and changes nothing."""
-        doc = check_keys(state, {"last_sequence", "seen"}, "verifier state")
-        last = {
-            str(k): check_int(v, f"last_sequence.{k}")
-            for k, v in check_object(doc["last_sequence"], "last_sequence").items()
-        }
-        if not isinstance(doc["seen"], list | tuple):
-            raise ValueError("verifier state: 'seen' must be a list of hex digests")
-        seen = {check_hex(d, "seen", nbytes=32) for d in doc["seen"]}
-        self._last_sequence, self._seen = last, seen
 
     def _check(self, package: UpdatePackage, expected: _Expected) -> tuple[UpdateManifest, str]:
         self._check_form(package)

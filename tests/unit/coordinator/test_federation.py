@@ -5,11 +5,13 @@ import time
 import numpy as np
 import pytest
 
+from fedward.aggregation import WeightedMean
 from fedward.aggregation.fedavg import FedAvg
 from fedward.coordinator import FederationPlan, run_federation
 from fedward.core.arrays import arrays_from_bytes, arrays_to_bytes
 from fedward.core.messages import Reply, ReplyStatus, Task, TaskKind
 from fedward.errors import FederationError
+from fedward.settings import TrainSettings
 from fedward.site import LocalData, Site
 from fedward.transport import InMemoryTransport
 
@@ -27,7 +29,7 @@ def _plan(**kw) -> FederationPlan:
         model_name="logistic",
         rounds=3,
         seed=1,
-        train={"epochs": 1, "batch_size": 8, "lr": 0.1, "momentum": 0.0, "optimizer": "sgd"},
+        train=TrainSettings(epochs=1, batch_size=8, lr=0.1, momentum=0.0),
     )
     base.update(kw)
     return FederationPlan(**base)
@@ -144,3 +146,26 @@ def test_site_refuses_a_task_for_another_site():
     site = _sites(1)[0]
     reply = site.handle(Task("r", 1, "someone_else", TaskKind.DESCRIBE))
     assert reply.status is ReplyStatus.FAILED and "someone_else" in (reply.error or "")
+
+
+class _BuggyAccumulatorFedAvg(FedAvg):
+    """A coordinator-side bug: the accumulator raises on every update."""
+
+    def accumulator(self):
+        class Buggy(WeightedMean):
+            def add(self, arrays, weight):
+                raise RuntimeError("accumulator bug")
+
+        return Buggy()
+
+
+def test_a_coordinator_bug_stops_the_run_instead_of_being_blamed_on_the_sites():
+    """Regression: every error while folding a reply used to become the site's 'unusable update'."""
+    with pytest.raises(RuntimeError, match="accumulator bug"):
+        run_federation(InMemoryTransport(_sites()), _plan(rounds=1), _BuggyAccumulatorFedAvg())
+    # while a site's malformed payload is still only that site's failure (power: the same run, no bug)
+    sites = _sites()
+    result = run_federation(
+        InMemoryTransport([*sites[:2], Broken(sites[2], "shape")]), _plan(rounds=1), FedAvg()
+    )
+    assert result.rounds[0].outcomes["site2"].error.startswith("unusable update: parameters do not match")

@@ -69,13 +69,13 @@ def test_honest_growth_is_accepted_and_entries_checked(honest: LedgerWriter) -> 
     witness.observe(previous, KEY.public)  # the same checkpoint again: same size, same root
     assert witness.latest == previous and len(witness.seen) == 4
     index = honest.size - 1  # the round-5 aggregate with its model hash
-    entry = witness.check_inclusion(honest.line(index), index, honest.inclusion_proof(index))
+    entry = witness.check_inclusion(honest.line(index), index, honest.inclusion_proof_at(index, honest.size))
     assert entry.kind == "aggregate_computed" and entry.fields["model_hash"] == digest("model-5")
     altered = honest.line(index).replace(digest("model-5").encode(), digest("model-x").encode())
     with pytest.raises(ProofError):
-        witness.check_inclusion(altered, index, honest.inclusion_proof(index))
+        witness.check_inclusion(altered, index, honest.inclusion_proof_at(index, honest.size))
     with pytest.raises(ProofError):
-        witness.check_inclusion(honest.line(index), index - 1, honest.inclusion_proof(index))
+        witness.check_inclusion(honest.line(index), index - 1, honest.inclusion_proof_at(index, honest.size))
 
 
 def test_fork_is_detected_and_signatures_alone_accept_it(honest: LedgerWriter, forked: LedgerWriter) -> None:

@@ -44,7 +44,9 @@ def test_new_ledger_layout_and_proofs(tmp_path: Path) -> None:
         assert writer.root == root_hash(leaves) == second.checkpoint.root
         assert (first.checkpoint.tree_size, second.checkpoint.tree_size) == (4, 11)
         for index in range(11):
-            verify_inclusion(leaves[index], index, 11, writer.inclusion_proof(index), second.checkpoint.root)
+            verify_inclusion(
+                leaves[index], index, 11, writer.inclusion_proof_at(index, 11), second.checkpoint.root
+            )
         for index in range(4):
             proof = writer.inclusion_proof_at(index, 4)
             verify_inclusion(leaves[index], index, 4, proof, first.checkpoint.root)
@@ -172,7 +174,7 @@ def test_proof_arguments_out_of_range(tmp_path: Path) -> None:
     with open_writer(tmp_path) as writer:
         start_run(writer)
         with pytest.raises(ValueError):
-            writer.inclusion_proof(4)
+            writer.inclusion_proof_at(4, 4)
         with pytest.raises(ValueError):
             writer.inclusion_proof_at(0, 5)
         with pytest.raises(ValueError):

@@ -72,3 +72,27 @@ def test_from_dict_is_strict(mutate):
 def test_from_dict_refuses_non_mappings():
     with pytest.raises(ValueError, match="privacy event"):
         PrivacyEvent.from_dict([1.0, 0.5, 3])
+
+
+def test_reply_info_round_trip_and_wire_form():
+    event = PrivacyEvent(1.2, 0.1, 20)
+    info = event.to_reply_info()
+    assert info == {"dp_noise_multiplier": 1.2, "dp_sample_rate": 0.1, "dp_steps": 20}
+    assert [type(v) for v in info.values()] == [float, float, int]
+    assert PrivacyEvent.from_reply_info({**info, "labels": ["a"]}) == event
+
+
+@pytest.mark.parametrize(
+    ("info", "match"),
+    [
+        ({"dp_noise_multiplier": 1.2, "dp_sample_rate": 0.1}, "dp_steps"),
+        ({"dp_sample_rate": 0.1, "dp_steps": 20}, "dp_noise_multiplier"),
+        ({"dp_noise_multiplier": "1", "dp_sample_rate": 0.1, "dp_steps": 20}, "numbers"),
+        ({"dp_noise_multiplier": 1.2, "dp_sample_rate": True, "dp_steps": 20}, "numbers"),
+        ({"dp_noise_multiplier": 1.2, "dp_sample_rate": 0.1, "dp_steps": 20.0}, "numbers"),
+        ({"dp_noise_multiplier": 0.0, "dp_sample_rate": 0.1, "dp_steps": 20}, "noise_multiplier"),
+    ],
+)
+def test_reply_info_is_read_strictly(info, match):
+    with pytest.raises(ValueError, match=match):
+        PrivacyEvent.from_reply_info(info)

@@ -11,6 +11,7 @@ import pytest
 
 from fedward.config import PrivacyConfig
 from fedward.site.policy import (
+    ACCEPT_ANY_TASK,
     RULES,
     PolicyError,
     PolicyRequest,
@@ -138,6 +139,25 @@ def test_simulation_default_is_named_permissive_and_still_checks() -> None:
     assert result.policy_source == sim.source
     assert not sim.check(dataclasses.replace(GOOD, num_samples=0)).passed
     assert not sim.check(dataclasses.replace(GOOD, round=0)).passed
+
+
+def test_accept_any_task_is_marked_in_its_hash_and_in_every_result() -> None:
+    """The deployed opt-in has the simulation's permissive rules but its own identity: its hash differs
+    (and so does the manifest's), and each result carries the accept_any_task check. Power check: the
+    simulation default, and a file stating the same rules, carry neither."""
+    opt_in, sim = SitePolicy.accept_any_task(), SitePolicy.simulation_default()
+    same_rules = parse_policy(
+        {"policy": {k: v for k, v in sim.to_dict().items() if v is not None}}, source="same.toml"
+    )
+    assert same_rules.sha256() == sim.sha256() != opt_in.sha256()
+    assert opt_in.to_dict()[ACCEPT_ANY_TASK] is True and ACCEPT_ANY_TASK not in sim.to_dict()
+    request = dataclasses.replace(GOOD, secure_aggregation=False, dp="none", num_samples=1)
+    result = opt_in.check(request)
+    assert result.passed and result.checks == {**dict.fromkeys(RULES, True), ACCEPT_ANY_TASK: True}
+    assert result.policy_sha256 == opt_in.sha256() and "--accept-any-task" in result.policy_source
+    assert ACCEPT_ANY_TASK not in sim.check(request).checks
+    assert ACCEPT_ANY_TASK not in same_rules.check(request).checks
+    assert not opt_in.check(dataclasses.replace(GOOD, num_samples=0)).passed  # its checks still run
 
 
 # --- deny by default: the file itself

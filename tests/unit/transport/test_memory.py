@@ -2,7 +2,7 @@ import threading
 import time
 
 from fedward.core.messages import Reply, ReplyStatus, Task, TaskKind
-from fedward.transport import InMemoryTransport
+from fedward.transport import InMemoryTransport, SiteSilent
 
 
 class Echo:
@@ -61,3 +61,23 @@ def test_unknown_site_and_duplicate_names_are_refused():
     with pytest.raises(KeyError):
         t.exchange(_tasks("zzz"), None)
     t.close()
+
+
+class Silent(Echo):
+    def handle(self, task: Task) -> Reply:
+        raise SiteSilent("site a dropped out before_train (injected fault)")
+
+
+def test_a_silent_site_is_a_timeout_at_once_and_a_claimed_timeout_is_not():
+    silent = InMemoryTransport([Silent("a")])
+    reply = silent.exchange(_tasks("a"), None)["a"]
+    assert reply.status is ReplyStatus.TIMEOUT and "injected fault" in (reply.error or "")
+    silent.close()
+
+    class Claims(Echo):  # power check: a site's own TIMEOUT reply is not believed
+        def handle(self, task: Task) -> Reply:
+            return Reply.failure(task, ReplyStatus.TIMEOUT, "made up")
+
+    claims = InMemoryTransport([Claims("a")])
+    assert claims.exchange(_tasks("a"), None)["a"].status is ReplyStatus.FAILED
+    claims.close()

@@ -22,6 +22,7 @@ from fedward.coordinator.service.board import Board
 from fedward.coordinator.state.base import ReplyRecord, StateStore, TaskRecord
 from fedward.coordinator.state.blobs import BlobStore
 from fedward.core.messages import Reply, ReplyStatus, Task
+from fedward.transport.base import check_addressed
 from fedward.transport.wire import ReplyMessage, reply_from_message, task_to_message
 
 __all__ = ["ServiceTransport"]
@@ -46,11 +47,8 @@ class ServiceTransport:
         return list(self._sites)
 
     def exchange(self, tasks: Sequence[Task], deadline_s: float | None) -> Mapping[str, Reply]:
-        ids: dict[str, str] = {}
-        for task in tasks:
-            if task.site not in self._sites:
-                raise KeyError(f"unknown site {task.site!r}")
-            ids[task.site] = self._journal(task)
+        check_addressed(tasks, self._sites)  # before anything is journaled, which a site would answer
+        ids = {task.site: self._journal(task) for task in tasks}
         self._board.notify()
         self._wait(list(ids.values()), deadline_s)
         return _Replies(self._store, self._blobs, {t.site: (t, ids[t.site]) for t in tasks})

@@ -1,4 +1,6 @@
-"""Loading every site's data for a simulation, with the checks a person needs before a run starts.
+"""Loading site data, with the checks a person needs before a run starts: every site's at once in a
+simulation (`load_sites`), one site's own in a deployed site node (`load_site`), the same loader and
+preprocessing either way.
 
 All loading and validation happens before anything is written, so a bad file stops the run with a clear
 error naming the site and file, and the run directory is never half written.
@@ -22,7 +24,7 @@ from fedward.errors import DataError
 from fedward.site.data import LocalData
 from fedward.tabular import load_table
 
-__all__ = ["LoadedSite", "load_site", "load_sites", "pipeline_spec"]
+__all__ = ["LoadedSite", "load_site", "load_sites", "pipeline_spec", "preprocessing_sha256"]
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,16 @@ class LoadedSite:
 
 
 def pipeline_spec(cfg: FederationConfig) -> PipelineSpec:
+    """The `[data]` preprocessing steps of a documents federation, as a hashable spec."""
     d = cfg.data
     return PipelineSpec(
         min_dpi=d.min_dpi, image_size=d.image_size, correct_orientation=d.correct_orientation, deskew=d.deskew
     )
+
+
+def preprocessing_sha256(cfg: FederationConfig) -> str | None:
+    """The hash of the preprocessing a site's update manifest names; None for tabular data."""
+    return pipeline_spec(cfg).sha256() if cfg.federation.task == "documents" else None
 
 
 def load_sites(cfg: FederationConfig, progress: Callable[[str], None] | None = None) -> list[LoadedSite]:

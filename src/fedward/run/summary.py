@@ -1,19 +1,44 @@
-"""Building `summary.json`: the run directory's contract with the report, the tests and later tooling."""
+"""Building `summary.json`: the run directory's contract with the report, the tests and later tooling.
+
+The same builder serves both ways to run: a simulation passes the per-site counts of the data it loaded
+(`loaded_site_data`) and its baselines; a deployed coordinator, which never sees a row, passes what the
+sites described (`described_site_data`) and no baselines.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fedward import __version__
 from fedward.config import FederationConfig
 from fedward.coordinator import FederationResult
 from fedward.core.arrays import num_parameters, sha256_arrays
+from fedward.run.data import LoadedSite, pipeline_spec
 from fedward.secagg.task import secagg_threshold
-from fedward.simulation.baselines import BaselineResult, Evaluation
-from fedward.simulation.data import LoadedSite, pipeline_spec
 
-__all__ = ["build_summary", "described_site_data", "loaded_site_data"]
+__all__ = ["BaselineResult", "Evaluation", "build_summary", "described_site_data", "loaded_site_data"]
+
+Metrics = dict[str, float]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One model family's test metrics: per site, and pooled over every site's test data."""
+
+    sites: dict[str, Metrics]
+    pooled: Metrics
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    """The comparisons a simulation trains (simulation/baselines.py), as the summary records them."""
+
+    centralized: Evaluation
+    local_only: Evaluation
+    cross_site: list[list[float]]  # [train site i][test site j] accuracy
+    seconds: float
 
 
 def _section(sites: Mapping[str, Mapping[str, float]], pooled: Mapping[str, float]) -> dict[str, Any]:

@@ -1,0 +1,36 @@
+"""What one run of the federation is asked to do: the plan every round reads (model, rounds, seed,
+training settings, site sampling, deadline, privacy).
+
+A plain frozen value with no behaviour, below `setup.py` and `federation.py`, so both can import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fedward.config import PrivacyConfig
+from fedward.settings import TrainSettings
+
+__all__ = ["FederationPlan"]
+
+
+@dataclass(frozen=True)
+class FederationPlan:
+    run_id: str
+    model_name: str
+    rounds: int
+    seed: int
+    train: TrainSettings  # the run-wide local training settings (each site's seed is added per task)
+    hidden: tuple[int, ...] = (64,)
+    channels: tuple[int, ...] = (16, 32, 64)
+    fraction: float = 1.0
+    min_sites: int = 1
+    deadline_s: float | None = None
+    eval_every: int = 1
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    federation: str = "fedward"
+    config_sha256: str = "0" * 64
+
+    def evaluates(self, rnd: int) -> bool:
+        """Is round `rnd` followed by an evaluation? Every `eval_every` rounds, and always the last."""
+        return rnd % self.eval_every == 0 or rnd == self.rounds

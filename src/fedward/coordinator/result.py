@@ -1,0 +1,38 @@
+"""What one run of the federation produced: the setup the sites described, the final model, the privacy
+spend and every round's record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fedward.coordinator.audit import Audit
+from fedward.coordinator.privacy import PrivacyState
+from fedward.coordinator.rounds import RoundRecord
+from fedward.coordinator.setup import FederationSetup
+from fedward.core.arrays import Arrays
+
+__all__ = ["FederationResult"]
+
+
+@dataclass
+class FederationResult:
+    run_id: str
+    setup: FederationSetup
+    params: Arrays
+    privacy: PrivacyState
+    audit: Audit | None = None
+    rounds: list[RoundRecord] = field(default_factory=list)
+
+    @property
+    def rounds_completed(self) -> int:
+        return sum(r.aggregated for r in self.rounds)
+
+    @property
+    def final(self) -> RoundRecord:
+        return self.rounds[-1]
+
+    @property
+    def last_aggregated_round(self) -> int:
+        """The last round that produced a new global model (the round the release names)."""
+        return max(r.round for r in self.rounds if r.aggregated)

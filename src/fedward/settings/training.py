@@ -1,0 +1,96 @@
+"""The local training settings a fit task carries, typed at both ends: the coordinator writes them with
+`to_config` and a site reads them back with `from_config`.
+
+On the wire (the keys and JSON types are fixed: sites hash and sign the task config, and a deployed
+coordinator replays tasks from its journal):
+
+- run-wide, the same in every fit task of a run and part of the task definition (`task_sha256`):
+  `epochs`, `batch_size`, `lr`, `momentum`, `optimizer`, `weight_decay`, `max_grad_norm` (null: none);
+- per site and round: `seed` (SeedSequence(seed, round, site index), set by the coordinator, left out
+  of the task hash by `fedward.core.provenance`);
+- per strategy: `proximal_mu`, present only when the strategy sends it (FedProx's `site_config`, Li et
+  al. 2020); absent means 0 (no proximal term).
+
+`TrainSettings` also drives the in-process baselines, which train with the run-wide values, a longer
+`epochs` and the config seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Self
+
+from fedward.config import StrategyConfig
+from fedward.core.messages import JSONValue
+from fedward.settings.fields import read_float, read_int, read_optional_float, read_str
+
+__all__ = ["PROXIMAL_MU", "SEED", "TrainSettings"]
+
+SEED = "seed"  # the per-site training seed's key in a fit task's config
+PROXIMAL_MU = "proximal_mu"  # FedProx's proximal weight's key (sent by the strategy)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a site trains locally: optimizer and schedule, the FedProx term, and the batch-order seed."""
+
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 0.05
+    momentum: float = 0.9
+    optimizer: str = "sgd"
+    weight_decay: float = 0.0
+    proximal_mu: float = 0.0
+    max_grad_norm: float | None = None  # clip each step's gradient norm: keeps plain SGD from diverging
+    seed: int = 0
+
+    @classmethod
+    def from_strategy(cls, strategy: StrategyConfig, *, epochs: int | None = None, seed: int = 0) -> Self:
+        """The run-wide settings of `[strategy]` (epochs: `local_epochs` unless given). `proximal_mu` stays
+        0: FedProx sends it through its `site_config`, and the baselines train without it."""
+        s = strategy
+        return cls(
+            epochs=s.local_epochs if epochs is None else epochs,
+            batch_size=s.batch_size,
+            lr=s.lr,
+            momentum=s.momentum,
+            optimizer=s.optimizer,
+            weight_decay=s.weight_decay,
+            max_grad_norm=s.max_grad_norm,
+            seed=seed,
+        )
+
+    def to_config(self) -> dict[str, JSONValue]:
+        """The run-wide keys, in the order fit tasks have always carried them. `seed` and `proximal_mu`
+        travel on their own (`seed_config`, the strategy's `site_config`)."""
+        return {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "optimizer": self.optimizer,
+            "weight_decay": self.weight_decay,
+            "max_grad_norm": self.max_grad_norm,
+        }
+
+    @staticmethod
+    def seed_config(seed: int) -> dict[str, JSONValue]:
+        """The per-site part of a fit task's training settings."""
+        return {SEED: seed}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, JSONValue]) -> Self:
+        """Read a fit task's settings; every run-wide key and `seed` must be present and well typed
+        (ValueError naming the key); `proximal_mu` may be absent (0)."""
+        return cls(
+            epochs=read_int(config, "epochs"),
+            batch_size=read_int(config, "batch_size"),
+            lr=read_float(config, "lr"),
+            momentum=read_float(config, "momentum"),
+            optimizer=read_str(config, "optimizer"),
+            weight_decay=read_float(config, "weight_decay"),
+            proximal_mu=read_float(config, PROXIMAL_MU) if PROXIMAL_MU in config else 0.0,
+            max_grad_norm=read_optional_float(config, "max_grad_norm"),
+            seed=read_int(config, SEED),
+        )

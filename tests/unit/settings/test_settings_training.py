@@ -1,0 +1,128 @@
+"""TrainSettings: the training part of a fit task's config, byte for byte what plan_for wrote before the
+dataclass, read back strictly by the site."""
+
+import dataclasses
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fedward.config import StrategyConfig
+from fedward.core.canonical import canonical_bytes
+from fedward.settings import TrainSettings
+from fedward.settings.training import PROXIMAL_MU, SEED
+
+
+def _before(s: StrategyConfig) -> dict:
+    """What simulation/runner.py `plan_for` put in `FederationPlan.train` before typed settings."""
+    return {
+        "epochs": s.local_epochs,
+        "batch_size": s.batch_size,
+        "lr": s.lr,
+        "momentum": s.momentum,
+        "optimizer": s.optimizer,
+        "weight_decay": s.weight_decay,
+        "max_grad_norm": s.max_grad_norm,
+    }
+
+
+STRATEGIES = [
+    StrategyConfig(),
+    StrategyConfig(name="fedprox", local_epochs=3, batch_size=16, lr=1, momentum=0, max_grad_norm=5),
+    StrategyConfig(name="fedadam", optimizer="adam", lr=0.001, weight_decay=1e-4, max_grad_norm=1.0),
+]
+
+
+def _types(config):
+    return [(k, type(v)) for k, v in config.items()]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_to_config_reproduces_the_wire_format_exactly(strategy):
+    config = TrainSettings.from_strategy(strategy).to_config()
+    before = _before(strategy)
+    assert config == before
+    assert _types(config) == _types(before)
+    assert canonical_bytes(config) == canonical_bytes(before)
+
+
+def test_literal_wire_format():
+    """The exact bytes, not only agreement with the function they replace."""
+    config = TrainSettings.from_strategy(STRATEGIES[1]).to_config()
+    assert canonical_bytes(config) == (
+        b'{"batch_size":16,"epochs":3,"lr":1.0,"max_grad_norm":5.0,"momentum":0.0,'
+        b'"optimizer":"sgd","weight_decay":0.0}'
+    )
+
+
+def test_the_per_site_values_travel_on_their_own():
+    settings = TrainSettings(seed=7, proximal_mu=0.1)
+    assert SEED not in settings.to_config() and PROXIMAL_MU not in settings.to_config()
+    assert TrainSettings.seed_config(7) == {"seed": 7}
+
+
+def test_from_strategy_matches_the_baselines_and_the_plan():
+    s = STRATEGIES[1]
+    base = TrainSettings.from_strategy(s, epochs=10 * s.local_epochs, seed=42)
+    assert base == TrainSettings(
+        epochs=30, batch_size=16, lr=1.0, momentum=0.0, optimizer="sgd", max_grad_norm=5.0, seed=42
+    )
+    assert TrainSettings.from_strategy(s).proximal_mu == 0.0  # FedProx sends mu through its site_config
+
+
+@given(
+    epochs=st.integers(1, 1000),
+    batch=st.integers(1, 10_000),
+    lr=st.floats(1e-6, 10.0),
+    momentum=st.floats(0.0, 0.99),
+    optimizer=st.sampled_from(["sgd", "adam"]),
+    decay=st.floats(0.0, 1.0),
+    mu=st.floats(0.0, 1.0),
+    clip=st.none() | st.floats(1e-3, 100.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_round_trip_property(epochs, batch, lr, momentum, optimizer, decay, mu, clip, seed):
+    settings = TrainSettings(epochs, batch, lr, momentum, optimizer, decay, mu, clip, seed)
+    config = settings.to_config() | settings.seed_config(seed) | {PROXIMAL_MU: mu}
+    assert TrainSettings.from_config(config) == settings
+
+
+def test_proximal_mu_absent_means_no_proximal_term():
+    config = TrainSettings().to_config() | TrainSettings.seed_config(3)
+    assert TrainSettings.from_config(config) == TrainSettings(seed=3)
+
+
+@pytest.mark.parametrize(
+    "key", ["epochs", "batch_size", "lr", "momentum", "optimizer", "weight_decay", "max_grad_norm", "seed"]
+)
+def test_a_missing_key_is_named(key):
+    config = TrainSettings().to_config() | TrainSettings.seed_config(0)
+    del config[key]
+    with pytest.raises(ValueError, match=key):
+        TrainSettings.from_config(config)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("epochs", 1.5),
+        ("epochs", True),
+        ("batch_size", "32"),
+        ("lr", None),
+        ("lr", False),
+        ("optimizer", 1),
+        ("max_grad_norm", "5"),
+        ("seed", 1.0),
+        ("proximal_mu", None),
+    ],
+)
+def test_a_mistyped_key_is_named(key, value):
+    config = TrainSettings().to_config() | TrainSettings.seed_config(0) | {key: value}
+    with pytest.raises(ValueError, match=key):
+        TrainSettings.from_config(config)
+
+
+def test_every_field_travels():
+    """A field added to TrainSettings must get a wire key (or be documented as per-site) to pass."""
+    config = TrainSettings().to_config() | TrainSettings.seed_config(0) | {PROXIMAL_MU: 0.0}
+    assert set(config) == {f.name for f in dataclasses.fields(TrainSettings)}
