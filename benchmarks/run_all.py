@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "accuracy": ["--quick"],
     "overhead": ["--quick"],
     "cross_site": ["--quick"],
+    "sender_shift": ["--quick"],
     "preprocessing": ["--sites", "2", "--pages", "16"],
     "secagg": ["--quick"],
     "dp_utility": ["--quick"],

@@ -46,6 +46,14 @@ class WeightedMean:
         self._total += float(weight)
         self._count += 1
 
+    def mean(self) -> Arrays:
+        """The weighted mean, in new arrays; the accumulator keeps its sum (benchmarks/overhead.py reads
+        it repeatedly; the round itself uses `result`)."""
+        if self._sum is None:
+            raise ValueError("no updates to average")
+        scale = np.float32(1.0 / self._total)
+        return {k: s * scale for k, s in self._sum.items()}
+
     def result(self) -> Arrays:
         """The weighted mean, scaled in place in the sum (no second model-sized buffer): the round's last
         use of the accumulator, which is empty afterwards."""

@@ -8,6 +8,7 @@ import typer
 
 from fedward.cli.federation_file import write_federation_file
 from fedward.cli.progress import counter, results
+from fedward.config import DpMode
 from fedward.errors import UserError
 
 __all__ = ["app", "documents_config_tables", "synth_documents"]
@@ -75,20 +76,32 @@ def synth_documents(
     workers: int,
     rounds: int = 20,
     privacy: dict[str, str | int | float | bool | list[int]] | None = None,
+    senders: bool = False,
 ) -> list[str]:
-    """Generate the hospitals and `OUT/federation.toml`; returns the hospital names."""
-    from fedward.documents.synth import generate_federation
+    """Generate the hospitals and `OUT/federation.toml`; returns the hospital names. `senders` adds the
+    shared pool of outside senders and later-in-time test splits (`SenderSettings` defaults)."""
+    from fedward.documents.synth import SenderSettings, generate_federation
 
     _require_new_folder(out)
     try:
         with counter(f"synthesizing {sites} hospitals", sites * pages) as progress:
-            summaries = generate_federation(out, sites, pages, seed, workers=workers, progress=progress)
+            summaries = generate_federation(
+                out,
+                sites,
+                pages,
+                seed,
+                workers=workers,
+                progress=progress,
+                senders=SenderSettings() if senders else None,
+            )
     except ValueError as exc:
         raise UserError(str(exc), where="fedward synth docs") from None
     names = [s.name for s in summaries]
     write_federation_file(
         out / "federation.toml",
-        documents_config_tables(rounds, seed, private=privacy is not None and privacy.get("dp") == "record")
+        documents_config_tables(
+            rounds, seed, private=privacy is not None and privacy.get("dp") == DpMode.RECORD
+        )
         | ({"privacy": privacy} if privacy else {}),
         [(n, f"{n}/train", f"{n}/test") for n in names],
         f"Synthetic scanned-document federation: {sites} hospitals, {pages} pages each, seed {seed}.",
@@ -103,9 +116,15 @@ def docs(
     pages: int = typer.Option(200, "--pages", min=1, help="pages per hospital (train and test)"),
     seed: int = typer.Option(0, "--seed", min=0, help="seed: same seed, same files"),
     workers: int = typer.Option(1, "--workers", min=1, help="processes to render with"),
+    senders: bool = typer.Option(
+        False,
+        "--senders",
+        help="pages also come from a shared pool of outside senders (GP practices, insurers, laboratories); "
+        "each test split is later in time, with senders and form versions only other hospitals trained on",
+    ),
 ) -> None:
     """Scanned medical documents: per-hospital letterheads, templates, document mix and scanner."""
-    synth_documents(out, sites, pages, seed, workers)
+    synth_documents(out, sites, pages, seed, workers, senders=senders)
     results.print(
         f"wrote {sites} hospitals to {out}; run them with: fedward simulate "
         f"{out / 'federation.toml'} --out runs/docs",

@@ -171,3 +171,13 @@ def test_result_is_the_mean_scaled_in_place_and_ends_the_accumulation():
     assert acc.count == 0
     with pytest.raises(ValueError, match="no updates"):
         acc.result()
+
+
+def test_mean_keeps_the_sum_and_equals_result():
+    acc = WeightedMean()
+    acc.add({"p": np.ones((2, 3), np.float32)}, 1.0)
+    acc.add({"p": np.full((2, 3), 4.0, np.float32)}, 3.0)
+    first, second = acc.mean()["p"], acc.mean()["p"]
+    assert first is not second and acc.count == 2
+    np.testing.assert_array_equal(first, np.full((2, 3), 3.25, np.float32))
+    np.testing.assert_array_equal(acc.result()["p"], first)

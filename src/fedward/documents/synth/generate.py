@@ -13,6 +13,13 @@ total, as PIL's `Image.rotate`), and `fields`: the patient details drawn on the 
 (name, mrn, dob, address, phone), `text`, `box` (x0, y0, x1, y1 on the saved image, clipped to it) and
 `box_upright` (the same on the upright page before any rotation).
 
+With `senders` (opt-in, `SenderSettings`), many pages come from a shared pool of outside senders (see
+`senders` and `exposure`): `senders.json` records the pool and each hospital's exposure to it, and every
+truth record also holds `sender` (the pool sender's slug, or the hospital's own name), `sender_kind`
+("hospital" for its own pages), `form_version` and `seen_locally` (whether this hospital's own training
+split holds a page of the same sender and form version; always true on training pages). Without `senders`
+the output is byte for byte what it was before senders existed.
+
 Each page's generators are seeded from (seed, hospital index, page index) alone, so the bytes on disk do
 not depend on `workers` or on the order in which a process pool finishes pages.
 """
@@ -20,6 +27,7 @@ not depend on `workers` or on the order in which a process pool finishes pages.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import json
 import math
@@ -35,8 +43,10 @@ import numpy as np
 from faker import Faker
 
 from fedward.documents.synth.classes import DOCUMENT_CLASSES
+from fedward.documents.synth.exposure import PageSource, draw_exposures, plan_sources
 from fedward.documents.synth.hospitals import HospitalProfile, make_profiles
 from fedward.documents.synth.scanner import Scan, scan
+from fedward.documents.synth.senders import Sender, SenderSettings, make_pool, received
 from fedward.documents.synth.split import SPLITS, assign_labels
 from fedward.documents.synth.templates import print_page
 
@@ -59,6 +69,16 @@ class SiteSummary:
 
 
 @dataclass(frozen=True)
+class _Sent:
+    """Who sent a page (for its truth record): sender slug, kind, form version, seen in local training."""
+
+    name: str
+    kind: str
+    version: int
+    seen_locally: bool
+
+
+@dataclass(frozen=True)
 class _PageJob:
     """Everything a (possibly separate) process needs to render and save one page."""
 
@@ -69,6 +89,8 @@ class _PageJob:
     page_index: int
     split: str
     label: str
+    printer: HospitalProfile | None = None  # whose print identity, when not the hospital's own
+    sent: _Sent | None = None  # only with senders
 
     @property
     def file(self) -> str:
@@ -85,16 +107,19 @@ def generate_federation(
     test_fraction: float = 0.25,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    senders: SenderSettings | None = None,
 ) -> list[SiteSummary]:
     """Write `sites` hospitals with `pages` scanned pages each (train + test) under `out`.
 
-    `test_fraction` of each hospital's pages go to its test split (rounded, and never fewer pages than
-    classes in either split). `progress(done, total)` is called in this process after each page, in page
-    order. `workers > 1` renders in spawned processes, which import the caller's `__main__`: a script must
-    guard its entry point with `if __name__ == "__main__":`. The output is the same for any `workers`.
+        `test_fraction` of each hospital's pages go to its test split (rounded, and never fewer pages than
+        classes in either split). `progress(done, total)` is called in this process after each page, in page
+        order. `workers > 1` renders in spawned processes, which import the caller's `__main__`: a script must
+        guard its entry point with `if __name__ == "__main__":`. The output is the same for any `workers`.
+    `senders` switches on the shared pool of outside senders and the later-in-time test splits (module
+    docstring); None keeps the output of a federation without them.
 
-    Raises ValueError for impossible sizes and FileExistsError when `out` holds anything already. On any
-    failure the partial output is removed, so `out` is as it was before the call.
+        Raises ValueError for impossible sizes and FileExistsError when `out` holds anything already. On any
+        failure the partial output is removed, so `out` is as it was before the call.
     """
     _validate(sites, pages, seed, test_fraction, workers)
     out = Path(out)
@@ -102,7 +127,7 @@ def generate_federation(
     if existed and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out}: output folder exists and is not empty; choose a new folder")
     try:
-        return _generate(out, sites, pages, seed, test_fraction, workers, progress)
+        return _generate(out, sites, pages, seed, test_fraction, workers, progress, senders)
     except BaseException:
         _remove_partial(out, existed)
         raise
@@ -148,12 +173,16 @@ def _generate(
     test_fraction: float,
     workers: int,
     progress: Callable[[int, int], None] | None,
+    senders: SenderSettings | None,
 ) -> list[SiteSummary]:
     """Profiles, labels, pages, then the per-split index files."""
     profiles = make_profiles(seed, sites)
     out.mkdir(parents=True, exist_ok=True)
     (out / "hospitals.json").write_text(json.dumps([p.to_json() for p in profiles], indent=2) + "\n")
     jobs = _jobs(out, seed, profiles, pages, test_fraction)
+    if senders is not None:
+        labels = _labels(seed, profiles, pages, test_fraction)
+        jobs = _with_senders(out, seed, profiles, labels, jobs, senders)
     for profile in profiles:
         for split in SPLITS:
             (out / profile.name / split / "pages").mkdir(parents=True)
@@ -166,19 +195,63 @@ def _generate(
     return [_summary(p, [j for j in jobs if j.hospital.name == p.name]) for p in profiles]
 
 
+def _labels(
+    seed: int, profiles: list[HospitalProfile], pages: int, test_fraction: float
+) -> list[dict[str, list[str]]]:
+    """Every hospital's train and test labels, in page order."""
+    return [assign_labels(seed, h, p.class_mix, pages, test_fraction) for h, p in enumerate(profiles)]
+
+
 def _jobs(
     out: Path, seed: int, profiles: list[HospitalProfile], pages: int, test_fraction: float
 ) -> list[_PageJob]:
     """One job per page: train pages first, then test, numbered through the hospital."""
+    labels = _labels(seed, profiles, pages, test_fraction)
     jobs: list[_PageJob] = []
     for h, profile in enumerate(profiles):
-        labels = assign_labels(seed, h, profile.class_mix, pages, test_fraction)
         index = 0
         for split in SPLITS:
-            for label in labels[split]:
+            for label in labels[h][split]:
                 jobs.append(_PageJob(str(out), seed, h, profile, index, split, label))
                 index += 1
     return jobs
+
+
+def _with_senders(
+    out: Path,
+    seed: int,
+    profiles: list[HospitalProfile],
+    labels: list[dict[str, list[str]]],
+    jobs: list[_PageJob],
+    settings: SenderSettings,
+) -> list[_PageJob]:
+    """The same jobs, each told who sent its page; `senders.json` records the pool and the exposures."""
+    pool = make_pool(seed, settings)
+    exposures = draw_exposures(seed, len(profiles), pool, settings)
+    record = {
+        "settings": settings.to_json(),
+        "pool": [s.to_json() for s in pool],
+        "exposure": {p.name: e.to_json(pool) for p, e in zip(profiles, exposures, strict=True)},
+    }
+    (out / "senders.json").write_text(json.dumps(record, indent=2) + "\n")
+    plans = plan_sources(seed, labels, pool, exposures, settings)
+    sources = [s for plan in plans for split in SPLITS for s in plan[split]]
+    seen = [{(s.sender, s.version) for s in plan["train"]} for plan in plans]
+    return [
+        _sent_job(job, source, pool, (source.sender, source.version) in seen[job.hospital_index])
+        for job, source in zip(jobs, sources, strict=True)
+    ]
+
+
+def _sent_job(job: _PageJob, source: PageSource, pool: tuple[Sender, ...], seen: bool) -> _PageJob:
+    """`job` printed by its sender (its own hospital when `source.sender` is None)."""
+    if source.sender is None:
+        return dataclasses.replace(job, sent=_Sent(job.hospital.name, "hospital", 0, seen))
+    sender = pool[source.sender]
+    printer = received(sender.versions[source.version], job.hospital)
+    return dataclasses.replace(
+        job, printer=printer, sent=_Sent(sender.name, sender.kind, source.version, seen)
+    )
 
 
 def _run(jobs: list[_PageJob], workers: int) -> Iterator[dict[str, Any]]:
@@ -202,11 +275,12 @@ def _render_job(job: _PageJob) -> dict[str, Any]:
     """Print, scan and save one page; return its truth record."""
     entropy = np.random.SeedSequence([job.seed, _PAGE_STREAM, job.hospital_index, job.page_index])
     rng = np.random.default_rng(entropy)
-    fake = _faker(job.hospital.locale)
+    printer = job.hospital if job.printer is None else job.printer
+    fake = _faker(printer.locale)
     fake.seed_instance(int(entropy.generate_state(1)[0]))
     scanner = job.hospital.scanner
     dpi = scanner.low_dpi if rng.random() < scanner.low_dpi_rate else scanner.dpi
-    printed = print_page(job.hospital, job.label, dpi, rng, fake)
+    printed = print_page(printer, job.label, dpi, rng, fake)
     result = scan(printed.image, printed.fields, scanner, rng)
     path = Path(job.out) / job.hospital.name / job.split / job.file
     if scanner.format == "jpeg":
@@ -218,7 +292,7 @@ def _render_job(job: _PageJob) -> dict[str, Any]:
 
 def _truth(job: _PageJob, dpi: int, result: Scan) -> dict[str, Any]:
     """The truth record of one page (see the module docstring for where it is written)."""
-    return {
+    record = {
         "file": job.file,
         "label": job.label,
         "hospital": job.hospital.name,
@@ -231,6 +305,15 @@ def _truth(job: _PageJob, dpi: int, result: Scan) -> dict[str, Any]:
             {"kind": f.kind, "text": f.text, "box": list(f.box), "box_upright": list(f.box_upright)}
             for f in result.fields
         ],
+    }
+    if job.sent is None:
+        return record
+    sent = job.sent
+    return record | {
+        "sender": sent.name,
+        "sender_kind": sent.kind,
+        "form_version": sent.version,
+        "seen_locally": sent.seen_locally,
     }
 
 

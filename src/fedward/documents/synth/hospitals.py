@@ -19,7 +19,16 @@ from faker import Faker
 
 from fedward.documents.synth.classes import DOCUMENT_CLASSES, TEMPLATE_VARIANTS
 
-__all__ = ["HOSPITAL_NAMES", "HospitalProfile", "ScannerProfile", "hospital_name", "make_profiles"]
+__all__ = [
+    "HOSPITAL_NAMES",
+    "HospitalProfile",
+    "ScannerProfile",
+    "draw_identity",
+    "draw_style",
+    "hospital_name",
+    "make_profiles",
+    "style_permutations",
+]
 
 HOSPITAL_NAMES: tuple[str, ...] = (
     "st_marys",
@@ -197,8 +206,14 @@ def hospital_name(index: int) -> str:
 def make_profiles(seed: int, sites: int) -> list[HospitalProfile]:
     """Draw the profiles of `sites` hospitals for one federation seed (same seed, same profiles)."""
     root = np.random.default_rng(np.random.SeedSequence([seed, _PROFILE_STREAM]))
-    perms = {key: root.permutation(len(options)) for key, options in _STYLE_OPTIONS.items()}
+    perms = style_permutations(root)
     return [_profile(seed, i, perms) for i in range(sites)]
+
+
+def style_permutations(rng: np.random.Generator) -> dict[str, np.ndarray[Any, Any]]:
+    """One seeded permutation per style attribute: printers with consecutive indices that pick through the
+    same permutations never share an option (hospitals use one set, outside senders another)."""
+    return {key: rng.permutation(len(options)) for key, options in _STYLE_OPTIONS.items()}
 
 
 _STYLE_OPTIONS: dict[str, tuple[str, ...] | tuple[float, ...]] = {
@@ -233,8 +248,8 @@ def _profile(seed: int, index: int, perms: dict[str, np.ndarray[Any, Any]]) -> H
         display_name=display,
         locale=locale,
         paper="a4" if locale == "en_GB" else "letter",
-        **_style(perms, index, rng),
-        **_identity(name, locale, prefix, perms, index, rng),
+        **draw_style(perms, index, rng),
+        **draw_identity(name, locale, prefix, perms, index, rng),
         form_prefix=prefix,
         variants=tuple(int(v) for v in rng.integers(0, TEMPLATE_VARIANTS, len(DOCUMENT_CLASSES))),
         class_mix=tuple(float(p) for p in rng.dirichlet(np.full(len(DOCUMENT_CLASSES), 1.3))),
@@ -244,8 +259,10 @@ def _profile(seed: int, index: int, perms: dict[str, np.ndarray[Any, Any]]) -> H
     )
 
 
-def _style(perms: dict[str, np.ndarray[Any, Any]], index: int, rng: np.random.Generator) -> dict[str, Any]:
-    """The house style: fonts, sizes, margins, letterhead, headings, tables, tones."""
+def draw_style(
+    perms: dict[str, np.ndarray[Any, Any]], index: int, rng: np.random.Generator
+) -> dict[str, Any]:
+    """The house style of printer `index`: fonts, sizes, margins, letterhead, headings, tables, tones."""
     return {
         "body_font": _pick(perms, "font", index),
         "heading_font": _pick(perms, "head", index),
@@ -263,7 +280,7 @@ def _style(perms: dict[str, np.ndarray[Any, Any]], index: int, rng: np.random.Ge
     }
 
 
-def _identity(
+def draw_identity(
     name: str,
     locale: str,
     prefix: str,
@@ -271,7 +288,7 @@ def _identity(
     index: int,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
-    """How the hospital writes dates, names, MRNs and phones, and its own (fictional) address."""
+    """How the printer writes dates, names, MRNs and phones, and its own (fictional) address."""
     fake = Faker(locale)
     fake.seed_instance(int(rng.integers(2**31)))
     return {
