@@ -29,6 +29,7 @@ __all__ = [
     "PrivacyConfig",
     "SiteConfig",
     "StrategyConfig",
+    "TrainPart",
     "TrustConfig",
     "coordinator_address",
     "load_config",
@@ -60,10 +61,21 @@ class DataConfig(_Strict):
     workers: int = Field(1, ge=1, le=64)
 
 
+class TrainPart(StrEnum):
+    """Which of the model's tensors the sites train: all of them, or only the final classification layer
+    (`head`, everything else frozen at the initial model: the usual way to use a strong base model).
+    A `StrEnum`: it travels in task configs as its plain string value."""
+
+    ALL = "all"
+    HEAD = "head"
+
+
 class ModelConfig(_Strict):
     name: Literal["logistic", "mlp", "doc-cnn"]
     hidden: list[int] = Field(default_factory=lambda: [64])
     channels: list[int] = Field(default_factory=lambda: [16, 32, 64])
+    init: Path | None = None  # a .safetensors file (relative to the config): the initial global model
+    train: TrainPart = TrainPart.ALL
 
     @field_validator("hidden", "channels")
     @classmethod
@@ -266,6 +278,11 @@ class FederationConfig(_Strict):
         settings = self.model_dump(mode="json")
         if settings["deployment"] is None:  # hashes of configs without it stay what they were
             del settings["deployment"]
+        model = settings["model"]
+        if model["init"] is None:  # so do hashes of configs without the [model] init and train keys
+            del model["init"]
+        if model["train"] == TrainPart.ALL:
+            del model["train"]
         blob = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -294,7 +311,8 @@ def parse_config(raw: dict[str, Any], *, source: Path) -> FederationConfig:
         for s in cfg.sites
     ]
     trust = cfg.trust.model_copy(update={"keys": cfg.trust.keys and base / cfg.trust.keys})
-    return cfg.model_copy(update={"sites": sites, "trust": trust})
+    model = cfg.model.model_copy(update={"init": cfg.model.init and base / cfg.model.init})
+    return cfg.model_copy(update={"sites": sites, "trust": trust, "model": model})
 
 
 def _describe(err: Any, raw: dict[str, Any]) -> str:

@@ -398,7 +398,7 @@ def test_a_site_refuses_a_checkpoint_that_forks_what_it_saw(tmp_path):
     name, run_id = loaded.name, "fork-run"
     coordinator, site_key = SigningKey.generate(), SigningKey.generate()
     transport = InMemoryTransport([Site(name, loaded.data)])
-    setup = describe_federation(transport, plan_for(cfg, run_id))
+    setup = describe_federation(transport, plan_for(cfg, run_id, None))
     transport.close()
     model = arrays_to_bytes(model_arrays(build_model(setup.spec, seed=0)))
 

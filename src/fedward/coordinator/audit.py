@@ -9,7 +9,9 @@ Round by round (see docs/threat-model.md):
   the outcome is an `update_accepted` or `update_rejected` entry with the manifest hash and the reason.
 - `close_round`: `privacy_spent` and `aggregate_computed` (the new model's hash), then a checkpoint;
   evaluation tasks carry the evidence for that entry.
-- `finish`: the final model is published as a signed release (`DIR/releases/final/`), then
+- `run_started` names the init file the first model came from (`init_model_hash`), when there is one;
+- `finish`: the final model is published as a signed release (`DIR/releases/final/`, naming that init
+  file too), then
   `release_signed` and `run_finished` and a last checkpoint.
 """
 
@@ -47,6 +49,7 @@ class Audit:
     model_entry: int = -1  # the ledger entry that names the current global model
     accepted: list[str] = field(default_factory=list)  # manifest hashes of accepted packages
     round_model_sha256: str = ""  # the hash of the open round's model, computed once per round
+    init_model_sha256: str | None = None  # the `[model] init` file the run started from, if any
 
     @property
     def roster(self) -> Roster:
@@ -57,9 +60,24 @@ class Audit:
         evaluations count toward the round's metrics and the release."""
         return self.roster.status(site, rnd, self.clock()) == SiteStatus.OK
 
-    def run_started(self, run_id: str, federation: str, config_hash: str, code_hash: str) -> None:
+    def run_started(
+        self,
+        run_id: str,
+        federation: str,
+        config_hash: str,
+        code_hash: str,
+        init_model_hash: str | None = None,
+    ) -> None:
+        """`run_started` (with the init file's hash when the run starts from one) and the roster."""
+        self.init_model_sha256 = init_model_hash
+        init = {} if init_model_hash is None else {"init_model_hash": init_model_hash}
         self.ledger.append(
-            "run_started", run_id=run_id, federation=federation, config_hash=config_hash, code_hash=code_hash
+            "run_started",
+            run_id=run_id,
+            federation=federation,
+            config_hash=config_hash,
+            code_hash=code_hash,
+            **init,
         )
         for site, entry in sorted(self.roster.sites.items()):
             self.ledger.append("site_admitted", site=site, key_id=key_id(entry.public_key))
@@ -166,6 +184,7 @@ class Audit:
             if checkpoint is None
             else {"tree_size": checkpoint.checkpoint.tree_size, "root_hash": checkpoint.checkpoint.root_hash},
             key=self.key,
+            init_model_sha256=self.init_model_sha256,
         )
         model_hash = hashlib.sha256(model_bytes).hexdigest()
         self.ledger.append("release_signed", version=FINAL_RELEASE, round=last_round, model_hash=model_hash)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fedward.aggregation import Strategy
+from fedward.config import TrainPart
 from fedward.coordinator.audit import Audit
 from fedward.coordinator.combine import combiner_for
 from fedward.coordinator.observer import AuditObserver, NoObserver, RoundObserver
@@ -23,7 +24,7 @@ from fedward.coordinator.selection import select_sites
 from fedward.coordinator.setup import FederationSetup, describe_federation
 from fedward.core.provenance import task_sha256
 from fedward.errors import FederationError
-from fedward.models import build_model, model_arrays
+from fedward.models import ModelSpec, build_model, head_names, initial_arrays
 from fedward.secagg.task import secagg_threshold
 from fedward.transport.base import Transport
 
@@ -82,17 +83,28 @@ def _start(
     observer: RoundObserver,
     noise_entropy: Callable[[], int] | None,
 ) -> tuple[RoundContext, FederationResult]:
-    """Set-up: the sites describe their data, the initial model is built from the seed, the privacy
-    bookkeeping and the combiner are chosen, and the observer hears that the run started."""
+    """Set-up: the sites describe their data, the initial model is built from the seed (or checked
+    and taken from the `init` file), the privacy bookkeeping and the combiner are chosen, and the
+    observer hears that the run started."""
     setup = describe_federation(transport, plan)
-    params = model_arrays(build_model(setup.spec, seed=plan.seed))
+    params = initial_arrays(setup.spec, plan.seed, plan.init_model)
     privacy = _privacy_state(plan, setup)
     if noise_entropy is not None:
         privacy.noise_entropy = noise_entropy
     combiner = combiner_for(plan, setup, strategy, privacy)
-    ctx = RoundContext(transport, plan, strategy, setup, privacy, combiner, observer)
+    frozen = _frozen(setup.spec, plan.train.train_part)
+    ctx = RoundContext(transport, plan, strategy, setup, privacy, combiner, observer, frozen)
     observer.run_started(plan, _code_sha256(ctx))
-    return ctx, FederationResult(plan.run_id, setup, params, privacy)
+    init_sha256 = None if plan.init_model is None else plan.init_model.sha256
+    return ctx, FederationResult(plan.run_id, setup, params, privacy, init_model_sha256=init_sha256)
+
+
+def _frozen(spec: ModelSpec, part: TrainPart) -> frozenset[str]:
+    """The tensors no site trains: every one but the final layer's with `[model] train = "head"`."""
+    if part == TrainPart.ALL:
+        return frozenset()
+    model = build_model(spec, seed=0)
+    return frozenset(name for name, _ in model.named_parameters()) - head_names(model)
 
 
 def _code_sha256(ctx: RoundContext) -> str:

@@ -114,7 +114,8 @@ class AuditObserver:
         self.audit = audit
 
     def run_started(self, plan: FederationPlan, code_sha256: str) -> None:
-        self.audit.run_started(plan.run_id, plan.federation, plan.config_sha256, code_sha256)
+        init = None if plan.init_model is None else plan.init_model.sha256
+        self.audit.run_started(plan.run_id, plan.federation, plan.config_sha256, code_sha256, init)
 
     def open_round(self, rnd: int, selected: Sequence[str], model_bytes: bytes) -> None:
         self.audit.open_round(rnd, selected, model_bytes)

@@ -1,5 +1,5 @@
-"""What one run of the federation is asked to do: the plan every round reads (model, rounds, seed,
-training settings, site sampling, deadline, privacy).
+"""What one run of the federation is asked to do: the plan every round reads (model and the file it
+starts from, rounds, seed, training settings, site sampling, deadline, privacy).
 
 A plain frozen value with no behaviour, below `setup.py` and `federation.py`, so both can import it.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fedward.config import PrivacyConfig
+from fedward.models import InitModel
 from fedward.settings import TrainSettings
 
 __all__ = ["FederationPlan"]
@@ -30,6 +31,9 @@ class FederationPlan:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     federation: str = "fedward"
     config_sha256: str = "0" * 64
+    init_model: InitModel | None = (
+        None  # `[model] init`, read; None: the initial model is built from the seed
+    )
 
     def evaluates(self, rnd: int) -> bool:
         """Is round `rnd` followed by an evaluation? Every `eval_every` rounds, and always the last."""

@@ -23,6 +23,7 @@ class FederationResult:
     privacy: PrivacyState
     audit: Audit | None = None
     rounds: list[RoundRecord] = field(default_factory=list)
+    init_model_sha256: str | None = None  # the `[model] init` file the run started from, if any
 
     @property
     def rounds_completed(self) -> int:

@@ -2,7 +2,8 @@
 sites' models become one, coordinator/combine.py) and the round observer (who keeps the record,
 coordinator/observer.py).
 
-    open -> fit tasks -> combine -> outcomes -> account privacy -> aggregate -> close -> evaluate
+    open -> fit tasks -> combine -> outcomes -> account privacy -> aggregate -> keep frozen -> close
+    -> evaluate
 
 Every step but `combine` and `evaluate` is a pure function of its arguments or touches only the
 observer, so each is unit-tested without a transport. The order of the observer's calls and of the
@@ -39,6 +40,7 @@ __all__ = [
     "close_round",
     "fit_config",
     "fit_tasks",
+    "keep_frozen",
     "run_round",
     "site_seed",
     "take_outcomes",
@@ -57,6 +59,7 @@ class RoundContext:
     privacy: PrivacyState
     combiner: Combiner
     observer: RoundObserver
+    frozen: frozenset[str] = frozenset()  # tensors no site trains (`[model] train = "head"`)
 
 
 def run_round(ctx: RoundContext, selected: list[str], rnd: int, params: Arrays) -> tuple[RoundRecord, Arrays]:
@@ -72,7 +75,9 @@ def run_round(ctx: RoundContext, selected: list[str], rnd: int, params: Arrays) 
     del tasks, payload  # the round's model bytes are not needed any more: free them now
     take_outcomes(record, combined)
     account_privacy(ctx.privacy, record, combined, len(selected))
-    params = aggregate(ctx.strategy, params, combined, ctx.plan.min_sites, record)
+    params = keep_frozen(
+        aggregate(ctx.strategy, params, combined, ctx.plan.min_sites, record), params, ctx.frozen
+    )
     model = _serialized(params)
     close_round(ctx.observer, ctx.privacy, record, model, combined.contributors)
     if ctx.plan.evaluates(rnd):
@@ -151,6 +156,17 @@ def aggregate(
     usable = len(combined.contributors)
     record.reason = f"round {record.round}: {usable} usable replies, fewer than min_sites={min_sites}"
     return params
+
+
+def keep_frozen(new: Arrays, old: Arrays, frozen: frozenset[str]) -> Arrays:
+    """The new global model with every frozen tensor taken, bit for bit, from the old one.
+
+    The sites' updates of frozen tensors are exactly zero, but their weighted mean is float arithmetic
+    (and secure aggregation's fixed point and site-level DP's noise touch every coordinate): restoring
+    the tensors keeps them identical to the initial model whatever the sites sent."""
+    if not frozen or new is old:
+        return new
+    return {name: old[name] if name in frozen else a for name, a in new.items()}
 
 
 def close_round(

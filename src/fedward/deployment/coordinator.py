@@ -37,9 +37,10 @@ from fedward.deployment.kits import CoordinatorKit, load_coordinator_kit, load_k
 from fedward.deployment.roster_watch import RosterWatch
 from fedward.errors import ConfigError, FederationError
 from fedward.ledger import entries_path, utc_clock
+from fedward.models import InitModel
 from fedward.run.audit import open_audit
 from fedward.run.outputs import write_run
-from fedward.run.plan import plan_for, strategy_for
+from fedward.run.plan import init_model_for, plan_for, strategy_for
 from fedward.run.privacy_checks import check_privacy_config
 from fedward.run.summary import build_summary, described_site_data
 from fedward.trust import FederationKeys, Roster, RosterError, SiteStatus
@@ -65,17 +66,23 @@ def serve(kit_dir: Path) -> ServeResult:
     if cfg.deployment is None:
         raise ConfigError("missing [deployment] table", where=kit.path / "federation.toml")
     check_privacy_config(cfg, kit.path / "federation.toml")
+    init = init_model_for(cfg)  # a bad [model] init file stops here, before any state is written
     state_dir = kit.path / STATE_DIR
     state_dir.mkdir(mode=0o700, exist_ok=True)
     store = open_state_store(kit.database or sql_url_for(state_dir / "coordinator.db"))
     try:
-        return _serve(kit, cfg, cfg.deployment, store, state_dir)
+        return _serve(kit, cfg, init, cfg.deployment, store, state_dir)
     finally:
         store.close()
 
 
 def _serve(
-    kit: CoordinatorKit, cfg: FederationConfig, dep: DeploymentConfig, store: StateStore, state_dir: Path
+    kit: CoordinatorKit,
+    cfg: FederationConfig,
+    init: InitModel | None,
+    dep: DeploymentConfig,
+    store: StateStore,
+    state_dir: Path,
 ) -> ServeResult:
     _check_same_federation(store, cfg, kit)
     resumed = store.meta("run_id") is not None
@@ -113,7 +120,7 @@ def _serve(
     try:
         rounds = 0
         if store.meta("state") not in ("finished", "failed"):
-            rounds = _run(kit, cfg, store, blobs, board, metrics, keys, sites, run_id, state_dir)
+            rounds = _run(kit, cfg, init, store, blobs, board, metrics, keys, sites, run_id, state_dir)
         _linger(store, board, sites, dep.linger_seconds)
     finally:
         server.stop()
@@ -156,6 +163,7 @@ def _sites(store: StateStore, cfg: FederationConfig, roster: Roster) -> list[str
 def _run(
     kit: CoordinatorKit,
     cfg: FederationConfig,
+    init: InitModel | None,
     store: StateStore,
     blobs: BlobStore,
     board: Board,
@@ -177,7 +185,12 @@ def _run(
     recorder = _RoundRecorder(store, metrics)
     try:
         result = run_federation(
-            transport, plan_for(cfg, run_id), strategy_for(cfg), recorder, audit, JournalEntropy(store)
+            transport,
+            plan_for(cfg, run_id, init),
+            strategy_for(cfg),
+            recorder,
+            audit,
+            JournalEntropy(store),
         )
     except FederationError as exc:  # the sites learn it is over; serve() lingers, then reports it
         log.error("run failed: %s", exc, extra={"event": "run_failed"})

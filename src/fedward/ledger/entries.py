@@ -24,6 +24,7 @@ __all__ = [
     "ENTRY_FIELDS",
     "KINDS",
     "MAX_ENTRY_BYTES",
+    "OPTIONAL_FIELDS",
     "Entry",
     "EntryError",
     "check_time",
@@ -87,6 +88,11 @@ ENTRY_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "run_finished": {"rounds_completed": "int", "final_model_hash": "hash|null", "reason": "str"},
     }
 )
+# fields an entry carries only when they apply, so that ledgers written before they existed (and runs
+# they do not apply to) keep exactly the entries, bytes and hashes they had
+OPTIONAL_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {"run_started": {"init_model_hash": "hash"}}  # the `[model] init` file's SHA-256
+)
 KINDS = frozenset(ENTRY_FIELDS)
 
 
@@ -107,13 +113,16 @@ def utc_clock() -> str:
 
 
 def _check_fields(kind: str, fields: Mapping[str, Any]) -> None:
-    spec = ENTRY_FIELDS.get(kind)
-    if spec is None:
+    required = ENTRY_FIELDS.get(kind)
+    if required is None:
         raise EntryError(f"unknown entry kind {kind!r}; expected one of {sorted(KINDS)}")
-    if set(fields) != set(spec):
-        missing, extra = sorted(set(spec) - set(fields)), sorted(set(fields) - set(spec))
+    spec = {**required, **OPTIONAL_FIELDS.get(kind, {})}
+    missing, extra = sorted(set(required) - set(fields)), sorted(set(fields) - set(spec))
+    if missing or extra:
         raise EntryError(f"{kind}: fields must be {sorted(spec)} (missing {missing}, unexpected {extra})")
     for name, type_name in spec.items():
+        if name not in fields:
+            continue
         check, description = _TYPES[type_name]
         if not check(fields[name]):
             raise EntryError(f"{kind}: {name} must be {description}, got {fields[name]!r}")

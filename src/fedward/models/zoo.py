@@ -17,7 +17,7 @@ from torch import nn
 from fedward.core.arrays import Arrays, FloatArray
 from fedward.core.messages import JSONValue
 
-__all__ = ["MODEL_NAMES", "ModelSpec", "build_model", "load_arrays", "model_arrays"]
+__all__ = ["MODEL_NAMES", "ModelSpec", "build_model", "head_names", "load_arrays", "model_arrays"]
 
 MODEL_NAMES = ("logistic", "mlp", "doc-cnn")
 
@@ -108,6 +108,18 @@ def build_model(spec: ModelSpec, *, seed: int) -> nn.Module:
                 spec.input_dim, spec.num_classes, spec.channels, spec.hidden[0] if spec.hidden else 128
             )
     raise ValueError(f"unknown model {spec.name!r}; choose one of {', '.join(MODEL_NAMES)}")
+
+
+def head_names(model: nn.Module) -> frozenset[str]:
+    """The parameter names of the model's final classification layer: its last `nn.Linear` (the whole
+    model for `logistic`). `[model] train = "head"` trains these and freezes every other tensor."""
+    last = ""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last = name
+    if not last and not isinstance(model, nn.Linear):
+        raise ValueError("the model has no final linear layer to train alone")
+    return frozenset(name for name, _ in model.named_parameters() if name.rpartition(".")[0] == last)
 
 
 def model_arrays(model: nn.Module, *, copy: bool = True) -> Arrays:

@@ -47,8 +47,10 @@ def write_release(
     privacy: Mapping[str, Any],
     ledger_checkpoint: Mapping[str, Any] | None,
     key: SigningKey,
+    init_model_sha256: str | None = None,
 ) -> Path:
-    """Sign and publish release `version`; return its folder. Refuses bad input and existing versions."""
+    """Sign and publish release `version`; return its folder. Refuses bad input and existing versions.
+    `init_model_sha256`: the `[model] init` file the run started from (recorded only when given)."""
     fields = {
         "version": version,
         "run_id": run_id,
@@ -58,6 +60,7 @@ def write_release(
         "site_metrics": site_metrics,
         "privacy": privacy,
         "ledger_checkpoint": ledger_checkpoint,
+        "init_model_sha256": init_model_sha256,
     }
     record = _new_record(releases_dir / version, model_bytes, key, fields)
     target = releases_dir / version

@@ -9,20 +9,31 @@ from __future__ import annotations
 from fedward.aggregation import Strategy, build_strategy
 from fedward.config import FederationConfig
 from fedward.coordinator import FederationPlan
+from fedward.models import InitModel, read_init_model
 from fedward.settings import TrainSettings
 
-__all__ = ["plan_for", "strategy_for"]
+__all__ = ["init_model_for", "plan_for", "strategy_for"]
 
 
-def plan_for(cfg: FederationConfig, run_id: str) -> FederationPlan:
-    """The round loop's plan for run `run_id` of `cfg`: rounds, model, selection, training settings."""
+def init_model_for(cfg: FederationConfig) -> InitModel | None:
+    """The `[model] init` file, read and parsed (ConfigError if it cannot be), or None without one.
+    Read once per run, so the federation, its baselines and every record see the same bytes."""
+    return None if cfg.model.init is None else read_init_model(cfg.model.init)
+
+
+def plan_for(cfg: FederationConfig, run_id: str, init: InitModel | None) -> FederationPlan:
+    """The round loop's plan for run `run_id` of `cfg`: rounds, model, selection, training settings;
+    `init` is `init_model_for(cfg)` (passed in, so a caller that needs it too reads the file once)."""
+    if (init is None) != (cfg.model.init is None):
+        raise ValueError("plan_for: pass init_model_for(cfg), the [model] init file, exactly when it is set")
     f, s = cfg.federation, cfg.strategy
+    init_sha256 = None if init is None else init.sha256
     return FederationPlan(
         run_id=run_id,
         model_name=cfg.model.name,
         rounds=f.rounds,
         seed=f.seed,
-        train=TrainSettings.from_strategy(s),
+        train=TrainSettings.from_strategy(s, train_part=cfg.model.train, init_model_sha256=init_sha256),
         hidden=tuple(cfg.model.hidden),
         channels=tuple(cfg.model.channels),
         fraction=f.fraction,
@@ -32,6 +43,7 @@ def plan_for(cfg: FederationConfig, run_id: str) -> FederationPlan:
         privacy=cfg.privacy,
         federation=f.name,
         config_sha256=cfg.sha256(),
+        init_model=init,
     )
 
 

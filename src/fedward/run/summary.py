@@ -95,6 +95,8 @@ def build_summary(
             "parameters": num_parameters(result.params),
             "sha256": sha256_arrays(result.params),
             "path": "model/global.safetensors",
+            "init_model_sha256": result.init_model_sha256,  # the `[model] init` file's; null: the seed
+            "train": cfg.model.train.value,  # "all", or "head": only the final layer trained
         },
         "data": {"sites": {name: dict(d) for name, d in site_data.items()}},
         "metrics": metrics,

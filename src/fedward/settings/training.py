@@ -9,7 +9,12 @@ coordinator replays tasks from its journal):
 - per site and round: `seed` (SeedSequence(seed, round, site index), set by the coordinator, left out
   of the task hash by `fedward.core.provenance`);
 - per strategy: `proximal_mu`, present only when the strategy sends it (FedProx's `site_config`, Li et
-  al. 2020); absent means 0 (no proximal term).
+  al. 2020); absent means 0 (no proximal term);
+- run-wide, present only when not the default (so the configs and task hashes of runs without them are
+  what they were): `train_part` ("head": train only the final classification layer, `[model] train`;
+  absent: "all") and `init_model_sha256` (the SHA-256 of the `[model] init` file the run started from;
+  absent: the initial model was built from the seed). Both are part of the task definition, so a
+  site's policy and its signed manifests cover them.
 
 `TrainSettings` also drives the in-process baselines, which train with the run-wide values, a longer
 `epochs` and the config seed.
@@ -17,18 +22,22 @@ coordinator replays tasks from its journal):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Self
 
-from fedward.config import StrategyConfig
+from fedward.config import StrategyConfig, TrainPart
 from fedward.core.messages import JSONValue
 from fedward.settings.fields import read_float, read_int, read_optional_float, read_str
 
-__all__ = ["PROXIMAL_MU", "SEED", "TrainSettings"]
+__all__ = ["INIT_MODEL_SHA256", "PROXIMAL_MU", "SEED", "TRAIN_PART", "TrainSettings"]
 
 SEED = "seed"  # the per-site training seed's key in a fit task's config
 PROXIMAL_MU = "proximal_mu"  # FedProx's proximal weight's key (sent by the strategy)
+TRAIN_PART = "train_part"  # which tensors the site trains; absent: all
+INIT_MODEL_SHA256 = "init_model_sha256"  # the run's init file's hash; absent: built from the seed
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -44,11 +53,26 @@ class TrainSettings:
     proximal_mu: float = 0.0
     max_grad_norm: float | None = None  # clip each step's gradient norm: keeps plain SGD from diverging
     seed: int = 0
+    train_part: TrainPart = TrainPart.ALL  # `[model] train`: every tensor, or the head alone
+    init_model_sha256: str | None = None  # the `[model] init` file's SHA-256; None: built from the seed
+
+    def __post_init__(self) -> None:
+        if self.init_model_sha256 is not None and not _SHA256_HEX.fullmatch(self.init_model_sha256):
+            raise ValueError(f"task config {INIT_MODEL_SHA256!r} must be a SHA-256 hex digest")
 
     @classmethod
-    def from_strategy(cls, strategy: StrategyConfig, *, epochs: int | None = None, seed: int = 0) -> Self:
-        """The run-wide settings of `[strategy]` (epochs: `local_epochs` unless given). `proximal_mu` stays
-        0: FedProx sends it through its `site_config`, and the baselines train without it."""
+    def from_strategy(
+        cls,
+        strategy: StrategyConfig,
+        *,
+        epochs: int | None = None,
+        seed: int = 0,
+        train_part: TrainPart = TrainPart.ALL,
+        init_model_sha256: str | None = None,
+    ) -> Self:
+        """The run-wide settings of `[strategy]` (epochs: `local_epochs` unless given), with `[model]
+        train` and the init file's hash. `proximal_mu` stays 0: FedProx sends it through its
+        `site_config`, and the baselines train without it."""
         s = strategy
         return cls(
             epochs=s.local_epochs if epochs is None else epochs,
@@ -59,12 +83,15 @@ class TrainSettings:
             weight_decay=s.weight_decay,
             max_grad_norm=s.max_grad_norm,
             seed=seed,
+            train_part=train_part,
+            init_model_sha256=init_model_sha256,
         )
 
     def to_config(self) -> dict[str, JSONValue]:
-        """The run-wide keys, in the order fit tasks have always carried them. `seed` and `proximal_mu`
-        travel on their own (`seed_config`, the strategy's `site_config`)."""
-        return {
+        """The run-wide keys, in the order fit tasks have always carried them, then `train_part` and
+        `init_model_sha256` only when set. `seed` and `proximal_mu` travel on their own (`seed_config`,
+        the strategy's `site_config`)."""
+        out: dict[str, JSONValue] = {
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "lr": self.lr,
@@ -73,6 +100,11 @@ class TrainSettings:
             "weight_decay": self.weight_decay,
             "max_grad_norm": self.max_grad_norm,
         }
+        if self.train_part != TrainPart.ALL:
+            out[TRAIN_PART] = self.train_part.value
+        if self.init_model_sha256 is not None:
+            out[INIT_MODEL_SHA256] = self.init_model_sha256
+        return out
 
     @staticmethod
     def seed_config(seed: int) -> dict[str, JSONValue]:
@@ -82,7 +114,8 @@ class TrainSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, JSONValue]) -> Self:
         """Read a fit task's settings; every run-wide key and `seed` must be present and well typed
-        (ValueError naming the key); `proximal_mu` may be absent (0)."""
+        (ValueError naming the key); `proximal_mu` (0), `train_part` ("all") and `init_model_sha256`
+        (none) may be absent."""
         return cls(
             epochs=read_int(config, "epochs"),
             batch_size=read_int(config, "batch_size"),
@@ -93,4 +126,15 @@ class TrainSettings:
             proximal_mu=read_float(config, PROXIMAL_MU) if PROXIMAL_MU in config else 0.0,
             max_grad_norm=read_optional_float(config, "max_grad_norm"),
             seed=read_int(config, SEED),
+            train_part=_train_part(config),
+            init_model_sha256=read_str(config, INIT_MODEL_SHA256) if INIT_MODEL_SHA256 in config else None,
         )
+
+
+def _train_part(config: Mapping[str, JSONValue]) -> TrainPart:
+    if TRAIN_PART not in config:
+        return TrainPart.ALL
+    part = read_str(config, TRAIN_PART)
+    if part not in {p.value for p in TrainPart}:
+        raise ValueError(f"task config {TRAIN_PART!r} must be one of all, head; got {part!r}")
+    return TrainPart(part)

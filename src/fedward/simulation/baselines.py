@@ -3,22 +3,25 @@
 - centralized: all sites' training data pooled in one place (what federation tries to approach);
 - local-only: each site trains alone on its own data (what a hospital gets without the federation).
 
-The budget is the same number of passes over the data: `rounds * local_epochs` epochs. Each local-only
+The budget is the same number of passes over the data: `rounds * local_epochs` epochs, training the
+same part of the model (`TrainSettings.train_part`) from the same initial model when the run starts from
+an `init` file (`init`; without one, each baseline builds the model from its seed). Each local-only
 model is also tested at every other site, giving the cross-site matrix that shows how far the sites'
 data differ.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch import nn
 
+from fedward.core.arrays import FloatArray
 from fedward.core.metrics import confusion_matrix, metrics_from_confusion
-from fedward.models import ModelSpec, build_model
+from fedward.models import ModelSpec, build_model, load_arrays
 from fedward.run.summary import BaselineResult, Evaluation
 from fedward.site.data import LocalData, encode_labels
 from fedward.site.trainer import TrainSettings, predict, train
@@ -46,8 +49,11 @@ def _fit(
     settings: TrainSettings,
     stats: FeatureStats | None,
     seed: int,
+    init: Mapping[str, FloatArray] | None,
 ) -> nn.Module:
     model = build_model(spec, seed=seed)
+    if init is not None:
+        load_arrays(model, init)
     x = torch.cat([_inputs(d.train_x, stats) for d in datas])
     y = torch.from_numpy(np.concatenate([encode_labels(d.train_y, classes) for d in datas]))
     train(model, x, y, settings)
@@ -62,11 +68,16 @@ def _confusion(
 
 
 def centralized(
-    spec: ModelSpec, sites: dict[str, LocalData], classes: Sequence[str], settings: TrainSettings, seed: int
+    spec: ModelSpec,
+    sites: dict[str, LocalData],
+    classes: Sequence[str],
+    settings: TrainSettings,
+    seed: int,
+    init: Mapping[str, FloatArray] | None = None,
 ) -> Evaluation:
     """One model trained on the pooled training data, evaluated at each site and pooled."""
     stats = _stats(list(sites.values()))
-    model = _fit(spec, list(sites.values()), classes, settings, stats, seed)
+    model = _fit(spec, list(sites.values()), classes, settings, stats, seed, init)
     cms = {name: _confusion(model, d, classes, stats) for name, d in sites.items()}
     return Evaluation(
         {n: metrics_from_confusion(cm, classes) for n, cm in cms.items()},
@@ -75,7 +86,12 @@ def centralized(
 
 
 def local_only(
-    spec: ModelSpec, sites: dict[str, LocalData], classes: Sequence[str], settings: TrainSettings, seed: int
+    spec: ModelSpec,
+    sites: dict[str, LocalData],
+    classes: Sequence[str],
+    settings: TrainSettings,
+    seed: int,
+    init: Mapping[str, FloatArray] | None = None,
 ) -> tuple[Evaluation, list[list[float]]]:
     """Each site's own model on its own test data, and every site's model on every site's test data."""
     names = list(sites)
@@ -83,7 +99,7 @@ def local_only(
     cross: list[list[float]] = []
     for i, name in enumerate(names):
         stats = _stats([sites[name]])
-        model = _fit(spec, [sites[name]], classes, settings, stats, seed + i)
+        model = _fit(spec, [sites[name]], classes, settings, stats, seed + i, init)
         row = []
         for other in names:
             cm = _confusion(model, sites[other], classes, stats)

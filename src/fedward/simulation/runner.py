@@ -21,12 +21,13 @@ from fedward.config import FederationConfig, PrivacyConfig
 from fedward.coordinator import FederationResult, RoundRecord, run_federation
 from fedward.coordinator.audit import Audit
 from fedward.ledger import utc_clock
+from fedward.models import InitModel, initial_arrays
 from fedward.report import check_out_dir
 from fedward.run.audit import open_audit
 from fedward.run.data import LoadedSite, load_sites
 from fedward.run.faults import FaultySite
 from fedward.run.outputs import write_run
-from fedward.run.plan import plan_for, strategy_for
+from fedward.run.plan import init_model_for, plan_for, strategy_for
 from fedward.run.privacy_checks import check_privacy_config
 from fedward.run.site_trust import site_trust
 from fedward.run.summary import BaselineResult, build_summary, loaded_site_data
@@ -55,14 +56,19 @@ class SimulationResult:
     federation: FederationResult
 
 
-def _baselines(cfg: FederationConfig, result: FederationResult, sites: list[LoadedSite]) -> BaselineResult:
+def _baselines(
+    cfg: FederationConfig, result: FederationResult, sites: list[LoadedSite], init: InitModel | None
+) -> BaselineResult:
+    """Centralized and local-only, with the federation's budget, trained part and initial model."""
     start = time.perf_counter()
     s, seed = cfg.strategy, cfg.federation.seed
-    settings = TrainSettings.from_strategy(s, epochs=cfg.federation.rounds * s.local_epochs, seed=seed)
+    epochs = cfg.federation.rounds * s.local_epochs
+    settings = TrainSettings.from_strategy(s, epochs=epochs, seed=seed, train_part=cfg.model.train)
     datas = {site.name: site.data for site in sites}
     spec, classes = result.setup.spec, result.setup.classes
-    central = centralized(spec, datas, classes, settings, cfg.federation.seed)
-    local, cross = local_only(spec, datas, classes, settings, cfg.federation.seed)
+    start_model = None if init is None else initial_arrays(spec, seed, init)
+    central = centralized(spec, datas, classes, settings, seed, start_model)
+    local, cross = local_only(spec, datas, classes, settings, seed, start_model)
     return BaselineResult(central, local, cross, time.perf_counter() - start)
 
 
@@ -71,9 +77,11 @@ def _federate(
     sites: list[LoadedSite],
     strategy: Strategy,
     on_round: Callable[[RoundRecord], None] | None,
+    init: InitModel | None,
     work: Path | None = None,
 ) -> FederationResult:
-    """One federated run; with `work`, audited: keys, ledger and releases are written under it."""
+    """One federated run from `init` (the `[model] init` file, or None: from the seed); with `work`,
+    audited: keys, ledger and releases are written under it."""
     run_id = uuid.uuid4().hex
     audit: Audit | None = None
     trusts: dict[str, SiteTrust] = {}
@@ -82,7 +90,7 @@ def _federate(
     handlers = [FaultySite(Site(s.name, s.data, trusts.get(s.name)), cfg.faults) for s in sites]
     transport = InMemoryTransport(handlers)
     try:
-        return run_federation(transport, plan_for(cfg, run_id), strategy, on_round, audit)
+        return run_federation(transport, plan_for(cfg, run_id, init), strategy, on_round, audit)
     finally:
         transport.close()
         if audit is not None:
@@ -128,12 +136,24 @@ def simulate(
         sites = load_sites(cfg, hooks.on_site_loaded)
     strategy = strategy_for(cfg)
     check_privacy_config(cfg, config_path)
+    init = init_model_for(cfg)  # read once: the federation, the comparison and the baselines share it
     check_out_dir(out, force=force)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
     try:
         return _simulate(
-            cfg, config_path, out, work, strategy, sites, hooks, baselines, force, compare_non_private, start
+            cfg,
+            config_path,
+            out,
+            work,
+            strategy,
+            init,
+            sites,
+            hooks,
+            baselines,
+            force,
+            compare_non_private,
+            start,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -145,6 +165,7 @@ def _simulate(
     out: Path,
     work: Path,
     strategy: Strategy,
+    init: InitModel | None,
     sites: list[LoadedSite],
     hooks: SimulationHooks,
     baselines: bool,
@@ -152,18 +173,18 @@ def _simulate(
     compare_non_private: bool,
     start: float,
 ) -> SimulationResult:
-    result = _federate(cfg, sites, strategy, hooks.on_round, work)
+    result = _federate(cfg, sites, strategy, hooks.on_round, init, work)
     plain = None
     if compare_non_private and cfg.privacy != PrivacyConfig():
         if hooks.on_phase is not None:
             hooks.on_phase("the same federation without privacy")
         plain_cfg = cfg.model_copy(update={"privacy": PrivacyConfig(), "faults": []})
-        plain = _federate(plain_cfg, sites, strategy_for(cfg), None)
+        plain = _federate(plain_cfg, sites, strategy_for(cfg), None, init)
     base = None
     if baselines:
         if hooks.on_phase is not None:
             hooks.on_phase("baselines")
-        base = _baselines(cfg, result, sites)
+        base = _baselines(cfg, result, sites, init)
     elapsed = time.perf_counter() - start
     summary = build_summary(cfg, str(config_path), result, base, loaded_site_data(sites), elapsed, plain)
     write_run(out, summary, result, work, force=force)

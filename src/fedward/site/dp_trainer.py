@@ -10,7 +10,9 @@ post-processing. Sampling and noise both come from the caller's generator, which
 accountant (Mironov, Talwar & Zhang 2019).
 
 How `TrainSettings` maps: `batch_size` sets q (and q = 1, the full batch, when batch_size >= n);
-`epochs`, `lr`, `momentum`, `optimizer`, `weight_decay` apply as in `train`; `max_grad_norm` is ignored,
+`epochs`, `lr`, `momentum`, `optimizer`, `weight_decay` apply as in `train`; `train_part = "head"` freezes
+all but the final layer (`training_part`), so per-record gradients are computed, clipped and noised for
+the head's parameters only and the frozen tensors leave unchanged; `max_grad_norm` is ignored,
 superseded by the per-record `clip_norm`; `seed` is unused (randomness comes from `generator`).
 `proximal_mu > 0` is refused: FedProx's proximal term is not a sum of per-record terms, so Opacus cannot
 clip it per record.
@@ -33,7 +35,7 @@ from torch import nn
 
 from fedward.privacy import PrivacyEvent, dpsgd_schedule
 from fedward.settings import TrainSettings
-from fedward.site.trainer import build_optimizer
+from fedward.site.trainer import build_optimizer, training_part
 
 __all__ = ["poisson_schedule", "train_private"]
 
@@ -143,11 +145,12 @@ def train_private(
     snapshot = _snapshot(model)
     model.train()
     module: GradSampleModule | None = None
-    try:
-        module = _wrap(model)
-        total, drawn = _run(module, model, x, y, settings, noise_multiplier, clip_norm, generator)
-    finally:
-        if module is not None:
-            module.to_standard_module()
-        _restore(model, snapshot)
+    with training_part(model, settings.train_part):
+        try:
+            module = _wrap(model)
+            total, drawn = _run(module, model, x, y, settings, noise_multiplier, clip_norm, generator)
+        finally:
+            if module is not None:
+                module.to_standard_module()
+            _restore(model, snapshot)
     return (total / drawn if drawn else math.nan), PrivacyEvent(noise_multiplier, q, steps)

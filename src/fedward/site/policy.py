@@ -1,11 +1,11 @@
 """The site policy: what a hospital agrees to run, written by the site and never by the coordinator.
 
-A site refuses every task its policy does not allow (deny by default). The policy is a TOML file with
-one `[policy]` table; every rule must be stated (only `fedward_versions` may be left out, meaning any
-version), unknown keys are errors, and an empty or missing file is an error, so a typo or a forgotten
-file can never widen what a site accepts. Two permissive policies are built in and say so in their
-names: `SitePolicy.simulation_default()`, for the in-process simulation only, and
-`SitePolicy.accept_any_task()`, which a deployed site runs only when its operator asked for it
+A site refuses every task its policy does not allow (deny by default). The policy is a TOML file with one
+`[policy]` table; every rule must be stated (only `fedward_versions` and `init_models` may be left out,
+meaning any version and any initial model), unknown keys are errors, and an empty or missing file is an
+error, so a typo or a forgotten file can never widen what a site accepts. Two permissive policies are
+built in and say so in their names: `SitePolicy.simulation_default()`, for the in-process simulation
+only, and `SitePolicy.accept_any_task()`, which a deployed site runs only when its operator asked for it
 explicitly (`fedward site run --accept-any-task`). The latter is marked in its rules (so its hash differs
 from every file's) and adds an `accept_any_task` entry to every result's checks, so each signed manifest
 says that the site accepted any task. The checks of both still run and are recorded like any other.
@@ -14,7 +14,9 @@ says that the site accepted any task. The checks of both still run and are recor
 the refusal can travel back to the coordinator as data and be written to the ledger. Privacy rules follow
 docs/privacy.md: record-level DP (Abadi et al., CCS 2016) and site-level DP (McMahan et al., ICLR 2018)
 are different guarantees, so neither stands in for the other, and an epsilon only counts when it is
-proven: a calibrated target or an enforced budget, never a bare noise multiplier.
+proven: a calibrated target or an enforced budget, never a bare noise multiplier. `init_models` pins the
+base models a site accepts to start from (SHA-256s of `[model] init` files): a task that starts from any
+other, or from a model built from the seed, is refused.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "ACCEPT_ANY_TASK",
     "ANY_CODE",
     "DP_LEVELS",
+    "OPTIONAL_RULES",
     "RULES",
     "PolicyError",
     "PolicyRequest",
@@ -55,14 +58,19 @@ RULES = (
     "max_epsilon",
     "min_samples",
     "max_rounds",
+    "init_models",
 )
+OPTIONAL_RULES = ("fedward_versions", "init_models")  # may be left out: then any is accepted
 DpLevel = Literal["none", "record", "site"]
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _SIMULATION_SOURCE = "built-in simulation policy (permissive; for `fedward simulate` only)"
 _ACCEPT_ANY_SOURCE = "built-in accept-any-task policy (the site's operator chose --accept-any-task)"
 ACCEPT_ANY_TASK = "accept_any_task"  # the marker in the rules and the checks of that policy
-_HINT = "state every rule in [policy]; only 'fedward_versions' may be left out (then any version is accepted)"
+_HINT = (
+    "state every rule in [policy]; only 'fedward_versions' and 'init_models' may be left out (then any "
+    "version, any initial model is accepted)"
+)
 
 
 class PolicyError(UserError):
@@ -82,6 +90,7 @@ class PolicyRequest:
     epsilon_budget: float | None
     noise_multiplier: float | None
     num_samples: int
+    init_model_sha256: str | None = None  # the `[model] init` file the run starts from; None: the seed
 
     @classmethod
     def from_privacy(
@@ -92,6 +101,7 @@ class PolicyRequest:
         fedward_version: str,
         round: int,
         num_samples: int,
+        init_model_sha256: str | None = None,
     ) -> PolicyRequest:
         """The request of a task run under the federation's `[privacy]` settings."""
         return cls(
@@ -104,6 +114,7 @@ class PolicyRequest:
             epsilon_budget=privacy.epsilon_budget,
             noise_multiplier=privacy.noise_multiplier,
             num_samples=num_samples,
+            init_model_sha256=init_model_sha256,
         )
 
 
@@ -139,6 +150,7 @@ class SitePolicy:
     max_epsilon: float | None
     min_samples: int
     max_rounds: int
+    init_models: tuple[str, ...] | None = None  # SHA-256s of the accepted `[model] init` files; None: any
     source: str = field(default="<in memory>", compare=False)
     accepts_any_task: bool = False  # only `accept_any_task()`: an operator's explicit opt-in
 
@@ -159,7 +171,8 @@ class SitePolicy:
 
     def to_dict(self) -> dict[str, Any]:
         """The rules as a JSON value (the source path is not part of the policy's identity; the
-        accept-any-task marker is, and appears only when set, so files' hashes are unchanged)."""
+        accept-any-task marker and `init_models` are, and appear only when set, so the hashes of files
+        without them are unchanged)."""
         versions = list(self.fedward_versions) if self.fedward_versions is not None else None
         rules: dict[str, Any] = {
             "allowed_code": list(self.allowed_code),
@@ -170,6 +183,8 @@ class SitePolicy:
             "min_samples": self.min_samples,
             "max_rounds": self.max_rounds,
         }
+        if self.init_models is not None:
+            rules["init_models"] = list(self.init_models)
         if self.accepts_any_task:
             rules[ACCEPT_ANY_TASK] = True
         return rules
@@ -196,6 +211,7 @@ _PERMISSIVE: dict[str, Any] = {
     "max_epsilon": None,
     "min_samples": 1,
     "max_rounds": 100_000,
+    "init_models": None,
 }
 
 
@@ -260,6 +276,13 @@ def _check_rounds(policy: SitePolicy, request: PolicyRequest) -> str | None:
     return f"max_rounds: round {request.round} is outside 1..{policy.max_rounds}"
 
 
+def _check_init_model(policy: SitePolicy, request: PolicyRequest) -> str | None:
+    if policy.init_models is None or request.init_model_sha256 in policy.init_models:
+        return None
+    start = "a model built from the seed" if request.init_model_sha256 is None else request.init_model_sha256
+    return f"init_models: the task starts from {start}, not one of the site's init_models"
+
+
 _CHECKS: dict[str, Callable[[SitePolicy, PolicyRequest], str | None]] = {
     "allowed_code": _check_code,
     "fedward_versions": _check_version,
@@ -268,6 +291,7 @@ _CHECKS: dict[str, Callable[[SitePolicy, PolicyRequest], str | None]] = {
     "max_epsilon": _check_epsilon,
     "min_samples": _check_samples,
     "max_rounds": _check_rounds,
+    "init_models": _check_init_model,
 }
 
 
@@ -295,7 +319,7 @@ def parse_policy(raw: Mapping[str, Any], *, source: Path | str) -> SitePolicy:
     unknown = sorted(set(table) - set(RULES))
     if unknown:
         raise PolicyError(f"unknown key [policy] '{unknown[0]}'", where=source, hint=_HINT)
-    missing = [key for key in RULES if key not in table and key != "fedward_versions"]
+    missing = [key for key in RULES if key not in table and key not in OPTIONAL_RULES]
     missing = [key for key in missing if not (key == "max_epsilon" and table.get("require_dp") == "none")]
     if missing:
         raise PolicyError(f"missing key [policy] '{missing[0]}'", where=source, hint=_HINT)
@@ -335,6 +359,7 @@ def _build(table: Mapping[str, Any], source: str) -> SitePolicy:
         max_epsilon=max_epsilon,
         min_samples=_positive_int(table, "min_samples"),
         max_rounds=_positive_int(table, "max_rounds"),
+        init_models=_init_models(table),
         source=source,
     )
 
@@ -344,6 +369,16 @@ def _string_list(table: Mapping[str, Any], key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise ValueError(f"[policy] '{key}' must be a non-empty list of non-empty strings")
     return tuple(sorted(set(value)))
+
+
+def _init_models(table: Mapping[str, Any]) -> tuple[str, ...] | None:
+    if "init_models" not in table:
+        return None
+    hashes = tuple(sorted({h.lower() for h in _string_list(table, "init_models")}))
+    bad = [h for h in hashes if not _SHA256_HEX.match(h)]
+    if bad:
+        raise ValueError(f"[policy] 'init_models': {bad[0]!r} is not a SHA-256 hex digest")
+    return hashes
 
 
 def _allowed_code(table: Mapping[str, Any]) -> tuple[str, ...]:

@@ -3,34 +3,64 @@
 Training is deterministic given `TrainSettings.seed`: batches are drawn by a private torch.Generator and
 the global RNG is never touched. With `proximal_mu > 0` the FedProx proximal term
 (mu/2)||w - w_start||^2 (Li et al. 2020) is added to the loss, anchoring the site near the global model.
+With `train_part = "head"` only the final classification layer trains (`training_part`): every other
+parameter has requires_grad off and is not given to the optimizer, so it leaves training bit for bit
+as it came in (no gradient, no weight decay, no momentum).
 `TrainSettings` lives in `fedward.settings.training` (it crosses from the coordinator in the fit task's
 config); it is re-exported here and from `fedward.site`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch import nn
 
+from fedward.config import TrainPart
+from fedward.models import head_names
 from fedward.settings import TrainSettings
 
-__all__ = ["TrainSettings", "build_optimizer", "predict", "train"]
+__all__ = ["TrainSettings", "build_optimizer", "predict", "train", "training_part"]
 
 
 def build_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+    """The optimizer over the parameters that train (requires_grad; see `training_part`)."""
+    params = [p for p in model.parameters() if p.requires_grad]
     if s.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
     if s.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+        return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     raise ValueError(f"unknown optimizer {s.optimizer!r}; choose sgd or adam")
+
+
+@contextmanager
+def training_part(model: nn.Module, part: TrainPart) -> Iterator[None]:
+    """Within the block only `part` of `model` requires grad (`head`: its final layer); afterwards every
+    parameter's requires_grad is what it was, so a reused model is not left frozen."""
+    before = {name: p.requires_grad for name, p in model.named_parameters()}
+    trained = head_names(model) if part == TrainPart.HEAD else frozenset(before)
+    try:
+        for name, p in model.named_parameters():
+            p.requires_grad_(name in trained)
+        yield
+    finally:
+        for name, p in model.named_parameters():
+            p.requires_grad_(before[name])
 
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings) -> float:
     """Run `settings.epochs` epochs of minibatch training in place; returns the mean training loss."""
     if len(x) == 0:
         raise ValueError("no training samples")
+    with training_part(model, settings.train_part):
+        return _train(model, x, y, settings)
+
+
+def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings) -> float:
     opt = build_optimizer(model, settings)
     gen = torch.Generator().manual_seed(settings.seed)
     anchor = [p.detach().clone() for p in model.parameters()] if settings.proximal_mu > 0 else []

@@ -26,7 +26,7 @@ from fedward.core.provenance import code_identity, task_sha256
 from fedward.crypto import SigningKey
 from fedward.ledger import CheckpointWitness, parse_signed_checkpoint
 from fedward.privacy import Accountant, PrivacyEvent, rdp_epsilon
-from fedward.settings import DpSettings, LedgerEvidence
+from fedward.settings import DpSettings, LedgerEvidence, TrainSettings
 from fedward.site.policy import PolicyRequest, PolicyResult, SitePolicy
 from fedward.trust import PolicyRecord, PrivacyRecord, TrainingCode, UpdateManifest, sign_package
 
@@ -77,10 +77,10 @@ class SiteTrust:
 
     def check_policy(self, task: Task, num_samples: int) -> PolicyResult:
         try:
-            dp = DpSettings.from_config(task.config)
+            dp, train = DpSettings.from_config(task.config), TrainSettings.from_config(task.config)
         except ValueError as exc:
             raise TrustRefusal(
-                f"site {self.name} refuses a task with malformed privacy settings: {exc}"
+                f"site {self.name} refuses a task with malformed privacy or training settings: {exc}"
             ) from None
         request = PolicyRequest(
             task_sha256=task_sha256(task.config),
@@ -92,6 +92,7 @@ class SiteTrust:
             epsilon_budget=dp.epsilon_budget,
             noise_multiplier=dp.noise_multiplier,
             num_samples=num_samples,
+            init_model_sha256=train.init_model_sha256,
         )
         result = self.policy.check(request)
         if not result.passed:
@@ -148,6 +149,7 @@ class SiteTrust:
             privacy=privacy,
             policy=PolicyRecord(policy.policy_sha256, dict(policy.checks), policy.passed),
             timestamp=self.clock(),
+            init_model_sha256=TrainSettings.from_config(task.config).init_model_sha256,
         )
         return sign_package(manifest, payload, self.key).to_fields()
 

@@ -1,12 +1,14 @@
 """The update manifest: what a site states, and signs, about one model update it sends.
 
 The manifest binds the update's payload (by SHA-256) to the federation, run, round and site it belongs
-to, to the global model it was trained from, to a per-site sequence number (replay protection), and to
-the code, data, privacy settings and policy checks that produced it. It travels as canonical JSON
-(`fedward.core.canonical`), so exactly one byte string carries a given meaning, and it is parsed
-strictly: unknown or missing keys, wrong types, duplicate keys, non-canonical bytes or more than
-`MAX_MANIFEST_BYTES` raise `PackageError`. Constructing one in Python runs the same checks, so
-whatever `to_bytes` writes, `from_bytes` reads back to an equal manifest and the same bytes.
+to, to the global model it was trained from (`base_model_sha256`: this round's model, not to be confused
+with `init_model_sha256`, the `[model] init` file the run started from, present only when there is one,
+so manifests of runs without it keep their keys and bytes), to a per-site sequence number (replay
+protection), and to the code, data, privacy settings and policy checks that produced it. It travels as
+canonical JSON (`fedward.core.canonical`), so exactly one byte string carries a given meaning, and it is
+parsed strictly: unknown or missing keys, wrong types, duplicate keys, non-canonical bytes or more than
+`MAX_MANIFEST_BYTES` raise `PackageError`. Constructing one in Python runs the same checks, so whatever
+`to_bytes` writes, `from_bytes` reads back to an equal manifest and the same bytes.
 """
 
 from __future__ import annotations
@@ -145,6 +147,7 @@ _KEYS = {
     "payload_kind", "num_samples", "training_code", "preprocessing_sha256", "dataset_fingerprint",
     "metrics", "privacy", "policy", "timestamp",
 }  # fmt: skip
+_OPTIONAL_KEYS = {"init_model_sha256"}  # present only when set
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ class UpdateManifest:
     privacy: PrivacyRecord
     policy: PolicyRecord
     timestamp: str  # ISO 8601 UTC, passed in by the caller
+    init_model_sha256: str | None = None  # hex SHA-256 of the run's `[model] init` file, if it has one
 
     def __post_init__(self) -> None:
         try:
@@ -195,9 +199,11 @@ class UpdateManifest:
             check_hex(self.preprocessing_sha256, "preprocessing_sha256", nbytes=_SHA256_BYTES)
         check_str(self.dataset_fingerprint, "dataset_fingerprint", max_len=256)
         check_timestamp(self.timestamp, "timestamp")
+        if self.init_model_sha256 is not None:
+            check_hex(self.init_model_sha256, "init_model_sha256", nbytes=_SHA256_BYTES)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "federation": self.federation,
             "run_id": self.run_id,
             "round": self.round,
@@ -215,6 +221,9 @@ class UpdateManifest:
             "policy": self.policy.to_dict(),
             "timestamp": self.timestamp,
         }
+        if self.init_model_sha256 is not None:
+            out["init_model_sha256"] = self.init_model_sha256
+        return out
 
     def to_bytes(self) -> bytes:
         """The canonical JSON encoding: the bytes that are signed and hashed."""
@@ -234,7 +243,11 @@ class UpdateManifest:
 
     @classmethod
     def from_dict(cls, value: Any) -> UpdateManifest:
-        doc = dict(check_keys(value, _KEYS, "manifest"))
+        mapping = check_object(value, "manifest")
+        optional = set(mapping) & _OPTIONAL_KEYS
+        doc = dict(check_keys(mapping, _KEYS | optional, "manifest"))
+        if any(doc[key] is None for key in optional):
+            raise ValueError("manifest: init_model_sha256 is left out when there is none, never null")
         code = check_keys(doc.pop("training_code"), {"fedward_version", "task_sha256"}, "training_code")
         privacy = check_keys(doc.pop("privacy"), set(PrivacyRecord.__dataclass_fields__), "privacy")
         policy = check_keys(doc.pop("policy"), {"sha256", "checks", "passed"}, "policy")

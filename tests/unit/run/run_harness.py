@@ -72,7 +72,7 @@ def audited_run(
     }
     transport = InMemoryTransport(list(sites.values()))
     try:
-        result = run_federation(transport, plan_for(cfg, "run-1"), strategy_for(cfg), None, audit)
+        result = run_federation(transport, plan_for(cfg, "run-1", None), strategy_for(cfg), None, audit)
     finally:
         transport.close()
         audit.ledger.close()

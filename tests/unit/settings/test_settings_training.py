@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fedward.config import StrategyConfig
+from fedward.config import StrategyConfig, TrainPart
 from fedward.core.canonical import canonical_bytes
 from fedward.settings import TrainSettings
 from fedward.settings.training import PROXIMAL_MU, SEED
@@ -124,5 +124,36 @@ def test_a_mistyped_key_is_named(key, value):
 
 def test_every_field_travels():
     """A field added to TrainSettings must get a wire key (or be documented as per-site) to pass."""
-    config = TrainSettings().to_config() | TrainSettings.seed_config(0) | {PROXIMAL_MU: 0.0}
+    settings = TrainSettings(train_part=TrainPart.HEAD, init_model_sha256=INIT)
+    config = settings.to_config() | TrainSettings.seed_config(0) | {PROXIMAL_MU: 0.0}
     assert set(config) == {f.name for f in dataclasses.fields(TrainSettings)}
+
+
+INIT = "ab" * 32
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_the_defaults_of_the_new_keys_leave_the_wire_format_as_it_was(strategy):
+    """`[model] train = "all"` and no `init` file: the task config (and so the task hash) is unchanged."""
+    settings = TrainSettings.from_strategy(strategy, train_part=TrainPart.ALL, init_model_sha256=None)
+    assert canonical_bytes(settings.to_config()) == canonical_bytes(_before(strategy))
+
+
+def test_the_new_keys_travel_only_when_set_and_read_back():
+    settings = TrainSettings.from_strategy(STRATEGIES[0], train_part=TrainPart.HEAD, init_model_sha256=INIT)
+    config = settings.to_config()
+    assert config["train_part"] == "head" and config["init_model_sha256"] == INIT
+    assert list(config)[-2:] == ["train_part", "init_model_sha256"]
+    assert TrainSettings.from_config(config | TrainSettings.seed_config(0)) == settings
+    head_only = dataclasses.replace(settings, init_model_sha256=None).to_config()
+    assert "init_model_sha256" not in head_only and head_only["train_part"] == "head"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("train_part", "body"), ("train_part", 1), ("init_model_sha256", "xyz"), ("init_model_sha256", None)],
+)
+def test_a_bad_new_key_is_named(key, value):
+    config = TrainSettings().to_config() | TrainSettings.seed_config(0) | {key: value}
+    with pytest.raises(ValueError, match=key):
+        TrainSettings.from_config(config)

@@ -12,6 +12,7 @@ import pytest
 from fedward.config import PrivacyConfig
 from fedward.site.policy import (
     ACCEPT_ANY_TASK,
+    OPTIONAL_RULES,
     RULES,
     PolicyError,
     PolicyRequest,
@@ -195,8 +196,8 @@ def test_unknown_key_names_the_key_and_file(tmp_path: Path, text: str, key: str)
     assert str(path) in info.value.render()
 
 
-@pytest.mark.parametrize("key", [k for k in RULES if k != "fedward_versions"])
-def test_every_rule_but_versions_must_be_stated(key: str) -> None:
+@pytest.mark.parametrize("key", [k for k in RULES if k not in OPTIONAL_RULES])
+def test_every_rule_but_versions_and_init_models_must_be_stated(key: str) -> None:
     raw = {"policy": _rules()}
     del raw["policy"][key]
     with pytest.raises(PolicyError, match=f"missing key \\[policy\\] '{key}'"):
