@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from fedward.cli import demo, keys, ledger, release, roster, services, simulate, synth
+from fedward.cli import demo, keys, ledger, pretrain, release, roster, services, simulate, synth
 from fedward.cli import provision as provision_cli
 from fedward.core.allocator import tune_for_large_messages
 from fedward.errors import UserError
@@ -25,6 +25,7 @@ app.command("simulate")(simulate.simulate_command)
 app.command("provision")(provision_cli.provision_command)
 app.command("revoke")(provision_cli.revoke_command)
 app.add_typer(synth.app, name="synth")
+app.add_typer(pretrain.app, name="pretrain")
 app.add_typer(keys.app, name="keys")
 app.add_typer(roster.app, name="roster")
 app.add_typer(ledger.app, name="ledger")

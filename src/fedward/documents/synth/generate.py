@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from faker import Faker
 
+from fedward.documents.synth.cast import FEDERATION_CAST, MAX_SEED, Cast
 from fedward.documents.synth.classes import DOCUMENT_CLASSES
 from fedward.documents.synth.exposure import PageSource, draw_exposures, plan_sources
 from fedward.documents.synth.hospitals import HospitalProfile, make_profiles
@@ -108,6 +109,7 @@ def generate_federation(
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
     senders: SenderSettings | None = None,
+    cast: Cast = FEDERATION_CAST,
 ) -> list[SiteSummary]:
     """Write `sites` hospitals with `pages` scanned pages each (train + test) under `out`.
 
@@ -116,7 +118,8 @@ def generate_federation(
         order. `workers > 1` renders in spawned processes, which import the caller's `__main__`: a script must
         guard its entry point with `if __name__ == "__main__":`. The output is the same for any `workers`.
     `senders` switches on the shared pool of outside senders and the later-in-time test splits (module
-    docstring); None keeps the output of a federation without them.
+    docstring); None keeps the output of a federation without them. `cast` names the hospitals and senders
+    and sets the seed domain (cast.py); the default is a federation's.
 
         Raises ValueError for impossible sizes and FileExistsError when `out` holds anything already. On any
         failure the partial output is removed, so `out` is as it was before the call.
@@ -127,7 +130,9 @@ def generate_federation(
     if existed and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out}: output folder exists and is not empty; choose a new folder")
     try:
-        return _generate(out, sites, pages, seed, test_fraction, workers, progress, senders)
+        return _generate(
+            out, sites, pages, cast.entropy_seed(seed), test_fraction, workers, progress, senders, cast
+        )
     except BaseException:
         _remove_partial(out, existed)
         raise
@@ -145,8 +150,8 @@ def _validate(sites: int, pages: int, seed: int, test_fraction: float, workers: 
         )
     if not (math.isfinite(test_fraction) and 0.0 < test_fraction < 1.0):
         raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    if not 0 <= seed < MAX_SEED:
+        raise ValueError(f"seed must be an integer from 0 to 2**32 - 1, got {seed}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
 
@@ -174,15 +179,16 @@ def _generate(
     workers: int,
     progress: Callable[[int, int], None] | None,
     senders: SenderSettings | None,
+    cast: Cast,
 ) -> list[SiteSummary]:
-    """Profiles, labels, pages, then the per-split index files."""
-    profiles = make_profiles(seed, sites)
+    """Profiles, labels, pages, then the per-split index files (`seed`: the cast's entropy seed)."""
+    profiles = make_profiles(seed, sites, cast.hospitals)
     out.mkdir(parents=True, exist_ok=True)
     (out / "hospitals.json").write_text(json.dumps([p.to_json() for p in profiles], indent=2) + "\n")
     jobs = _jobs(out, seed, profiles, pages, test_fraction)
     if senders is not None:
         labels = _labels(seed, profiles, pages, test_fraction)
-        jobs = _with_senders(out, seed, profiles, labels, jobs, senders)
+        jobs = _with_senders(out, seed, profiles, labels, jobs, senders, cast)
     for profile in profiles:
         for split in SPLITS:
             (out / profile.name / split / "pages").mkdir(parents=True)
@@ -224,9 +230,10 @@ def _with_senders(
     labels: list[dict[str, list[str]]],
     jobs: list[_PageJob],
     settings: SenderSettings,
+    cast: Cast,
 ) -> list[_PageJob]:
     """The same jobs, each told who sent its page; `senders.json` records the pool and the exposures."""
-    pool = make_pool(seed, settings)
+    pool = make_pool(seed, settings, cast.senders)
     exposures = draw_exposures(seed, len(profiles), pool, settings)
     record = {
         "settings": settings.to_json(),

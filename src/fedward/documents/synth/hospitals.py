@@ -20,7 +20,9 @@ from faker import Faker
 from fedward.documents.synth.classes import DOCUMENT_CLASSES, TEMPLATE_VARIANTS
 
 __all__ = [
+    "FEDERATION_HOSPITALS",
     "HOSPITAL_NAMES",
+    "HospitalNames",
     "HospitalProfile",
     "ScannerProfile",
     "draw_identity",
@@ -196,18 +198,44 @@ class HospitalProfile:
         }
 
 
+@dataclass(frozen=True)
+class HospitalNames:
+    """The hospitals a generator draws, by index: slug, display name and locale of entry `index mod n`; past
+    the n entries the slugs get `_2`, `_3`... and the display names ` - Site 2`, ` - Site 3`..."""
+
+    slugs: tuple[str, ...]
+    display: tuple[str, ...]
+    locales: tuple[str, ...]
+
+    def name(self, index: int) -> str:
+        base = self.slugs[index % len(self.slugs)]
+        round_ = index // len(self.slugs)
+        return base if round_ == 0 else f"{base}_{round_ + 1}"
+
+    def display_name(self, index: int) -> str:
+        base = self.display[index % len(self.display)]
+        return base if index < len(self.display) else f"{base} - Site {index // len(self.display) + 1}"
+
+    def locale(self, index: int) -> str:
+        return self.locales[index % len(self.locales)]
+
+
+FEDERATION_HOSPITALS = HospitalNames(HOSPITAL_NAMES, _DISPLAY, _LOCALE)
+
+
 def hospital_name(index: int) -> str:
     """The slug of hospital `index`: the eight names, then `<name>_2`, `<name>_3`... for more sites."""
-    base = HOSPITAL_NAMES[index % len(HOSPITAL_NAMES)]
-    round_ = index // len(HOSPITAL_NAMES)
-    return base if round_ == 0 else f"{base}_{round_ + 1}"
+    return FEDERATION_HOSPITALS.name(index)
 
 
-def make_profiles(seed: int, sites: int) -> list[HospitalProfile]:
-    """Draw the profiles of `sites` hospitals for one federation seed (same seed, same profiles)."""
+def make_profiles(
+    seed: int, sites: int, hospitals: HospitalNames = FEDERATION_HOSPITALS
+) -> list[HospitalProfile]:
+    """Draw the profiles of `sites` hospitals for one seed (same seed, same profiles); `hospitals` names
+    them (a public pretraining corpus has its own, documents/synth/public.py)."""
     root = np.random.default_rng(np.random.SeedSequence([seed, _PROFILE_STREAM]))
     perms = style_permutations(root)
-    return [_profile(seed, i, perms) for i in range(sites)]
+    return [_profile(seed, i, perms, hospitals) for i in range(sites)]
 
 
 def style_permutations(rng: np.random.Generator) -> dict[str, np.ndarray[Any, Any]]:
@@ -236,12 +264,12 @@ def _pick(perms: dict[str, np.ndarray[Any, Any]], key: str, index: int) -> Any:
     return options[int(perms[key][index % len(options)])]
 
 
-def _profile(seed: int, index: int, perms: dict[str, np.ndarray[Any, Any]]) -> HospitalProfile:
+def _profile(
+    seed: int, index: int, perms: dict[str, np.ndarray[Any, Any]], hospitals: HospitalNames
+) -> HospitalProfile:
     """One hospital's profile from its own seeded stream."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, _PROFILE_STREAM, index + 1]))
-    base = index % len(HOSPITAL_NAMES)
-    locale, name = _LOCALE[base], hospital_name(index)
-    display = _DISPLAY[base] if index < len(HOSPITAL_NAMES) else f"{_DISPLAY[base]} - Site {index // 8 + 1}"
+    locale, name, display = hospitals.locale(index), hospitals.name(index), hospitals.display_name(index)
     prefix = "".join(w[0] for w in display.replace("'", "").split()[:3]).upper()
     return HospitalProfile(
         name=name,
@@ -255,7 +283,7 @@ def _profile(seed: int, index: int, perms: dict[str, np.ndarray[Any, Any]]) -> H
         class_mix=tuple(float(p) for p in rng.dirichlet(np.full(len(DOCUMENT_CLASSES), 1.3))),
         stamp_rate=round(float(rng.uniform(0.05, 0.45)), 2),
         handwriting_rate=round(float(rng.uniform(0.05, 0.5)), 2),
-        scanner=_jitter(_SCANNERS[base], rng),
+        scanner=_jitter(_SCANNERS[index % len(_SCANNERS)], rng),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +30,11 @@ from fedward.documents.synth.hospitals import (
     style_permutations,
 )
 
-__all__ = ["SENDER_KINDS", "Sender", "SenderSettings", "make_pool", "received"]
+__all__ = ["SENDER_KINDS", "SENDER_NAMES", "Sender", "SenderSettings", "make_pool", "received"]
 
 _POOL_STREAM = 3
 
-# What each kind of outside sender writes, and the fictional names of the senders of that kind.
+# What each kind of outside sender writes, and the fictional names of a federation's senders of that kind.
 SENDER_KINDS: dict[str, tuple[str, ...]] = {
     "gp_practice": ("referral_letter", "prescription"),
     "insurer": ("insurance_claim",),
@@ -41,7 +42,7 @@ SENDER_KINDS: dict[str, tuple[str, ...]] = {
     "imaging_centre": ("radiology_report",),
     "clinic": ("discharge_summary", "referral_letter"),
 }
-_NAMES: dict[str, tuple[str, ...]] = {
+SENDER_NAMES: dict[str, tuple[str, ...]] = {
     "gp_practice": (
         "Oakfield Surgery",
         "Millbrook Medical Practice",
@@ -116,7 +117,7 @@ class SenderSettings:
 
     def __post_init__(self) -> None:
         """Reject settings that cannot describe a pool (ValueError naming the setting)."""
-        _check_int("per_kind", self.per_kind, 1, min(len(n) for n in _NAMES.values()))
+        _check_int("per_kind", self.per_kind, 1, min(len(n) for n in SENDER_NAMES.values()))
         _check_int("versions", self.versions, 1, TEMPLATE_VARIANTS)
         for name in ("outside_share", "absent_rate", "arriving_rate"):
             _check_range(name, getattr(self, name), 0.0, 1.0)
@@ -165,13 +166,16 @@ def _identity_json(profile: HospitalProfile) -> dict[str, Any]:
     return data
 
 
-def make_pool(seed: int, settings: SenderSettings) -> tuple[Sender, ...]:
-    """The pool of outside senders for one federation seed: `per_kind` senders of every kind."""
+def make_pool(
+    seed: int, settings: SenderSettings, names_by_kind: Mapping[str, tuple[str, ...]] = SENDER_NAMES
+) -> tuple[Sender, ...]:
+    """The pool of outside senders for one seed: `per_kind` senders of every kind, drawn from
+    `names_by_kind` (a public pretraining corpus has its own names, documents/synth/public.py)."""
     root = np.random.default_rng(np.random.SeedSequence([seed, _POOL_STREAM]))
     perms = style_permutations(root)
     pool: list[Sender] = []
     for kind, classes in SENDER_KINDS.items():
-        names = _NAMES[kind]
+        names = names_by_kind[kind]
         for i in root.permutation(len(names))[: settings.per_kind]:
             rng = np.random.default_rng(np.random.SeedSequence([seed, _POOL_STREAM, len(pool) + 1]))
             first = _first_version(names[int(i)], classes, perms, len(pool), rng)
