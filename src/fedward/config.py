@@ -61,6 +61,9 @@ class DataConfig(_Strict):
     workers: int = Field(1, ge=1, le=64)
 
 
+BUILTIN_PREFIX = "builtin:"  # `[model] init = "builtin:NAME"`: a base model shipped in the package
+
+
 class TrainPart(StrEnum):
     """Which of the model's tensors the sites train: all of them, or only the final classification layer
     (`head`, everything else frozen at the initial model: the usual way to use a strong base model).
@@ -74,7 +77,9 @@ class ModelConfig(_Strict):
     name: Literal["logistic", "mlp", "doc-cnn"]
     hidden: list[int] = Field(default_factory=lambda: [64])
     channels: list[int] = Field(default_factory=lambda: [16, 32, 64])
-    init: Path | None = None  # a .safetensors file (relative to the config): the initial global model
+    # the initial global model: a .safetensors file (relative to the config) or a shipped base model,
+    # "builtin:NAME" (fedward.models.builtin)
+    init: Path | None = None
     train: TrainPart = TrainPart.ALL
 
     @field_validator("hidden", "channels")
@@ -311,7 +316,10 @@ def parse_config(raw: dict[str, Any], *, source: Path) -> FederationConfig:
         for s in cfg.sites
     ]
     trust = cfg.trust.model_copy(update={"keys": cfg.trust.keys and base / cfg.trust.keys})
-    model = cfg.model.model_copy(update={"init": cfg.model.init and base / cfg.model.init})
+    init = cfg.model.init
+    if init is not None and not str(init).startswith(BUILTIN_PREFIX):  # a built-in names no file here
+        init = base / init
+    model = cfg.model.model_copy(update={"init": init})
     return cfg.model_copy(update={"sites": sites, "trust": trust, "model": model})
 
 

@@ -7,18 +7,30 @@ the same seed, the same model bytes) whichever transport carries the tasks.
 from __future__ import annotations
 
 from fedward.aggregation import Strategy, build_strategy
-from fedward.config import FederationConfig
+from fedward.config import BUILTIN_PREFIX, FederationConfig
 from fedward.coordinator import FederationPlan
+from fedward.errors import ConfigError
 from fedward.models import InitModel, read_init_model
+from fedward.models.builtin import builtin_model
 from fedward.settings import TrainSettings
 
 __all__ = ["init_model_for", "plan_for", "strategy_for"]
 
 
 def init_model_for(cfg: FederationConfig) -> InitModel | None:
-    """The `[model] init` file, read and parsed (ConfigError if it cannot be), or None without one.
+    """The `[model] init` file (or the shipped base model "builtin:NAME", its hash checked against its
+    card), read and parsed (ConfigError if it cannot be), or None without one.
     Read once per run, so the federation, its baselines and every record see the same bytes."""
-    return None if cfg.model.init is None else read_init_model(cfg.model.init)
+    init = cfg.model.init
+    if init is None:
+        return None
+    if str(init).startswith(BUILTIN_PREFIX):
+        try:
+            path, _card = builtin_model(str(init))
+        except ValueError as exc:
+            raise ConfigError(f"[model] 'init': {exc}") from None
+        return read_init_model(path)
+    return read_init_model(init)
 
 
 def plan_for(cfg: FederationConfig, run_id: str, init: InitModel | None) -> FederationPlan:

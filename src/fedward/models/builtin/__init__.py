@@ -16,10 +16,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fedward.config import BUILTIN_PREFIX
+
 __all__ = ["BUILTIN_MODELS", "BUILTIN_PREFIX", "builtin_model", "verified_model"]
 
 BUILTIN_MODELS = ("doc-encoder",)
-BUILTIN_PREFIX = "builtin:"
 
 
 def builtin_model(name: str) -> tuple[Path, dict[str, Any]]:
