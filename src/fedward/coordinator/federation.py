@@ -43,9 +43,7 @@ def run_federation(
     the sites the ledger evidence for each model, and ends with a signed release (coordinator/audit.py).
     `noise_entropy` supplies the seeds of the coordinator's own privacy noise (default: `secrets`)."""
     observer: RoundObserver = NoObserver() if audit is None else AuditObserver(audit)
-    result = federate(transport, plan, strategy, observer, on_round=on_round, noise_entropy=noise_entropy)
-    result.audit = audit
-    return result
+    return federate(transport, plan, strategy, observer, on_round=on_round, noise_entropy=noise_entropy)
 
 
 def federate(

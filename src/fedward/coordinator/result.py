@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fedward.coordinator.audit import Audit
 from fedward.coordinator.privacy import PrivacyState
 from fedward.coordinator.rounds import RoundRecord
 from fedward.coordinator.setup import FederationSetup
@@ -21,7 +20,6 @@ class FederationResult:
     setup: FederationSetup
     params: Arrays
     privacy: PrivacyState
-    audit: Audit | None = None
     rounds: list[RoundRecord] = field(default_factory=list)
     init_model_sha256: str | None = None  # the `[model] init` file the run started from, if any
 
