@@ -26,6 +26,7 @@ __all__ = [
     "FederationConfig",
     "FederationSection",
     "ModelConfig",
+    "PersonalizationConfig",
     "PrivacyConfig",
     "SiteConfig",
     "StrategyConfig",
@@ -104,6 +105,18 @@ class StrategyConfig(_Strict):
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.99, ge=0, lt=1)
     tau: float = Field(1e-3, gt=0)
+
+
+class PersonalizationConfig(_Strict):
+    """`[personalization]`: after the last round each site carves `validation_fraction` of its training
+    records (stratified, seeded) before training starts, fine-tunes the global model on the rest, trains
+    a model of its own, and recommends by that split the model it should use (docs/personalization.md).
+    The personalized and local models never leave the site."""
+
+    enabled: bool = True
+    validation_fraction: float = Field(0.2, gt=0, le=0.5)
+    epochs: int = Field(20, ge=1, le=10_000)  # the most fine-tuning epochs; the validation split picks
+    train: TrainPart = TrainPart.HEAD  # which tensors fine-tuning changes: the final layer, or all
 
 
 class DpMode(StrEnum):
@@ -228,6 +241,7 @@ class FederationConfig(_Strict):
     model: ModelConfig
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    personalization: PersonalizationConfig = Field(default_factory=PersonalizationConfig)
     trust: TrustConfig = Field(default_factory=TrustConfig)
     sites: list[SiteConfig] = Field(min_length=1)
     faults: list[FaultConfig] = Field(default_factory=list)

@@ -9,12 +9,14 @@ The round itself is in round.py; who keeps the record (the audit trail, or nobod
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from fedward.aggregation import Strategy
 from fedward.config import TrainPart
 from fedward.coordinator.audit import Audit
 from fedward.coordinator.combine import combiner_for
 from fedward.coordinator.observer import AuditObserver, NoObserver, RoundObserver
+from fedward.coordinator.personalization import PersonalizationResult, personalization_tasks, read_replies
 from fedward.coordinator.plan import FederationPlan
 from fedward.coordinator.privacy import PrivacyState
 from fedward.coordinator.result import FederationResult
@@ -22,10 +24,12 @@ from fedward.coordinator.round import RoundContext, run_round
 from fedward.coordinator.rounds import RoundRecord
 from fedward.coordinator.selection import select_sites
 from fedward.coordinator.setup import FederationSetup, describe_federation
+from fedward.core.arrays import arrays_to_bytes
 from fedward.core.provenance import task_sha256
 from fedward.errors import FederationError
 from fedward.models import ModelSpec, build_model, head_names, initial_arrays
 from fedward.secagg.task import secagg_threshold
+from fedward.settings import PersonalizeSettings
 from fedward.transport.base import Transport
 
 __all__ = ["FederationPlan", "FederationResult", "federate", "run_federation"]
@@ -70,8 +74,33 @@ def federate(
     if result.rounds_completed == 0:
         reasons = "; ".join(sorted({r.reason or "" for r in result.rounds} | {result.privacy.stopped or ""}))
         raise FederationError(f"no round completed: {reasons.strip('; ')}", hint="see the site errors above")
+    if plan.personalize is not None:
+        result.personalization = _personalize(ctx, result, plan.personalize)
     observer.finish(result, result.privacy.stopped or "all rounds run")
     return result
+
+
+def _personalize(
+    ctx: RoundContext, result: FederationResult, settings: PersonalizeSettings
+) -> PersonalizationResult:
+    """The sites' choice between the final global model, its fine-tuned copy and their own models."""
+    setup, plan, rnd = ctx.setup, ctx.plan, result.final.round
+    sites = [s for s in setup.sites if ctx.observer.admitted(s, rnd)]
+    per_site = {s: {**ctx.privacy.task_config(s, len(sites)), **ctx.observer.evidence(s)} for s in sites}
+    initial = initial_arrays(setup.spec, plan.seed, plan.init_model)
+    tasks = personalization_tasks(
+        plan.run_id,
+        rnd,
+        sites,
+        arrays_to_bytes(result.params),
+        setup.task_config,
+        per_site,
+        setup.context,
+        initial,
+        replace(plan.train, seed=plan.seed),
+        settings,
+    )
+    return read_replies(ctx.transport.exchange(tasks, plan.deadline_s), setup.classes)
 
 
 def _start(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from fedward.config import PrivacyConfig
 from fedward.models import InitModel
-from fedward.settings import TrainSettings
+from fedward.settings import PersonalizeSettings, TrainSettings
 
 __all__ = ["FederationPlan"]
 
@@ -34,6 +34,7 @@ class FederationPlan:
     init_model: InitModel | None = (
         None  # `[model] init`, read; None: the initial model is built from the seed
     )
+    personalize: PersonalizeSettings | None = None  # after the last round; None: no personalization
 
     def evaluates(self, rnd: int) -> bool:
         """Is round `rnd` followed by an evaluation? Every `eval_every` rounds, and always the last."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fedward.coordinator.personalization import PersonalizationResult
 from fedward.coordinator.privacy import PrivacyState
 from fedward.coordinator.rounds import RoundRecord
 from fedward.coordinator.setup import FederationSetup
@@ -22,6 +23,7 @@ class FederationResult:
     privacy: PrivacyState
     rounds: list[RoundRecord] = field(default_factory=list)
     init_model_sha256: str | None = None  # the `[model] init` file the run started from, if any
+    personalization: PersonalizationResult | None = None  # None: the plan had no personalization
 
     @property
     def rounds_completed(self) -> int:

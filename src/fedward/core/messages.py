@@ -24,6 +24,7 @@ class TaskKind(StrEnum):
     FIT = "fit"  # train from the given parameters, return new parameters
     EVALUATE = "evaluate"  # evaluate the given parameters on the local test data
     SECAGG = "secagg"  # the next step of this round's secure-aggregation session (keys, shares, unmask)
+    PERSONALIZE = "personalize"  # fine-tune and train locally, pick by validation; report metrics only
 
 
 class ReplyStatus(StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from fedward.core.canonical import canonical_bytes
 from fedward.documents.dataset import dataset_fingerprint, load_document_folder
 from fedward.documents.pipeline import Pipeline, PipelineSpec
 from fedward.errors import DataError
-from fedward.site.data import LocalData
+from fedward.site.data import LocalData, with_validation
 from fedward.tabular import load_table
 
 __all__ = ["LoadedSite", "load_site", "load_sites", "pipeline_spec", "preprocessing_sha256"]
@@ -54,7 +54,7 @@ def load_sites(cfg: FederationConfig, progress: Callable[[str], None] | None = N
     for site in cfg.sites:
         if progress is not None:
             progress(site.name)
-        sites.append(loader(cfg, site))
+        sites.append(_validation_split(cfg, loader(cfg, site)))
     _check_federation(cfg, sites)
     return sites
 
@@ -66,12 +66,22 @@ def load_site(cfg: FederationConfig, name: str) -> LoadedSite:
     if site is None:
         raise DataError(f"site {name!r} is not one of the federation's [[sites]]")
     loader = _load_documents if cfg.federation.task == "documents" else _load_tabular
-    loaded = loader(cfg, site)
+    loaded = _validation_split(cfg, loader(cfg, site))
     if len(loaded.data.train_y) == 0:
         raise DataError(f"site {name}: no usable training rows", where=site.train)
     if len(loaded.data.test_y) == 0:
         raise DataError(f"site {name}: no usable test rows", where=site.test)
     return loaded
+
+
+def _validation_split(cfg: FederationConfig, loaded: LoadedSite) -> LoadedSite:
+    """With `[personalization]` on, the site's validation split is carved here, before any training, so
+    the federation never trains on the records that later choose between the models."""
+    p = cfg.personalization
+    if not p.enabled:
+        return loaded
+    data = with_validation(loaded.data, p.validation_fraction, cfg.federation.seed, loaded.name)
+    return replace(loaded, data=data)
 
 
 def _load_tabular(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:

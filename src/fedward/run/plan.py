@@ -12,7 +12,7 @@ from fedward.coordinator import FederationPlan
 from fedward.errors import ConfigError
 from fedward.models import InitModel, read_init_model
 from fedward.models.builtin import builtin_model
-from fedward.settings import TrainSettings
+from fedward.settings import PersonalizeSettings, TrainSettings
 
 __all__ = ["init_model_for", "plan_for", "strategy_for"]
 
@@ -56,6 +56,19 @@ def plan_for(cfg: FederationConfig, run_id: str, init: InitModel | None) -> Fede
         federation=f.name,
         config_sha256=cfg.sha256(),
         init_model=init,
+        personalize=_personalize(cfg),
+    )
+
+
+def _personalize(cfg: FederationConfig) -> PersonalizeSettings | None:
+    """`[personalization]` as the sites' task settings: fine-tuning up to `epochs`, the site's own model
+    up to the federation's budget (`rounds * local_epochs`, the local-only baseline's)."""
+    p = cfg.personalization
+    if not p.enabled:
+        return None
+    budget = cfg.federation.rounds * cfg.strategy.local_epochs
+    return PersonalizeSettings(
+        epochs=p.epochs, train_part=p.train, local_epochs=budget, local_seed=cfg.federation.seed
     )
 
 

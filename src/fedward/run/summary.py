@@ -11,10 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from fedward import __version__
 from fedward.config import FederationConfig
 from fedward.coordinator import FederationResult
+from fedward.coordinator.personalization import PersonalizationResult
 from fedward.core.arrays import num_parameters, sha256_arrays
+from fedward.core.metrics import metrics_from_confusion
 from fedward.run.data import LoadedSite, pipeline_spec
 from fedward.secagg.task import secagg_threshold
 
@@ -41,7 +45,7 @@ class BaselineResult:
     seconds: float
 
 
-def _section(sites: Mapping[str, Mapping[str, float]], pooled: Mapping[str, float]) -> dict[str, Any]:
+def _section(sites: Mapping[str, Mapping[str, Any]], pooled: Mapping[str, float]) -> dict[str, Any]:
     accs = {s: m["accuracy"] for s, m in sites.items()}
     worst = min(accs, key=lambda s: accs[s]) if accs else None
     return {
@@ -76,6 +80,8 @@ def build_summary(
         metrics["local_only"] = _evaluation(baselines.local_only)
         names = list(site_data)
         metrics["cross_site"] = {"train_sites": names, "test_sites": names, "accuracy": baselines.cross_site}
+    if result.personalization is not None:
+        metrics.update(_personalization(result.personalization, result.setup.classes, baselines is None))
     rounds = result.rounds
     summary: dict[str, Any] = {
         "fedward_version": __version__,
@@ -122,6 +128,45 @@ def build_summary(
     return summary
 
 
+def _personalization(
+    p: PersonalizationResult, classes: Sequence[str], local_from_sites: bool
+) -> dict[str, Any]:
+    """`personalized` and `recommended` sections (and, in a deployment, which trains no baselines,
+    `local_only` from the models the sites trained on their own), plus what the sites kept or failed."""
+    out: dict[str, Any] = {}
+    arms = ["personalized", "local"] if local_from_sites else ["personalized"]
+    for arm in arms:
+        sites = {s: sp.test[arm] for s, sp in p.sites.items() if arm in sp.test}
+        if sites:
+            out["personalized" if arm == "personalized" else "local_only"] = _section(
+                sites, p.pooled(arm, classes)
+            )
+    chosen = {s: sp for s, sp in p.sites.items() if sp.recommended is not None}
+    if chosen:
+        recommended = {
+            s: {
+                "model": sp.recommended,
+                **sp.test[sp.recommended],
+                "validation": sp.validation,
+                "epochs": sp.epochs,
+                "n_validation": sp.n_validation,
+            }
+            for s, sp in chosen.items()
+            if sp.recommended is not None
+        }
+        pooled = metrics_from_confusion(
+            np.sum([sp.confusion[sp.recommended] for sp in chosen.values() if sp.recommended], axis=0),
+            classes,
+        )
+        out["recommended"] = _section(recommended, pooled)
+    out["personalization"] = {
+        "sites_reporting": sorted(chosen),
+        "kept_at_site": sorted(set(p.sites) - set(chosen)),
+        "failures": dict(sorted(p.failures.items())),
+    }
+    return out
+
+
 def _privacy(cfg: FederationConfig, result: FederationResult) -> dict[str, Any]:
     p = cfg.privacy
     out = result.privacy.summary()
@@ -155,6 +200,7 @@ def described_site_data(result: FederationResult) -> dict[str, dict[str, Any]]:
         out[name] = {
             "n_train": int(metrics.get("n_train", 0)),
             "n_test": int(metrics.get("n_test", 0)),
+            "n_validation": int(metrics.get("n_validation", 0)),
             "train_classes": dict(sorted(classes.items())),
         }
     return out
@@ -167,6 +213,7 @@ def _site_data(site: LoadedSite) -> dict[str, Any]:
     return {
         "n_train": len(site.data.train_y),
         "n_test": len(site.data.test_y),
+        "n_validation": len(site.data.val_y),
         "train_classes": dict(sorted(counts.items())),
         "rejected_pages": len(site.rejected),
         "rejected": [{"file": f, "reason": r} for f, r in site.rejected],

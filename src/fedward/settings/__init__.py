@@ -4,7 +4,8 @@ mypy checks both ends and a missing or mistyped key fails with its name.
 
 - `TrainSettings` (training.py): local training, plus how the per-site seed and FedProx's mu travel;
 - `DpSettings` (dp.py): differential privacy, with `fedward.config.DpMode`;
-- `LedgerEvidence` (evidence.py): the ledger evidence that lets a site check the model it is sent.
+- `LedgerEvidence` (evidence.py): the ledger evidence that lets a site check the model it is sent;
+- `PersonalizeSettings` (personalization.py): what a personalization task asks of a site.
 The secure-aggregation session has its own, `fedward.secagg.task.SecAggTask`.
 
 The config on the wire is fixed byte for byte (sites hash and sign it, a deployed coordinator replays it
@@ -14,6 +15,7 @@ This package sits in the services layer and imports only `fedward.config` and `f
 
 from fedward.settings.dp import DpSettings
 from fedward.settings.evidence import LedgerEvidence
+from fedward.settings.personalization import PersonalizeSettings
 from fedward.settings.training import TrainSettings
 
-__all__ = ["DpSettings", "LedgerEvidence", "TrainSettings"]
+__all__ = ["DpSettings", "LedgerEvidence", "PersonalizeSettings", "TrainSettings"]

@@ -3,9 +3,11 @@
 - centralized: all sites' training data pooled in one place (what federation tries to approach);
 - local-only: each site trains alone on its own data (what a hospital gets without the federation).
 
-The budget is the same number of passes over the data: `rounds * local_epochs` epochs, training the
-same part of the model (`TrainSettings.train_part`) from the same initial model when the run starts from
-an `init` file (`init`; without one, each baseline builds the model from its seed). Each local-only
+Both train on every training record, a personalization validation split included (the federation
+itself trains without it). The budget is the same number of passes over the data:
+`rounds * local_epochs` epochs, training the same part of the model (`TrainSettings.train_part`) from
+the same initial model when the run starts from an `init` file (`init`; without one, each baseline
+builds the model from its seed). Each local-only
 model is also tested at every other site, giving the cross-site matrix that shows how far the sites'
 data differ.
 """
@@ -33,7 +35,7 @@ __all__ = ["BaselineResult", "Evaluation", "centralized", "local_only"]
 def _stats(datas: Sequence[LocalData]) -> FeatureStats | None:
     if not datas[0].standardizable:
         return None
-    return combine_stats(feature_sums(d.train_x) for d in datas)
+    return combine_stats(feature_sums(d.all_train[0]) for d in datas)
 
 
 def _inputs(x: npt.NDArray[np.float32], stats: FeatureStats | None) -> torch.Tensor:
@@ -54,8 +56,8 @@ def _fit(
     model = build_model(spec, seed=seed)
     if init is not None:
         load_arrays(model, init)
-    x = torch.cat([_inputs(d.train_x, stats) for d in datas])
-    y = torch.from_numpy(np.concatenate([encode_labels(d.train_y, classes) for d in datas]))
+    x = torch.cat([_inputs(d.all_train[0], stats) for d in datas])
+    y = torch.from_numpy(np.concatenate([encode_labels(d.all_train[1], classes) for d in datas]))
     train(model, x, y, settings)
     return model
 

@@ -1,4 +1,5 @@
-"""A site's local data as the site node sees it: feature arrays and string labels, train and test.
+"""A site's local data as the site node sees it: feature arrays and string labels, train and test, and
+the validation split a site carves from its training records for personalization (`with_validation`).
 
 Labels stay strings at the site; the coordinator sends the federation's class list with each task and
 the site maps its labels onto it, so no site has to know another site's classes in advance.
@@ -6,13 +7,14 @@ the site maps its labels onto it, so no site has to know another site's classes 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["LocalData", "encode_labels"]
+__all__ = ["LocalData", "encode_labels", "with_validation"]
 
 
 @dataclass(frozen=True)
@@ -24,11 +26,51 @@ class LocalData:
     test_x: npt.NDArray[np.float32]
     test_y: tuple[str, ...]
     features: tuple[str, ...] = ()
+    # held out of every training run (federation, fine-tuning, the site's own model) to choose between
+    # them; empty unless personalization carved it (`with_validation`)
+    val_x: npt.NDArray[np.float32] | None = None
+    val_y: tuple[str, ...] = ()
 
     @property
     def standardizable(self) -> bool:
         """Tabular features get the federated standardization; images are normalized by the pipeline."""
         return self.train_x.ndim == 2
+
+    @property
+    def all_train(self) -> tuple[npt.NDArray[np.float32], tuple[str, ...]]:
+        """Every training record, the validation split included (what a model refit after the choice and
+        the simulation's baselines train on)."""
+        if self.val_x is None or not self.val_y:
+            return self.train_x, self.train_y
+        return np.concatenate([self.train_x, self.val_x]), self.train_y + self.val_y
+
+
+def with_validation(data: LocalData, fraction: float, seed: int, site: str) -> LocalData:
+    """`data` with `fraction` of its training records moved to a validation split: stratified by label
+    (each class with at least two records gives round(fraction * n), at least one, and keeps at least one
+    for training), drawn by a generator seeded from `seed` and the site's name, so the split is the same
+    in a simulation and in the deployed site."""
+    labels = np.asarray(data.train_y)
+    digest = int.from_bytes(hashlib.sha256(site.encode()).digest()[:8], "big")
+    rng = np.random.default_rng([seed, digest])
+    held: list[int] = []
+    for label in sorted(set(data.train_y)):
+        rows = np.flatnonzero(labels == label)
+        if len(rows) < 2:
+            continue
+        take = min(max(1, round(fraction * len(rows))), len(rows) - 1)
+        held.extend(int(i) for i in rng.permutation(rows)[:take])
+    val = np.zeros(len(labels), dtype=bool)
+    val[held] = True
+    keep = np.flatnonzero(~val)
+    out = np.flatnonzero(val)
+    return replace(
+        data,
+        train_x=data.train_x[keep],
+        train_y=tuple(data.train_y[i] for i in keep),
+        val_x=data.train_x[out],
+        val_y=tuple(data.train_y[i] for i in out),
+    )
 
 
 def encode_labels(labels: Sequence[str], classes: Sequence[str]) -> npt.NDArray[np.int64]:

@@ -1,8 +1,15 @@
-"""The site node: answers DESCRIBE, FIT and EVALUATE tasks from its local data.
+"""The site node: answers DESCRIBE, FIT, EVALUATE and PERSONALIZE tasks from its local data.
 
 What leaves the site: aggregate statistics (counts, per-feature sums and sums of squares, the set of
 label values), model parameters after local training, and confusion counts on the local test data.
 Rows never leave. Any exception becomes a FAILED reply naming the site, never a crash of the round.
+
+PERSONALIZE (site/personalize.py): the site fine-tunes the global model, trains its own, and picks one
+by its validation split. The models stay here (`Site.personalization`; a deployed site also writes them
+to its own folder). The reply carries confusion counts on the test split per candidate, their validation
+scores and the recommendation; under differential privacy those figures depend on training records
+outside the DP guarantee, so only the built-in simulation policy (whose operator holds every site's
+data already) or a run without DP sends them, and otherwise only the global model's counts leave.
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ from fedward.core.metrics import confusion_matrix, metrics_from_confusion
 from fedward.models import ModelSpec, build_model, load_arrays, model_arrays
 from fedward.secagg import SecAggSite
 from fedward.secagg.task import SecAggTask
-from fedward.settings import DpSettings, TrainSettings
+from fedward.settings import DpSettings, PersonalizeSettings, TrainSettings
 from fedward.site.data import LocalData, encode_labels
+from fedward.site.personalize import Personalization, Split, personalize
 from fedward.site.policy import PolicyResult
 from fedward.site.protect import protect_update, train_for_task
 from fedward.site.trainer import predict
@@ -52,6 +60,7 @@ class Site:
         self._model: tuple[ModelSpec, torch.nn.Module] | None = None  # reused while the architecture holds
         self._sessions: dict[tuple[str, int], SecAggSite] = {}  # this round's secure-aggregation session
         self._pending: dict[tuple[str, int], _Pending] = {}
+        self.personalization: dict[str, Personalization] = {}  # by run id: the site's own models, kept
 
     @property
     def name(self) -> str:
@@ -69,6 +78,8 @@ class Site:
                 return self._fit(task)
             if task.kind is TaskKind.SECAGG:
                 return self._secagg(task)
+            if task.kind is TaskKind.PERSONALIZE:
+                return self._personalize(task)
             return self._evaluate(task)
         except Exception as exc:
             return Reply.failure(task, ReplyStatus.FAILED, f"site {self._name}: {type(exc).__name__}: {exc}")
@@ -76,7 +87,11 @@ class Site:
     def _describe(self, task: Task) -> Reply:
         d = self.data
         counts = Counter(d.train_y)
-        metrics = {"n_train": float(len(d.train_y)), "n_test": float(len(d.test_y))}
+        metrics = {
+            "n_train": float(len(d.train_y)),
+            "n_test": float(len(d.test_y)),
+            "n_validation": float(len(d.val_y)),
+        }
         metrics.update({f"train_class/{label}": float(n) for label, n in sorted(counts.items())})
         labels: list[JSONScalar] = [*sorted(set(d.train_y) | set(d.test_y))]
         features: list[JSONScalar] = [*d.features]
@@ -202,6 +217,66 @@ class Site:
             num_samples=len(y),
             metrics=metrics_from_confusion(cm, classes),
         )
+
+    def _personalize(self, task: Task) -> Reply:
+        self._check(task, len(self.data.test_y))
+        model, classes = self._model_for(task)
+        d = self.data
+        context = arrays_from_bytes(task.context)
+        initial = {k.removeprefix("init/"): v for k, v in context.items() if k.startswith("init/")}
+        scale = {k: v for k, v in context.items() if not k.startswith("init/")}
+
+        def split(x: npt.NDArray[np.float32], y: tuple[str, ...]) -> Split:
+            return Split(torch.from_numpy(self._inputs(x, arrays_to_bytes(scale))), encode_labels(y, classes))
+
+        if d.val_x is None:
+            raise ValueError("no validation split: the site was loaded without [personalization]")
+        data = (
+            split(d.train_x, d.train_y),
+            split(d.val_x, d.val_y),
+            split(*d.all_train),
+            split(d.test_x, d.test_y),
+        )
+        outcome = personalize(
+            model,
+            arrays_from_bytes(task.parameters),
+            initial,
+            data,
+            classes,
+            TrainSettings.from_config(task.config),
+            PersonalizeSettings.from_config(task.config),
+        )
+        self.personalization[task.run_id] = outcome
+        shared = list(outcome.arms) if self._shares_figures(task) else ["global"]
+        info: dict[str, JSONValue] = {
+            "recommended": outcome.recommended if len(shared) > 1 else None,
+            "n_validation": outcome.n_validation,
+        }
+        for a in shared:  # flat keys: a reply's info holds scalars and lists only
+            arm = outcome.arms[a]
+            info |= {f"test/{a}/{k}": v for k, v in arm.test.items() if not k.startswith("recall/")}
+            info |= {
+                f"validation/{a}/{k}": v for k, v in arm.validation.items() if not k.startswith("recall/")
+            }
+            info[f"epochs/{a}"] = arm.epochs
+        return Reply(
+            task.run_id,
+            task.round,
+            self._name,
+            task.kind,
+            ReplyStatus.OK,
+            parameters=arrays_to_bytes({a: outcome.arms[a].confusion for a in shared}),
+            num_samples=len(d.test_y),
+            metrics=dict(outcome.arms["global"].test),
+            info=info,
+        )
+
+    def _shares_figures(self, task: Task) -> bool:
+        """Whether the personalized and local candidates' figures may leave: always without DP; under DP
+        only with the simulation's built-in policy (or in a bare site with no trust set up)."""
+        if DpSettings.from_config(task.config).mode == DpMode.NONE or self.trust is None:
+            return True
+        return self.trust.policy.is_simulation_default
 
     def _model_for(self, task: Task) -> tuple[torch.nn.Module, list[str]]:
         classes = task.config.get("classes")

@@ -24,7 +24,7 @@ from fedward.config import TrainPart
 from fedward.models import head_names
 from fedward.settings import TrainSettings
 
-__all__ = ["TrainSettings", "build_optimizer", "predict", "train", "training_part"]
+__all__ = ["TrainSettings", "build_optimizer", "predict", "train", "train_epochs", "training_part"]
 
 
 def build_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
@@ -61,13 +61,34 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSet
 
 
 def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings) -> float:
+    losses = list(_epochs(model, x, y, settings))
+    return sum(total for total, _ in losses) / sum(batches for _, batches in losses)
+
+
+def train_epochs(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings
+) -> Iterator[float]:
+    """`train`, one epoch at a time: yields each epoch's mean loss after it, with `model` as that epoch
+    left it (one optimizer throughout, so stopping after k epochs is exactly `train` with epochs = k).
+    Personalization scores the model on its validation split between epochs."""
+    if len(x) == 0:
+        raise ValueError("no training samples")
+    with training_part(model, settings.train_part):
+        for total, batches in _epochs(model, x, y, settings):
+            yield total / batches
+
+
+def _epochs(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings
+) -> Iterator[tuple[float, int]]:
+    """Each epoch's summed loss and batch count, after the epoch has run."""
     opt = build_optimizer(model, settings)
     gen = torch.Generator().manual_seed(settings.seed)
     anchor = [p.detach().clone() for p in model.parameters()] if settings.proximal_mu > 0 else []
     loss_fn = nn.CrossEntropyLoss()
-    model.train()
-    total, batches = 0.0, 0
     for _ in range(settings.epochs):
+        model.train()
+        total, batches = 0.0, 0
         order = torch.randperm(len(x), generator=gen)
         for start in range(0, len(x), settings.batch_size):
             idx = order[start : start + settings.batch_size]
@@ -82,7 +103,7 @@ def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSe
             opt.step()
             total += float(loss.detach())
             batches += 1
-    return total / batches
+        yield total, batches
 
 
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> npt.NDArray[np.int64]:
