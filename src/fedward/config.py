@@ -105,6 +105,9 @@ class StrategyConfig(_Strict):
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.99, ge=0, lt=1)
     tau: float = Field(1e-3, gt=0)
+    # the loss's class weights (fedward.settings.class_weights): "balanced" (N / (K n_c)), "none", or
+    # "auto": balanced when the largest training class has at least twice the smallest's rows
+    class_weights: Literal["auto", "balanced", "none"] = "auto"
 
 
 class PersonalizationConfig(_Strict):
@@ -302,6 +305,10 @@ class FederationConfig(_Strict):
             del model["init"]
         if model["train"] == TrainPart.ALL:
             del model["train"]
+        if settings["strategy"]["class_weights"] == "auto":  # and of configs without class_weights
+            del settings["strategy"]["class_weights"]
+        if settings["personalization"] == PersonalizationConfig().model_dump(mode="json"):
+            del settings["personalization"]  # and of configs that leave [personalization] at its defaults
         blob = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -97,7 +97,7 @@ def _personalize(
         per_site,
         setup.context,
         initial,
-        replace(plan.train, seed=plan.seed),
+        replace(plan.train, seed=plan.seed, class_weights=setup.class_weights),
         settings,
     )
     return read_replies(ctx.transport.exchange(tasks, plan.deadline_s), setup.classes)

@@ -1,5 +1,5 @@
 """What one run of the federation is asked to do: the plan every round reads (model and the file it
-starts from, rounds, seed, training settings, site sampling, deadline, privacy).
+starts from, rounds, seed, training settings, class-weight mode, site sampling, deadline, privacy).
 
 A plain frozen value with no behaviour, below `setup.py` and `federation.py`, so both can import it.
 """
@@ -35,6 +35,8 @@ class FederationPlan:
         None  # `[model] init`, read; None: the initial model is built from the seed
     )
     personalize: PersonalizeSettings | None = None  # after the last round; None: no personalization
+    # `[strategy] class_weights`: the weights themselves come from the sites' label counts (setup.py)
+    class_weights: str = "none"
 
     def evaluates(self, rnd: int) -> bool:
         """Is round `rnd` followed by an evaluation? Every `eval_every` rounds, and always the last."""

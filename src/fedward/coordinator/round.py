@@ -12,6 +12,7 @@ transport's exchanges is part of the contract: a deployed coordinator replays it
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
@@ -91,11 +92,13 @@ def run_round(ctx: RoundContext, selected: list[str], rnd: int, params: Arrays) 
 
 
 def fit_config(ctx: RoundContext, rnd: int, selected: Sequence[str], params: Arrays) -> dict[str, JSONValue]:
-    """The settings every fit task of the round shares: architecture and classes, training settings, the
-    strategy's and the combiner's (the secure-aggregation session). Built before the round opens."""
+    """The settings every fit task of the round shares: architecture and classes, training settings (with
+    the setup's class weights), the strategy's and the combiner's (the secure-aggregation session).
+    Built before the round opens."""
+    train = dataclasses.replace(ctx.plan.train, class_weights=ctx.setup.class_weights)
     return {
         **ctx.setup.task_config,
-        **ctx.plan.train.to_config(),
+        **train.to_config(),
         **ctx.strategy.site_config(),
         **ctx.combiner.task_config(rnd, selected, params),
     }

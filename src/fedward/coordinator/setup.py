@@ -1,9 +1,11 @@
 """Setting up a federation from what the sites describe: the class list, the feature standardization
-(from counts, sums and sums of squares only) and the model architecture every site will build.
+(from counts, sums and sums of squares only), the model architecture every site will build, and the
+loss's class weights (from the sites' summed training-label counts, `[strategy] class_weights`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,10 +15,11 @@ from fedward.core.arrays import arrays_from_bytes, arrays_to_bytes
 from fedward.core.messages import JSONValue, Reply, Task, TaskKind
 from fedward.errors import FederationError
 from fedward.models import ModelSpec
+from fedward.settings.class_weights import class_weights
 from fedward.tabular import combine_stats
 from fedward.transport.base import Transport
 
-__all__ = ["FederationSetup", "describe_federation", "sort_classes"]
+__all__ = ["FederationSetup", "describe_federation", "federated_class_counts", "sort_classes"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class FederationSetup:
     context: bytes
     descriptions: dict[str, Reply] = field(default_factory=dict)
     excluded: dict[str, str] = field(default_factory=dict)
+    class_weights: tuple[float, ...] | None = None  # one per class; None: the loss is unweighted
 
     @property
     def task_config(self) -> dict[str, JSONValue]:
@@ -67,9 +71,21 @@ def describe_federation(transport: Transport, plan: FederationPlan) -> Federatio
         context = arrays_to_bytes(stats.as_arrays())
     input_dim = len(features) if features else int(ok[next(iter(ok))].metrics.get("image_size", 0))
     spec = ModelSpec(plan.model_name, input_dim, len(classes), plan.hidden, plan.channels)
+    weights = class_weights(federated_class_counts(ok.values()), classes, plan.class_weights)
     return FederationSetup(
-        [s for s in transport.sites if s in ok], classes, features, spec, context, ok, excluded
+        [s for s in transport.sites if s in ok], classes, features, spec, context, ok, excluded, weights
     )
+
+
+def federated_class_counts(descriptions: Iterable[Reply]) -> dict[str, int]:
+    """The federation's training rows per label: the sum of the sites' `train_class/<label>` counts."""
+    counts: dict[str, int] = {}
+    for reply in descriptions:
+        for key, value in reply.metrics.items():
+            if key.startswith("train_class/"):
+                label = key.removeprefix("train_class/")
+                counts[label] = counts.get(label, 0) + int(value)
+    return counts
 
 
 def _list(value: JSONValue | None) -> list[str | int | float | bool | None]:

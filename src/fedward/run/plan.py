@@ -56,6 +56,7 @@ def plan_for(cfg: FederationConfig, run_id: str, init: InitModel | None) -> Fede
         federation=f.name,
         config_sha256=cfg.sha256(),
         init_model=init,
+        class_weights=s.class_weights,
         personalize=_personalize(cfg),
     )
 

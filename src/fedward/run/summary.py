@@ -53,6 +53,22 @@ def _section(sites: Mapping[str, Mapping[str, Any]], pooled: Mapping[str, float]
         "pooled": dict(pooled),
         "mean_site_accuracy": sum(accs.values()) / len(accs) if accs else None,
         "worst_site": {"site": worst, "accuracy": accs[worst]} if worst else None,
+        **_site_means(sites),
+    }
+
+
+def _site_means(sites: Mapping[str, Mapping[str, float]]) -> dict[str, float | None]:
+    """The mean over sites of balanced accuracy, macro-F1 and AUC; the AUC's mean is over the sites that
+    have one (None when no site has: more than two classes, or no site's test data has both)."""
+
+    def mean(key: str) -> float | None:
+        values = [m[key] for m in sites.values() if key in m]
+        return sum(values) / len(values) if values else None
+
+    return {
+        "mean_site_balanced_accuracy": mean("balanced_accuracy"),
+        "mean_site_macro_f1": mean("macro_f1"),
+        "mean_site_auc": mean("auc"),
     }
 
 
@@ -122,6 +138,7 @@ def build_summary(
         ],
     }
     summary["privacy"] = _privacy(cfg, result)
+    summary["class_weights"] = _class_weights(cfg, result)
     if cfg.federation.task == "documents":
         spec = pipeline_spec(cfg)
         summary["preprocessing"] = {"spec": spec.to_dict(), "sha256": spec.sha256()}
@@ -165,6 +182,16 @@ def _personalization(
         "failures": dict(sorted(p.failures.items())),
     }
     return out
+
+
+def _class_weights(cfg: FederationConfig, result: FederationResult) -> dict[str, Any]:
+    """The `[strategy] class_weights` mode and the federation's weights (from its setup), per class."""
+    weights = result.setup.class_weights
+    return {
+        "mode": cfg.strategy.class_weights,
+        "applied": weights is not None,
+        "weights": None if weights is None else dict(zip(result.setup.classes, weights, strict=True)),
+    }
 
 
 def _privacy(cfg: FederationConfig, result: FederationResult) -> dict[str, Any]:

@@ -15,6 +15,8 @@ coordinator replays tasks from its journal):
   absent: "all") and `init_model_sha256` (the SHA-256 of the `[model] init` file the run started from;
   absent: the initial model was built from the seed). Both are part of the task definition, so a
   site's policy and its signed manifests cover them.
+- run-wide, present only when the loss is weighted: `class_weights` (a list of finite positive numbers,
+  one per class of the task's `classes`, `fedward.settings.class_weights`); absent: unweighted loss.
 
 `TrainSettings` also drives the in-process baselines, which train with the run-wide values, a longer
 `epochs` and the config seed.
@@ -22,6 +24,7 @@ coordinator replays tasks from its journal):
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,14 +32,15 @@ from typing import Self
 
 from fedward.config import StrategyConfig, TrainPart
 from fedward.core.messages import JSONValue
-from fedward.settings.fields import read_float, read_int, read_optional_float, read_str
+from fedward.settings.fields import read_float, read_int, read_optional_float, read_str, read_str_list
 
-__all__ = ["INIT_MODEL_SHA256", "PROXIMAL_MU", "SEED", "TRAIN_PART", "TrainSettings"]
+__all__ = ["CLASS_WEIGHTS", "INIT_MODEL_SHA256", "PROXIMAL_MU", "SEED", "TRAIN_PART", "TrainSettings"]
 
 SEED = "seed"  # the per-site training seed's key in a fit task's config
 PROXIMAL_MU = "proximal_mu"  # FedProx's proximal weight's key (sent by the strategy)
 TRAIN_PART = "train_part"  # which tensors the site trains; absent: all
 INIT_MODEL_SHA256 = "init_model_sha256"  # the run's init file's hash; absent: built from the seed
+CLASS_WEIGHTS = "class_weights"  # the loss's per-class weights; absent: unweighted
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -55,10 +59,19 @@ class TrainSettings:
     seed: int = 0
     train_part: TrainPart = TrainPart.ALL  # `[model] train`: every tensor, or the head alone
     init_model_sha256: str | None = None  # the `[model] init` file's SHA-256; None: built from the seed
+    class_weights: tuple[float, ...] | None = None  # the loss's weight per class; None: unweighted
 
     def __post_init__(self) -> None:
         if self.init_model_sha256 is not None and not _SHA256_HEX.fullmatch(self.init_model_sha256):
             raise ValueError(f"task config {INIT_MODEL_SHA256!r} must be a SHA-256 hex digest")
+        if self.class_weights is not None and not (
+            self.class_weights
+            and all(
+                not isinstance(w, bool) and isinstance(w, int | float) and math.isfinite(w) and w > 0
+                for w in self.class_weights
+            )
+        ):
+            raise ValueError(f"task config {CLASS_WEIGHTS!r} must be a list of finite numbers > 0")
 
     @classmethod
     def from_strategy(
@@ -69,10 +82,12 @@ class TrainSettings:
         seed: int = 0,
         train_part: TrainPart = TrainPart.ALL,
         init_model_sha256: str | None = None,
+        class_weights: tuple[float, ...] | None = None,
     ) -> Self:
         """The run-wide settings of `[strategy]` (epochs: `local_epochs` unless given), with `[model]
-        train` and the init file's hash. `proximal_mu` stays 0: FedProx sends it through its
-        `site_config`, and the baselines train without it."""
+        train`, the init file's hash and the class weights (computed from the training labels, so they
+        are passed in, not read from `[strategy] class_weights`). `proximal_mu` stays 0: FedProx sends
+        it through its `site_config`, and the baselines train without it."""
         s = strategy
         return cls(
             epochs=s.local_epochs if epochs is None else epochs,
@@ -85,12 +100,13 @@ class TrainSettings:
             seed=seed,
             train_part=train_part,
             init_model_sha256=init_model_sha256,
+            class_weights=class_weights,
         )
 
     def to_config(self) -> dict[str, JSONValue]:
-        """The run-wide keys, in the order fit tasks have always carried them, then `train_part` and
-        `init_model_sha256` only when set. `seed` and `proximal_mu` travel on their own (`seed_config`,
-        the strategy's `site_config`)."""
+        """The run-wide keys, in the order fit tasks have always carried them, then `train_part`,
+        `init_model_sha256` and `class_weights` only when set. `seed` and `proximal_mu` travel on their
+        own (`seed_config`, the strategy's `site_config`)."""
         out: dict[str, JSONValue] = {
             "epochs": self.epochs,
             "batch_size": self.batch_size,
@@ -104,6 +120,8 @@ class TrainSettings:
             out[TRAIN_PART] = self.train_part.value
         if self.init_model_sha256 is not None:
             out[INIT_MODEL_SHA256] = self.init_model_sha256
+        if self.class_weights is not None:
+            out[CLASS_WEIGHTS] = [float(w) for w in self.class_weights]
         return out
 
     @staticmethod
@@ -114,8 +132,9 @@ class TrainSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, JSONValue]) -> Self:
         """Read a fit task's settings; every run-wide key and `seed` must be present and well typed
-        (ValueError naming the key); `proximal_mu` (0), `train_part` ("all") and `init_model_sha256`
-        (none) may be absent."""
+        (ValueError naming the key); `proximal_mu` (0), `train_part` ("all"), `init_model_sha256`
+        (none) and `class_weights` (none; when present, one per entry of the task's `classes`) may be
+        absent."""
         return cls(
             epochs=read_int(config, "epochs"),
             batch_size=read_int(config, "batch_size"),
@@ -128,6 +147,7 @@ class TrainSettings:
             seed=read_int(config, SEED),
             train_part=_train_part(config),
             init_model_sha256=read_str(config, INIT_MODEL_SHA256) if INIT_MODEL_SHA256 in config else None,
+            class_weights=_class_weights(config),
         )
 
 
@@ -138,3 +158,20 @@ def _train_part(config: Mapping[str, JSONValue]) -> TrainPart:
     if part not in {p.value for p in TrainPart}:
         raise ValueError(f"task config {TRAIN_PART!r} must be one of all, head; got {part!r}")
     return TrainPart(part)
+
+
+def _class_weights(config: Mapping[str, JSONValue]) -> tuple[float, ...] | None:
+    if CLASS_WEIGHTS not in config:
+        return None
+    value = config[CLASS_WEIGHTS]
+    want = "a list of finite numbers > 0, one per class"
+    if not isinstance(value, list) or not all(
+        not isinstance(w, bool) and isinstance(w, int | float) and math.isfinite(w) and w > 0 for w in value
+    ):
+        raise ValueError(f"task config {CLASS_WEIGHTS!r} must be {want}, got {value!r}")
+    classes = read_str_list(config, "classes")
+    if len(value) != len(classes):
+        raise ValueError(
+            f"task config {CLASS_WEIGHTS!r} has {len(value)} weights for {len(classes)} classes; want {want}"
+        )
+    return tuple(float(w) for w in value if isinstance(w, int | float))

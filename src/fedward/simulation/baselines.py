@@ -10,10 +10,18 @@ the same initial model when the run starts from an `init` file (`init`; without 
 builds the model from its seed). Each local-only
 model is also tested at every other site, giving the cross-site matrix that shows how far the sites'
 data differ.
+
+Both train under the run's `[strategy] class_weights` mode (`mode`): centralized with the weights of the
+pooled training labels (equal to the federation's, which come from the same counts summed), each
+local-only site with the weights of its own labels (the "auto" rule applied to that site alone).
+Per-site metrics come from the test scores (`scored_metrics`: with the AUC for two classes); pooled
+metrics from the summed confusion matrices, as in the federation (so pooled has no AUC).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -22,14 +30,15 @@ import torch
 from torch import nn
 
 from fedward.core.arrays import FloatArray
-from fedward.core.metrics import confusion_matrix, metrics_from_confusion
+from fedward.core.metrics import ClassMetrics, metrics_from_confusion, scored_metrics
 from fedward.models import ModelSpec, build_model, load_arrays
 from fedward.run.summary import BaselineResult, Evaluation
+from fedward.settings.class_weights import class_weights
 from fedward.site.data import LocalData, encode_labels
-from fedward.site.trainer import TrainSettings, predict, train
+from fedward.site.trainer import TrainSettings, predict_scores, train
 from fedward.tabular import FeatureStats, combine_stats, feature_sums
 
-__all__ = ["BaselineResult", "Evaluation", "centralized", "local_only"]
+__all__ = ["BaselineResult", "Evaluation", "centralized", "label_counts", "local_only"]
 
 
 def _stats(datas: Sequence[LocalData]) -> FeatureStats | None:
@@ -44,6 +53,14 @@ def _inputs(x: npt.NDArray[np.float32], stats: FeatureStats | None) -> torch.Ten
     return torch.from_numpy(((x - stats.mean) / stats.scale).astype(np.float32))
 
 
+def label_counts(datas: Sequence[LocalData]) -> dict[str, int]:
+    """Training rows per label over `datas`, pooled."""
+    counts: Counter[str] = Counter()
+    for d in datas:
+        counts.update(str(label) for label in d.all_train[1])
+    return dict(counts)
+
+
 def _fit(
     spec: ModelSpec,
     datas: Sequence[LocalData],
@@ -52,21 +69,24 @@ def _fit(
     stats: FeatureStats | None,
     seed: int,
     init: Mapping[str, FloatArray] | None,
+    mode: str,
 ) -> nn.Module:
     model = build_model(spec, seed=seed)
     if init is not None:
         load_arrays(model, init)
     x = torch.cat([_inputs(d.all_train[0], stats) for d in datas])
     y = torch.from_numpy(np.concatenate([encode_labels(d.all_train[1], classes) for d in datas]))
-    train(model, x, y, settings)
+    weights = class_weights(label_counts(datas), classes, mode)
+    train(model, x, y, dataclasses.replace(settings, class_weights=weights))
     return model
 
 
 def _confusion(
     model: nn.Module, data: LocalData, classes: Sequence[str], stats: FeatureStats | None
-) -> npt.NDArray[np.int64]:
-    pred = predict(model, _inputs(data.test_x, stats))
-    return confusion_matrix(encode_labels(data.test_y, classes), pred, len(classes))
+) -> tuple[npt.NDArray[np.int64], ClassMetrics]:
+    """The confusion matrix on `data`'s test rows and the metrics of the scores (with the AUC)."""
+    scores = predict_scores(model, _inputs(data.test_x, stats))
+    return scored_metrics(encode_labels(data.test_y, classes), scores, classes)
 
 
 def centralized(
@@ -76,14 +96,17 @@ def centralized(
     settings: TrainSettings,
     seed: int,
     init: Mapping[str, FloatArray] | None = None,
+    mode: str = "none",
 ) -> Evaluation:
-    """One model trained on the pooled training data, evaluated at each site and pooled."""
+    """One model trained on the pooled training data (class weights of the pooled labels under `mode`),
+    evaluated at each site and pooled."""
     stats = _stats(list(sites.values()))
-    model = _fit(spec, list(sites.values()), classes, settings, stats, seed, init)
-    cms = {name: _confusion(model, d, classes, stats) for name, d in sites.items()}
+    model = _fit(spec, list(sites.values()), classes, settings, stats, seed, init, mode)
+    scored = {name: _confusion(model, d, classes, stats) for name, d in sites.items()}
+    cms = [cm for cm, _ in scored.values()]
     return Evaluation(
-        {n: metrics_from_confusion(cm, classes) for n, cm in cms.items()},
-        metrics_from_confusion(sum(cms.values(), np.zeros_like(next(iter(cms.values())))), classes),
+        {n: m for n, (_, m) in scored.items()},
+        metrics_from_confusion(sum(cms, np.zeros_like(cms[0])), classes),
     )
 
 
@@ -94,20 +117,23 @@ def local_only(
     settings: TrainSettings,
     seed: int,
     init: Mapping[str, FloatArray] | None = None,
+    mode: str = "none",
 ) -> tuple[Evaluation, list[list[float]]]:
-    """Each site's own model on its own test data, and every site's model on every site's test data."""
+    """Each site's own model (class weights of its own labels under `mode`) on its own test data, and
+    every site's model on every site's test data."""
     names = list(sites)
-    own: dict[str, npt.NDArray[np.int64]] = {}
+    own: dict[str, tuple[npt.NDArray[np.int64], ClassMetrics]] = {}
     cross: list[list[float]] = []
     for i, name in enumerate(names):
         stats = _stats([sites[name]])
-        model = _fit(spec, [sites[name]], classes, settings, stats, seed + i, init)
+        model = _fit(spec, [sites[name]], classes, settings, stats, seed + i, init, mode)
         row = []
         for other in names:
-            cm = _confusion(model, sites[other], classes, stats)
-            row.append(metrics_from_confusion(cm, classes)["accuracy"])
+            cm, metrics = _confusion(model, sites[other], classes, stats)
+            row.append(metrics["accuracy"])
             if other == name:
-                own[name] = cm
+                own[name] = cm, metrics
         cross.append(row)
-    pooled = metrics_from_confusion(sum(own.values(), np.zeros_like(own[names[0]])), classes)
-    return Evaluation({n: metrics_from_confusion(cm, classes) for n, cm in own.items()}, pooled), cross
+    cms = [cm for cm, _ in own.values()]
+    pooled = metrics_from_confusion(sum(cms, np.zeros_like(cms[0])), classes)
+    return Evaluation({n: m for n, (_, m) in own.items()}, pooled), cross

@@ -59,7 +59,8 @@ class SimulationResult:
 def _baselines(
     cfg: FederationConfig, result: FederationResult, sites: list[LoadedSite], init: InitModel | None
 ) -> BaselineResult:
-    """Centralized and local-only, with the federation's budget, trained part and initial model."""
+    """Centralized and local-only, with the federation's budget, trained part, initial model and class
+    weight mode."""
     start = time.perf_counter()
     s, seed = cfg.strategy, cfg.federation.seed
     epochs = cfg.federation.rounds * s.local_epochs
@@ -67,8 +68,9 @@ def _baselines(
     datas = {site.name: site.data for site in sites}
     spec, classes = result.setup.spec, result.setup.classes
     start_model = None if init is None else initial_arrays(spec, seed, init)
-    central = centralized(spec, datas, classes, settings, seed, start_model)
-    local, cross = local_only(spec, datas, classes, settings, seed, start_model)
+    mode = s.class_weights
+    central = centralized(spec, datas, classes, settings, seed, start_model, mode)
+    local, cross = local_only(spec, datas, classes, settings, seed, start_model, mode)
     return BaselineResult(central, local, cross, time.perf_counter() - start)
 
 

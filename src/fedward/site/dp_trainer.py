@@ -14,6 +14,7 @@ How `TrainSettings` maps: `batch_size` sets q (and q = 1, the full batch, when b
 all but the final layer (`training_part`), so per-record gradients are computed, clipped and noised for
 the head's parameters only and the frozen tensors leave unchanged; `max_grad_norm` is ignored,
 superseded by the per-record `clip_norm`; `seed` is unused (randomness comes from `generator`).
+`class_weights` weight each record's loss by its class's weight (see `_step`).
 `proximal_mu > 0` is refused: FedProx's proximal term is not a sum of per-record terms, so Opacus cannot
 clip it per record.
 
@@ -35,7 +36,7 @@ from torch import nn
 
 from fedward.privacy import PrivacyEvent, dpsgd_schedule
 from fedward.settings import TrainSettings
-from fedward.site.trainer import build_optimizer, training_part
+from fedward.site.trainer import build_optimizer, class_weight_tensor, training_part
 
 __all__ = ["poisson_schedule", "train_private"]
 
@@ -85,12 +86,28 @@ def _wrap(model: nn.Module) -> GradSampleModule:
         raise ValueError(f"model not supported by DP-SGD (Opacus): {exc}") from exc
 
 
-def _step(module: GradSampleModule, optimizer: DPOptimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+def _step(
+    module: GradSampleModule,
+    optimizer: DPOptimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight: torch.Tensor | None = None,
+) -> float:
     """One DP-SGD step on the drawn batch (possibly empty: then only noise moves the model)."""
     optimizer.zero_grad(set_to_none=True)
     # Inputs that require grad keep torch's full backward hooks firing on inputs, as Opacus expects, and
     # avoid torch's "no inputs require gradients" warning on the first layer.
-    loss = nn.functional.cross_entropy(module(x.detach().requires_grad_(True)), y, reduction="sum")
+    # With class weights the summed loss is sum_i w_{y_i} l_i: still a sum of per-record terms, so each
+    # record's gradient is w_{y_i} grad l_i, which Opacus clips to clip_norm like any other. The weights
+    # (public: computed from label counts before training) change what a record's gradient points at,
+    # never the bound on it, so the sensitivity and the privacy analysis are unchanged. Reduction "sum"
+    # (not PyTorch's weighted mean, which divides by the batch's summed weights and would couple the
+    # records) and the optimizer's division by the expected batch size keep it per record; "balanced"
+    # weights average 1 over the training set, so the step size stays what it was on average. A record
+    # whose weighted gradient exceeds clip_norm is rescaled to clip_norm, so its weight then drops out:
+    # the weights act only on records below the clip.
+    logits = module(x.detach().requires_grad_(True))
+    loss = nn.functional.cross_entropy(logits, y, weight=weight, reduction="sum")
     torch.autograd.backward(loss)
     optimizer.step()
     return float(loss.detach())
@@ -120,10 +137,11 @@ def _run(
     sampler = UniformWithReplacementSampler(
         num_samples=len(x), sample_rate=q, generator=generator, steps=steps
     )
+    weight = class_weight_tensor(settings)
     total, drawn = 0.0, 0
     for batch in sampler:
         idx = torch.as_tensor(batch, dtype=torch.long)
-        total += _step(module, optimizer, x[idx], y[idx])
+        total += _step(module, optimizer, x[idx], y[idx], weight)
         drawn += len(idx)
     return total, drawn
 

@@ -1,7 +1,8 @@
 """The site node: answers DESCRIBE, FIT, EVALUATE and PERSONALIZE tasks from its local data.
 
 What leaves the site: aggregate statistics (counts, per-feature sums and sums of squares, the set of
-label values), model parameters after local training, and confusion counts on the local test data.
+label values), model parameters after local training, and confusion counts on the local test data with
+the metrics computed from them and from the test scores (the AUC).
 Rows never leave. Any exception becomes a FAILED reply naming the site, never a crash of the round.
 
 PERSONALIZE (site/personalize.py): the site fine-tunes the global model, trains its own, and picks one
@@ -25,7 +26,7 @@ import torch
 from fedward.config import DpMode
 from fedward.core.arrays import Arrays, add, arrays_from_bytes, arrays_to_bytes, flatten
 from fedward.core.messages import JSONScalar, JSONValue, Reply, ReplyStatus, Task, TaskKind
-from fedward.core.metrics import confusion_matrix, metrics_from_confusion
+from fedward.core.metrics import scored_metrics
 from fedward.models import ModelSpec, build_model, load_arrays, model_arrays
 from fedward.secagg import SecAggSite
 from fedward.secagg.task import SecAggTask
@@ -34,7 +35,7 @@ from fedward.site.data import LocalData, encode_labels
 from fedward.site.personalize import Personalization, Split, personalize
 from fedward.site.policy import PolicyResult
 from fedward.site.protect import protect_update, train_for_task
-from fedward.site.trainer import predict
+from fedward.site.trainer import predict_scores
 from fedward.site.trust import SiteTrust
 from fedward.tabular import feature_sums
 
@@ -206,7 +207,7 @@ class Site:
         model, classes = self._model_for(task)
         x = torch.from_numpy(self._inputs(self.data.test_x, task.context))
         y = encode_labels(self.data.test_y, classes)
-        cm = confusion_matrix(y, predict(model, x), len(classes))
+        cm, metrics = scored_metrics(y, predict_scores(model, x), classes)
         return Reply(
             task.run_id,
             task.round,
@@ -215,7 +216,7 @@ class Site:
             ReplyStatus.OK,
             parameters=arrays_to_bytes({"confusion": cm}),
             num_samples=len(y),
-            metrics=metrics_from_confusion(cm, classes),
+            metrics=metrics,
         )
 
     def _personalize(self, task: Task) -> Reply:

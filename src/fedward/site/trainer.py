@@ -5,7 +5,9 @@ the global RNG is never touched. With `proximal_mu > 0` the FedProx proximal ter
 (mu/2)||w - w_start||^2 (Li et al. 2020) is added to the loss, anchoring the site near the global model.
 With `train_part = "head"` only the final classification layer trains (`training_part`): every other
 parameter has requires_grad off and is not given to the optimizer, so it leaves training bit for bit
-as it came in (no gradient, no weight decay, no momentum).
+as it came in (no gradient, no weight decay, no momentum). With `class_weights` the cross-entropy is
+weighted per class (`nn.CrossEntropyLoss(weight=...)`, mean reduction: each batch's loss is divided by
+its rows' summed weights).
 `TrainSettings` lives in `fedward.settings.training` (it crosses from the coordinator in the fit task's
 config); it is re-exported here and from `fedward.site`.
 """
@@ -24,7 +26,16 @@ from fedward.config import TrainPart
 from fedward.models import head_names
 from fedward.settings import TrainSettings
 
-__all__ = ["TrainSettings", "build_optimizer", "predict", "train", "train_epochs", "training_part"]
+__all__ = [
+    "TrainSettings",
+    "build_optimizer",
+    "class_weight_tensor",
+    "predict",
+    "predict_scores",
+    "train",
+    "train_epochs",
+    "training_part",
+]
 
 
 def build_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
@@ -85,7 +96,7 @@ def _epochs(
     opt = build_optimizer(model, settings)
     gen = torch.Generator().manual_seed(settings.seed)
     anchor = [p.detach().clone() for p in model.parameters()] if settings.proximal_mu > 0 else []
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(weight=class_weight_tensor(settings))
     for _ in range(settings.epochs):
         model.train()
         total, batches = 0.0, 0
@@ -106,11 +117,34 @@ def _epochs(
         yield total, batches
 
 
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> npt.NDArray[np.int64]:
-    """Predicted class indices."""
+def class_weight_tensor(settings: TrainSettings) -> torch.Tensor | None:
+    """`settings.class_weights` as the float32 weight tensor `cross_entropy` takes; None without them.
+    With weights and mean reduction the batch loss is sum_i w_{y_i} l_i / sum_i w_{y_i}."""
+    if settings.class_weights is None:
+        return None
+    return torch.tensor(settings.class_weights, dtype=torch.float32)
+
+
+def predict_scores(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> npt.NDArray[np.float64]:
+    """Softmax class probabilities, float64 [n, K], in evaluation mode and without gradients."""
     model.train(False)  # evaluation mode
-    out: list[npt.NDArray[np.int64]] = []
+    out: list[npt.NDArray[np.float64]] = []
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
-            out.append(model(x[start : start + batch_size]).argmax(dim=1).numpy().astype(np.int64))
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+            logits = model(x[start : start + batch_size])
+            out.append(torch.softmax(logits.double(), dim=1).numpy())
+    if out:
+        return np.concatenate(out)
+    return np.zeros((0, _num_outputs(model)), dtype=np.float64)
+
+
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> npt.NDArray[np.int64]:
+    """Predicted class indices: the argmax of `predict_scores`."""
+    pred: npt.NDArray[np.int64] = predict_scores(model, x, batch_size).argmax(axis=1).astype(np.int64)
+    return pred
+
+
+def _num_outputs(model: nn.Module) -> int:
+    """The number of classes a model scores: its last linear layer's outputs (0 if it has none)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1].out_features if linears else 0

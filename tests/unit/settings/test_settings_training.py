@@ -124,7 +124,7 @@ def test_a_mistyped_key_is_named(key, value):
 
 def test_every_field_travels():
     """A field added to TrainSettings must get a wire key (or be documented as per-site) to pass."""
-    settings = TrainSettings(train_part=TrainPart.HEAD, init_model_sha256=INIT)
+    settings = TrainSettings(train_part=TrainPart.HEAD, init_model_sha256=INIT, class_weights=(1.0, 2.0))
     config = settings.to_config() | TrainSettings.seed_config(0) | {PROXIMAL_MU: 0.0}
     assert set(config) == {f.name for f in dataclasses.fields(TrainSettings)}
 
@@ -157,3 +157,53 @@ def test_a_bad_new_key_is_named(key, value):
     config = TrainSettings().to_config() | TrainSettings.seed_config(0) | {key: value}
     with pytest.raises(ValueError, match=key):
         TrainSettings.from_config(config)
+
+
+# --- class weights (issue 12) ---
+
+CLASSES = {"classes": ["no", "yes"]}
+
+
+def test_class_weights_travel_only_when_set_and_read_back():
+    assert "class_weights" not in TrainSettings().to_config()
+    settings = TrainSettings.from_strategy(STRATEGIES[0], class_weights=(0.5, 5.0))
+    config = settings.to_config()
+    assert config["class_weights"] == [0.5, 5.0] and list(config)[-1] == "class_weights"
+    assert TrainSettings.from_config(config | TrainSettings.seed_config(0) | CLASSES) == settings
+
+
+@given(st.lists(st.floats(1e-6, 1e6), min_size=2, max_size=2))
+def test_class_weights_round_trip_property(weights):
+    settings = TrainSettings(class_weights=tuple(weights))
+    config = settings.to_config() | TrainSettings.seed_config(0) | CLASSES
+    assert TrainSettings.from_config(config) == settings
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [1.0],
+        [1.0, 2.0, 3.0],
+        [1.0, 0.0],
+        [1.0, -2.0],
+        [1.0, float("nan")],
+        [1.0, float("inf")],
+        [1.0, True],
+        [1.0, "2"],
+        "1,2",
+        None,
+        [],
+    ],
+)
+def test_bad_class_weights_are_named(value):
+    config = TrainSettings().to_config() | TrainSettings.seed_config(0) | CLASSES | {"class_weights": value}
+    with pytest.raises(ValueError, match="class_weights"):
+        TrainSettings.from_config(config)
+
+
+def test_class_weights_need_the_class_list_and_positive_values_in_the_dataclass():
+    config = TrainSettings().to_config() | TrainSettings.seed_config(0) | {"class_weights": [1.0, 2.0]}
+    with pytest.raises(ValueError, match="classes"):
+        TrainSettings.from_config(config)
+    with pytest.raises(ValueError, match="class_weights"):
+        TrainSettings(class_weights=(1.0, 0.0))

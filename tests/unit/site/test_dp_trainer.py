@@ -153,3 +153,31 @@ def test_a_failure_mid_training_leaves_the_model_clean():
         _private(model, x, torch.full((len(x),), 7), TrainSettings(batch_size=8))  # label out of range
     assert _fingerprint(model) == clean
     assert math.isfinite(_private(model, x, torch.zeros(len(x), dtype=torch.long), TrainSettings())[0])
+
+
+def _one_step(weights, clip):
+    spec, shape = SPECS["logistic"]
+    x, y = _data(shape, n=20)
+    model = build_model(spec, seed=0)
+    before = model_arrays(model)
+    settings = TrainSettings(epochs=1, batch_size=20, lr=1.0, momentum=0.0, class_weights=weights)
+    _private(model, x, y, settings, sigma=1e-6, clip=clip)
+    after = model_arrays(model)
+    return {k: after[k] - before[k] for k in after}
+
+
+@pytest.mark.parametrize("weights", [None, (1000.0, 1000.0, 1000.0), (1.0, 50.0, 1.0)])
+def test_class_weights_keep_per_record_clipping(weights):
+    """Weighted records (up to 1000x) still have their gradients clipped to clip_norm each: the weights
+    change the direction of the step, never the bound the privacy analysis rests on."""
+    step = _one_step(weights, clip=0.01)
+    assert math.sqrt(sum(float(np.sum(v**2)) for v in step.values())) <= 0.01 * (1 + 1e-3)
+
+
+def test_power_check_class_weights_reach_the_private_loss():
+    """With a clip no record reaches, reweighting a class changes the step; with a clip every record
+    exceeds, each gradient is rescaled to the clip and its weight drops out."""
+    unweighted, weighted = _one_step(None, clip=1e3), _one_step((1.0, 50.0, 1.0), clip=1e3)
+    assert not all(np.allclose(unweighted[k], weighted[k]) for k in unweighted)
+    clipped, clipped_weighted = _one_step(None, clip=1e-4), _one_step((1.0, 50.0, 1.0), clip=1e-4)
+    assert all(np.allclose(clipped[k], clipped_weighted[k], atol=1e-7) for k in clipped)
