@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from fedward.cli.progress import console, results, round_progress
-from fedward.cli.tables import results_table
+from fedward.cli.tables import results_notes, results_table
 from fedward.config import load_config
 from fedward.report import check_out_dir
 from fedward.run.data import load_sites
@@ -48,7 +48,17 @@ def run_and_report(
     stopped = result.summary.get("privacy", {}).get("stopped_reason")
     if stopped:
         console.print(f"[yellow]{stopped}[/]", highlight=False)
-    results.print(results_table(result.summary))
+    # in a terminal the table fits its width (on a narrow one a recommended model goes under its
+    # accuracy); into a file or a pipe, where nothing re-wraps lines, it may take 100 columns
+    width = results.width
+    if not results.is_terminal:
+        results.width = max(width, 100)
+    try:
+        results.print(results_table(result.summary))
+    finally:
+        results.width = width
+    for line in results_notes(result.summary):
+        results.print(line, markup=False, highlight=False)
     results.print(f"report: {out / 'report.html'}", highlight=False)
     return result.summary
 

@@ -1,54 +1,149 @@
-"""The short results table printed at the end of a run."""
+"""The short results table printed at the end of a run, and the lines printed under it.
+
+One row per hospital: the federated (global) model, the model trained without privacy when the run
+compared one, the personalized model, the recommended model (the one the hospital should use, with which
+it is), the local-only and the centralized baselines; then the mean over sites. Every section of the
+summary's `metrics` but `federated` may be missing (no baselines, personalization off, a site that kept
+its figures under differential privacy), and so may `balanced_accuracy`: a missing figure prints as "-".
+Site names and error texts from the summary are shown as plain text, never as Rich markup.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from fedward.config import DpMode
 
-__all__ = ["results_table"]
+__all__ = ["results_notes", "results_table"]
+
+_MODEL_LABELS = {"global": "global", "personalized": "pers.", "local": "local"}
+_RECOMMENDED = "recommended"
 
 
-def _acc(section: Mapping[str, Any] | None, site: str) -> str:
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _fmt(value: Any) -> str:
+    number = _num(value)
+    return f"{number:.3f}" if number is not None else "-"
+
+
+def _site(section: Mapping[str, Any] | None, site: str) -> Mapping[str, Any]:
+    scores = (section or {}).get("sites", {}).get(site)
+    return scores if isinstance(scores, Mapping) else {}
+
+
+def _cell(name: str, section: Mapping[str, Any] | None, site: str) -> str:
+    scores = _site(section, site)
+    text = _fmt(scores.get("accuracy"))
+    model = scores.get("model")
+    if name == _RECOMMENDED and text != "-" and model is not None:
+        text += f" ({_MODEL_LABELS.get(str(model), str(model))})"
+    return text
+
+
+def _site_mean(section: Mapping[str, Any] | None, metric: str) -> float | None:
+    """The section's `mean_site_<metric>` or, when it has none, the unweighted mean over its sites."""
     if not section:
-        return "-"
-    value = section["sites"].get(site, {}).get("accuracy")
-    return f"{value:.3f}" if value is not None else "-"
+        return None
+    given = _num(section.get(f"mean_site_{metric}"))
+    if given is not None:
+        return given
+    values = [_num(s.get(metric)) for s in section.get("sites", {}).values() if isinstance(s, Mapping)]
+    numbers = [v for v in values if v is not None]
+    return sum(numbers) / len(numbers) if numbers else None
+
+
+def _columns(m: Mapping[str, Any]) -> dict[str, Mapping[str, Any] | None]:
+    columns = {
+        "federated": m["federated"],
+        "no privacy": m.get("federated_non_private"),
+        "personalized": m.get("personalized"),
+        _RECOMMENDED: m.get("recommended"),
+        "local only": m.get("local_only"),
+        "centralized": m.get("centralized"),
+    }
+    optional = ("no privacy", "personalized", _RECOMMENDED)
+    return {name: s for name, s in columns.items() if s is not None or name not in optional}
 
 
 def results_table(summary: Mapping[str, Any]) -> Table:
     m = summary["metrics"]
-    columns = {
-        "federated": m["federated"],
-        "no privacy": m.get("federated_non_private"),
-        "centralized": m.get("centralized"),
-        "local-only": m.get("local_only"),
-    }
-    if columns["no privacy"] is None:
-        del columns["no privacy"]
+    columns = _columns(m)
     table = Table(
         title=f"accuracy after {summary['rounds_completed']} rounds ({summary['model']['name']}, "
         f"{summary['strategy']['name']})"
     )
-    table.add_column("site", justify="left")
+    table.add_column("site", justify="left", no_wrap=True)
     for col in columns:
-        table.add_column(col, justify="right")
-    for site in summary["sites"]:
-        table.add_row(site, *(_acc(section, site) for section in columns.values()))
-
-    def mean(section: Mapping[str, Any] | None) -> str:
-        v = section.get("mean_site_accuracy") if section else None
-        return f"{v:.3f}" if v is not None else "-"
-
-    table.add_row("[bold]mean site[/]", *(mean(section) for section in columns.values()))
+        # figures never wrap; on a narrow terminal the recommended model goes under its accuracy and
+        # two-word headers take two lines (it fits 100 columns with every column and short site names)
+        wraps = col in (_RECOMMENDED, "local only", "no privacy")
+        keep = len(col) if col == _RECOMMENDED else None  # its header has one word: never cut it
+        table.add_column(col, justify="right", no_wrap=not wraps, min_width=keep)
+    balanced = any(_num((s or {}).get("mean_site_balanced_accuracy")) is not None for s in columns.values())
+    sites = list(summary["sites"])
+    for i, site in enumerate(sites):
+        cells = (_cell(name, s, site) for name, s in columns.items())
+        table.add_row(Text(str(site)), *cells, end_section=balanced and i == len(sites) - 1)
+    table.add_row("[bold]mean site[/]", *(_fmt(_site_mean(s, "accuracy")) for s in columns.values()))
+    if balanced:  # means of the per-class figures, which a skewed label mix moves more than accuracy
+        for label, metric in (("macro-F1", "macro_f1"), ("bal. acc.", "balanced_accuracy")):
+            table.add_row(label, *(_fmt(_site_mean(s, metric)) for s in columns.values()), style="dim")
     worst = m["federated"].get("worst_site")
     notes = [f"worst site: {worst['site']} ({worst['accuracy']:.3f})"] if worst else []
     notes += _privacy_notes(summary.get("privacy") or {})
-    table.caption = "; ".join(notes) or None
+    table.caption = Text("; ".join(notes)) if notes else None
     return table
+
+
+def results_notes(summary: Mapping[str, Any]) -> list[str]:
+    """Plain-text lines for under the table: what "recommended" means, and the sites without one."""
+    m = summary["metrics"]
+    lines = []
+    recommended = m.get("recommended")
+    if isinstance(recommended, Mapping):
+        sizes = sorted(
+            n
+            for s in recommended.get("sites", {}).values()
+            if isinstance(s, Mapping) and (n := _num(s.get("n_validation"))) is not None
+        )
+        records = "" if not sizes else f" ({_count_range(sizes)} records)"
+        lines.append(
+            f"recommended: the model each hospital should use, chosen on its validation split{records};"
+        )
+        lines.append("personalized (pers.) and local models never leave the hospital")
+    personalization = m.get("personalization")
+    if isinstance(personalization, Mapping):
+        kept = [str(s) for s in personalization.get("kept_at_site") or []]
+        if kept:
+            lines.append(
+                f"personalized figures kept at the hospital under differential privacy: {', '.join(kept)}"
+            )
+        failures = personalization.get("failures") or {}
+        if isinstance(failures, Mapping):
+            lines += [
+                f"personalization failed at {site}: {_first_line(error)}" for site, error in failures.items()
+            ]
+    return lines
+
+
+def _first_line(error: Any, limit: int = 80) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else "no error text"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _count_range(sizes: list[float]) -> str:
+    low, high = int(sizes[0]), int(sizes[-1])
+    return f"{low}" if low == high else f"{low}-{high}"
 
 
 def _privacy_notes(privacy: Mapping[str, Any]) -> list[str]:

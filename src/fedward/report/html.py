@@ -18,6 +18,7 @@ from typing import Any
 
 from fedward.report import plots, records
 from fedward.report.page import count, document, esc, figure, pct, pp, row, secs, section, shade, table, td
+from fedward.report.personalization import personalization_section
 from fedward.report.privacy import privacy_section
 from fedward.report.records import Record
 
@@ -265,6 +266,7 @@ def failures_section(summary: Record, rounds: Sequence[Record]) -> str:
 SECTIONS: tuple[Section, ...] = (
     header_section,
     results_section,
+    personalization_section,
     curves_section,
     cross_site_section,
     privacy_section,

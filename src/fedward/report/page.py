@@ -116,6 +116,7 @@ body{margin:0;background:#eef0f3;color:#1d232b;
 main{max-width:1040px;margin:0 auto;padding:24px 32px 40px;background:#fff;min-height:100vh}
 h1{font-size:1.6rem;margin:0 0 .8rem}
 h2{font-size:1.2rem;margin:2.2rem 0 .7rem;padding-bottom:.25rem;border-bottom:1px solid #d8dde3}
+h3{font-size:1rem;margin:1.4rem 0 .2rem}
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1.2rem;margin:0}
 dl.meta dt{color:#5b6673}
 dl.meta dd{margin:0;overflow-wrap:anywhere}
@@ -129,6 +130,7 @@ th:first-child,td:first-child,td.text{text-align:left}
 tbody tr:nth-child(even){background:#f7f8fa}
 tr.total td{font-weight:600;background:#eef1f4}
 tr.worst td:first-child{font-weight:600}
+tbody tr.chosen td{background:#dafbe1;font-weight:600}
 td.gain-pos{color:#116329;background:#dafbe1}
 td.gain-neg{color:#a40e26;background:#ffebe9}
 td.gain-flat{color:#5b6673}
