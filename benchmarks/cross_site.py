@@ -52,7 +52,13 @@ def settings_for(cfg: FederationConfig, seed: int) -> TrainSettings:
     """The local-only baseline's budget and optimizer, as `fedward.simulation.runner` sets them: every
     `[strategy]` setting that `TrainSettings` also has, and rounds x local epochs epochs."""
     s = cfg.strategy
-    shared = {f.name for f in dataclasses.fields(TrainSettings)} - {"epochs", "seed", "proximal_mu"}
+    # class_weights: a mode in [strategy], the weights themselves in TrainSettings (none here)
+    shared = {f.name for f in dataclasses.fields(TrainSettings)} - {
+        "epochs",
+        "seed",
+        "proximal_mu",
+        "class_weights",
+    }
     kwargs: dict[str, Any] = {k: getattr(s, k) for k in sorted(shared) if hasattr(s, k)}
     return TrainSettings(epochs=cfg.federation.rounds * s.local_epochs, seed=seed, **kwargs)
 

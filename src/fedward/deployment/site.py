@@ -48,7 +48,8 @@ def run_site_kit(kit_dir: Path, *, accept_any_task: bool = False, test_faults: b
     policy = site_policy(cfg, kit, accept_any_task=accept_any_task)
     loaded = load_site(cfg, kit.name)
     trust = site_trust(cfg, kit.keys, kit.name, loaded.fingerprint, policy, utc_clock)
-    handler = site_handler(Site(kit.name, loaded.data, trust), cfg, kit, test_faults=test_faults)
+    site = Site(kit.name, loaded.data, trust, keep_dir=kit.path / "models")
+    handler = site_handler(site, cfg, kit, test_faults=test_faults)
     client = CoordinatorClient(
         kit.coordinator,
         kit.name,

@@ -7,10 +7,11 @@ Rows never leave. Any exception becomes a FAILED reply naming the site, never a 
 
 PERSONALIZE (site/personalize.py): the site fine-tunes the global model, trains its own, and picks one
 by its validation split. The models stay here (`Site.personalization`; a deployed site also writes them
-to its own folder). The reply carries confusion counts on the test split per candidate, their validation
-scores and the recommendation; under differential privacy those figures depend on training records
-outside the DP guarantee, so only the built-in simulation policy (whose operator holds every site's
-data already) or a run without DP sends them, and otherwise only the global model's counts leave.
+to its own folder, `models/RUN_ID/` in its kit: `keep_models`). The reply carries confusion counts on
+the test split per candidate, their validation scores and the recommendation; under differential
+privacy those figures depend on training records outside the DP guarantee, so only the built-in
+simulation policy (whose operator holds every site's data already) or a run without DP sends them, and
+otherwise only the global model's counts leave.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +34,7 @@ from fedward.secagg import SecAggSite
 from fedward.secagg.task import SecAggTask
 from fedward.settings import DpSettings, PersonalizeSettings, TrainSettings
 from fedward.site.data import LocalData, encode_labels
-from fedward.site.personalize import Personalization, Split, personalize
+from fedward.site.personalize import Personalization, Split, keep_models, personalize
 from fedward.site.policy import PolicyResult
 from fedward.site.protect import protect_update, train_for_task
 from fedward.site.trainer import predict_scores
@@ -54,8 +56,11 @@ class _Pending:
 
 
 class Site:
-    def __init__(self, name: str, data: LocalData, trust: SiteTrust | None = None) -> None:
+    def __init__(
+        self, name: str, data: LocalData, trust: SiteTrust | None = None, keep_dir: Path | None = None
+    ) -> None:
         self._name = name
+        self._keep_dir = keep_dir  # where personalization writes this site's models (None: memory only)
         self.data = data
         self.trust = trust  # policy, ledger checks and package signing; None only in bare unit tests
         self._model: tuple[ModelSpec, torch.nn.Module] | None = None  # reused while the architecture holds
@@ -248,6 +253,8 @@ class Site:
             PersonalizeSettings.from_config(task.config),
         )
         self.personalization[task.run_id] = outcome
+        if self._keep_dir is not None:
+            keep_models(self._keep_dir, task.run_id, outcome, arrays_from_bytes(task.parameters))
         shared = list(outcome.arms) if self._shares_figures(task) else ["global"]
         info: dict[str, JSONValue] = {
             "recommended": outcome.recommended if len(shared) > 1 else None,

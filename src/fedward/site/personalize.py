@@ -22,22 +22,27 @@ any choice. Nothing here leaves the site; the caller decides which figures do.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch import nn
 
-from fedward.core.arrays import Arrays
+from fedward.core.arrays import Arrays, arrays_to_bytes
+from fedward.core.durable import fsync_dir
 from fedward.core.metrics import ClassMetrics, confusion_matrix, metrics_from_confusion
 from fedward.models import load_arrays, model_arrays
 from fedward.settings import PersonalizeSettings, TrainSettings
 from fedward.site.trainer import train, train_epochs
 
-__all__ = ["ARMS", "Arm", "Personalization", "Split", "personalize"]
+__all__ = ["ARMS", "Arm", "Personalization", "Split", "keep_models", "personalize"]
 
 ARMS = ("global", "personalized", "local")  # also the order of preference on a tie
 
@@ -161,3 +166,38 @@ def personalize(
     arms["local"] = _candidate("local", model, initial, data, classes, own, allow_zero=False)
     ranked = sorted(ARMS, key=lambda a: (tuple(-v for v in _key(arms[a].validation)), ARMS.index(a)))
     return Personalization(arms, ranked[0], len(val.y))
+
+
+def keep_models(folder: Path, run_id: str, outcome: Personalization, global_arrays: Arrays) -> Path:
+    """Write the site's models of run `run_id` under `folder/run_id/`: `recommended.safetensors` (the
+    model to use), `personalized.safetensors`, `local.safetensors`, `global.safetensors` and
+    `recommendation.json` (the choice and its validation evidence). Written into a temporary folder and
+    renamed into place, so a crash leaves the earlier folder or the new one, never half of one; a run's
+    folder written again (a re-sent task) is replaced."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final, staging = folder / run_id, folder / f".{run_id}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    models = {"global": global_arrays}
+    models |= {a: arm.arrays for a, arm in outcome.arms.items() if arm.arrays is not None}
+    models["recommended"] = models[outcome.recommended]
+    record = {
+        "run_id": run_id,
+        "recommended": outcome.recommended,
+        "n_validation": outcome.n_validation,
+        "candidates": {
+            a: {"epochs": arm.epochs, "validation": arm.validation, "test": arm.test}
+            for a, arm in outcome.arms.items()
+        },
+    }
+    for name, arrays in models.items():
+        (staging / f"{name}.safetensors").write_bytes(arrays_to_bytes(arrays))
+    (staging / "recommendation.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    for path in staging.iterdir():
+        with path.open("rb") as f:
+            os.fsync(f.fileno())
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)
+    fsync_dir(folder)
+    return final

@@ -1,5 +1,6 @@
 """Personalization: the validation split, the choice it makes, and what leaves the site."""
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -242,3 +243,19 @@ def test_malformed_personalization_replies_are_the_sites_failure():
     negative = replace(good, parameters=arrays_to_bytes({"global": -np.ones((2, 2), np.float32)}))
     result = read_replies({"a": wrong_shape, "b": unknown, "c": negative}, CLASSES)
     assert set(result.failures) == {"a", "b", "c"} and not result.sites
+
+
+def test_a_site_with_a_folder_keeps_its_models_there_and_rewrites_them_whole(tmp_path):
+    site = Site("s0", _shifted(0, flip=True), keep_dir=tmp_path / "models")
+    task = _personalize_task(site, DpMode.NONE)
+    assert site.handle(task).ok
+    kept = tmp_path / "models" / "r"
+    record = json.loads((kept / "recommendation.json").read_text())
+    outcome = site.personalization["r"]
+    assert record["recommended"] == outcome.recommended
+    recommended = arrays_from_bytes((kept / "recommended.safetensors").read_bytes())
+    expected = outcome.model if outcome.model is not None else arrays_from_bytes(task.parameters)
+    assert all(np.array_equal(recommended[k], expected[k]) for k in expected)
+    (kept / "stale.txt").write_text("from an earlier answer")
+    assert site.handle(task).ok  # the same task again (re-sent after a crash): the folder is replaced
+    assert not (kept / "stale.txt").exists() and not list((tmp_path / "models").glob(".*"))
