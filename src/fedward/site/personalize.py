@@ -37,7 +37,7 @@ from torch import nn
 
 from fedward.core.arrays import Arrays, arrays_to_bytes
 from fedward.core.durable import fsync_dir
-from fedward.core.metrics import ClassMetrics, confusion_matrix, metrics_from_confusion
+from fedward.core.metrics import ClassMetrics, scored_metrics
 from fedward.models import load_arrays, model_arrays
 from fedward.settings import PersonalizeSettings, TrainSettings
 from fedward.site.trainer import train, train_epochs
@@ -86,8 +86,8 @@ def _score(
     with torch.no_grad():
         chunks = [model(split.x[i : i + 512]) for i in range(0, len(split.y), 512)]
     logits = torch.cat(chunks) if chunks else torch.zeros((0, len(classes)))
-    cm = confusion_matrix(split.y, logits.argmax(dim=1).numpy(), len(classes))
-    metrics = metrics_from_confusion(cm, classes)
+    scores = torch.softmax(logits.double(), dim=1).numpy()
+    cm, metrics = scored_metrics(split.y, scores, classes)  # with the AUC for two classes
     if len(split.y):
         metrics["loss"] = float(nn.functional.cross_entropy(logits, torch.from_numpy(split.y)))
     return cm, metrics
