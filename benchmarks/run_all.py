@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "cross_site": ["--quick"],
     "sender_shift": ["--quick"],
     "personalization": ["--quick"],
+    "startup": ["--quick"],
     "encoder_probe": ["--quick"],
     "preprocessing": ["--sites", "2", "--pages", "16"],
     "secagg": ["--quick"],

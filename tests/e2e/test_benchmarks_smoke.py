@@ -165,3 +165,9 @@ def test_personalization_quick(tmp_path: Path) -> None:
         for by_model in dataset["models"].values():
             for role in by_model["by_role"].values():
                 assert set(role["mean_site"]) >= {"federated", "local_only", "personalized", "recommended"}
+
+
+def test_startup_quick(tmp_path: Path) -> None:
+    result = _run("startup", tmp_path / "startup.json")
+    assert set(result["median_s"]) >= {"fedward --help", "import torch", "python -c pass"}
+    assert "help" in result["goals"]

@@ -11,8 +11,6 @@ from pathlib import Path
 import typer
 
 from fedward.cli.progress import results
-from fedward.cli.simulate import run_and_report
-from fedward.cli.synth import synth_documents
 from fedward.errors import UserError
 
 __all__ = ["demo"]
@@ -66,6 +64,9 @@ def demo(
                 "--force only replaces an earlier demo's folder (with data/federation.toml)", where=out
             )
         shutil.rmtree(out)
+    from fedward.cli.simulate import run_and_report
+    from fedward.cli.synth import synth_documents
+
     privacy = None if no_privacy else demo_privacy(epsilon)
     synth_documents(out / "data", sites, pages, seed, workers, rounds=rounds, privacy=privacy, senders=True)
     run_and_report(

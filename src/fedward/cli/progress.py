@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fedward.coordinator import RoundRecord
+if TYPE_CHECKING:  # the coordinator (and torch) load only in the commands that run rounds
+    from fedward.coordinator import RoundRecord
 
 __all__ = ["console", "counter", "results", "round_progress"]
 

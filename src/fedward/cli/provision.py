@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from fedward.cli.progress import results
-from fedward.config import load_config
-from fedward.deployment import AUTHORITY, COORDINATOR, ProvisionResult, provision, revoke_site
+
+if TYPE_CHECKING:  # the deployment's heavier modules load inside the commands
+    from fedward.deployment import ProvisionResult
 
 __all__ = ["provision_command", "provision_table", "revoke_command"]
-
-_ROLES = {AUTHORITY: "administrator (keep it)", COORDINATOR: "coordinator"}
 
 
 def _now() -> datetime:
@@ -29,12 +29,15 @@ def _now() -> datetime:
 
 def provision_table(result: ProvisionResult) -> Table:
     """One row per folder written: whose it is and the private keys it holds (short: terminals are narrow)."""
+    from fedward.deployment.kits import AUTHORITY, COORDINATOR
+
+    roles = {AUTHORITY: "administrator (keep it)", COORDINATOR: "coordinator"}
     table = Table(title=f"startup kits of federation {result.federation!r} in {result.out}")
     for column in ("folder", "for", "private keys"):
         table.add_column(column, justify="left")
     for folder, files in result.folders.items():
         keys = ", ".join(name for name in files if name.endswith(".key"))
-        table.add_row(folder, _ROLES.get(folder, "site"), keys)
+        table.add_row(folder, roles.get(folder, "site"), keys)
     return table
 
 
@@ -50,6 +53,9 @@ def provision_command(
     ),
 ) -> None:
     """Make a certificate authority, keys and a signed roster, and write one startup kit per participant."""
+    from fedward.config import load_config
+    from fedward.deployment import AUTHORITY, COORDINATOR, provision
+
     cfg = load_config(config)
     result = provision(cfg, config, out, _now(), force=force)
     results.print(provision_table(result))
@@ -71,6 +77,8 @@ def revoke_command(
     ),
 ) -> None:
     """Revoke SITE: its certificate goes on the CRL and the re-signed roster refuses its updates."""
+    from fedward.deployment import AUTHORITY, COORDINATOR, revoke_site
+
     result = revoke_site(kits, site, from_round, _now())
     results.print(
         f"revoked site {site!r}: certificate {result.serial} is on CRL number {result.crl_number}; "

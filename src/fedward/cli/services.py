@@ -18,10 +18,6 @@ import typer
 
 from fedward.cli.progress import console
 from fedward.core.allocator import tune_for_bounded_memory
-from fedward.deployment.coordinator import serve
-from fedward.deployment.logs import configure_json_logging
-from fedward.deployment.site import TEST_FAULTS_ENV, run_site_kit
-from fedward.deployment.status import coordinator_status
 
 __all__ = ["coordinator_app", "site_app"]
 
@@ -34,6 +30,9 @@ _KIT = typer.Argument(..., help="the participant's startup kit, written by `fedw
 @coordinator_app.command("serve")
 def serve_command(kit: Path = _KIT) -> None:
     """Serve the federation over mutual TLS and run it to the end; resumes a run after a crash."""
+    from fedward.deployment.coordinator import serve  # the service's modules load only here
+    from fedward.deployment.logs import configure_json_logging
+
     configure_json_logging()
     tune_for_bounded_memory()  # many request threads and model-sized buffers: keep the peak bounded
     result = serve(kit)
@@ -48,6 +47,8 @@ def status_command(
     kit: Path = _KIT, as_json: bool = typer.Option(False, "--json", help="print JSON instead of text")
 ) -> None:
     """Where the run stands: round, state, and each site's last contact (works while the service is down)."""
+    from fedward.deployment.status import coordinator_status
+
     status = coordinator_status(kit)
     if as_json:
         typer.echo(json.dumps(status, indent=2, sort_keys=True))
@@ -70,6 +71,9 @@ def run_command(
     ),
 ) -> None:
     """Connect out to the coordinator and answer its tasks until the run is finished."""
+    from fedward.deployment.logs import configure_json_logging
+    from fedward.deployment.site import TEST_FAULTS_ENV, run_site_kit
+
     configure_json_logging()
     test_faults = os.environ.get(TEST_FAULTS_ENV) == "1"  # test-only; see the module docstring
     result = run_site_kit(kit, accept_any_task=accept_any_task, test_faults=test_faults)

@@ -1,4 +1,7 @@
-"""`fedward simulate CONFIG --out DIR`: run a federation in-process from a config file."""
+"""`fedward simulate CONFIG --out DIR`: run a federation in-process from a config file.
+
+The run's modules (torch among them) load inside `run_and_report`, so that `fedward --help` and the other
+commands do not pay for them."""
 
 from __future__ import annotations
 
@@ -9,11 +12,6 @@ import typer
 
 from fedward.cli.progress import console, results, round_progress
 from fedward.cli.tables import results_notes, results_table
-from fedward.config import load_config
-from fedward.report import check_out_dir
-from fedward.run.data import load_sites
-from fedward.simulation import simulate
-from fedward.simulation.runner import SimulationHooks
 
 __all__ = ["run_and_report", "simulate_command"]
 
@@ -21,6 +19,12 @@ __all__ = ["run_and_report", "simulate_command"]
 def run_and_report(
     config: Path, out: Path, *, baselines: bool, force: bool, compare_non_private: bool = False
 ) -> dict[str, Any]:
+    from fedward.config import load_config
+    from fedward.report import check_out_dir
+    from fedward.run.data import load_sites
+    from fedward.simulation import simulate
+    from fedward.simulation.runner import SimulationHooks
+
     cfg = load_config(config)
     check_out_dir(out, force=force)
     with console.status("loading and preprocessing site data") as status:

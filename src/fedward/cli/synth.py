@@ -8,7 +8,6 @@ import typer
 
 from fedward.cli.federation_file import write_federation_file
 from fedward.cli.progress import counter, results
-from fedward.config import DpMode
 from fedward.errors import UserError
 
 __all__ = ["app", "documents_config_tables", "synth_documents"]
@@ -102,9 +101,7 @@ def synth_documents(
     names = [s.name for s in summaries]
     write_federation_file(
         out / "federation.toml",
-        documents_config_tables(
-            rounds, seed, private=privacy is not None and privacy.get("dp") == DpMode.RECORD
-        )
+        documents_config_tables(rounds, seed, private=privacy is not None and privacy.get("dp") == "record")
         | ({"privacy": privacy} if privacy else {}),
         [(n, f"{n}/train", f"{n}/test") for n in names],
         f"Synthetic scanned-document federation: {sites} hospitals, {pages} pages each, seed {seed}.",

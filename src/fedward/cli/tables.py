@@ -17,8 +17,6 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from fedward.config import DpMode
-
 __all__ = ["results_notes", "results_table"]
 
 _MODEL_LABELS = {"global": "global", "personalized": "pers.", "local": "local"}
@@ -151,11 +149,11 @@ def _privacy_notes(privacy: Mapping[str, Any]) -> list[str]:
     if privacy.get("secure_aggregation", {}).get("enabled"):
         notes.append("secure aggregation on")
     mode = privacy.get("mode", "none")
-    if mode == DpMode.RECORD:
+    if mode == "record":
         eps = max((s["epsilon"] for s in privacy.get("sites", {}).values()), default=None)
         if eps is not None:
             notes.append(f"record-level DP: epsilon <= {eps:.2f} per site (delta {privacy['delta']:g})")
-    elif mode == DpMode.SITE and "federation" in privacy:
+    elif mode == "site" and "federation" in privacy:
         notes.append(
             f"site-level DP: epsilon {privacy['federation']['epsilon']:.2f} (delta {privacy['delta']:g})"
         )
