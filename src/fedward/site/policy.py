@@ -16,7 +16,8 @@ docs/privacy.md: record-level DP (Abadi et al., CCS 2016) and site-level DP (McM
 are different guarantees, so neither stands in for the other, and an epsilon only counts when it is
 proven: a calibrated target or an enforced budget, never a bare noise multiplier. `init_models` pins the
 base models a site accepts to start from (SHA-256s of `[model] init` files): a task that starts from any
-other, or from a model built from the seed, is refused.
+other, or from a model built from the seed, is refused; an entry "builtin:NAME" names a base model
+shipped with fedward by its name and stands for its SHA-256.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from fedward.config import PrivacyConfig
+from fedward.config import BUILTIN_PREFIX, PrivacyConfig
 from fedward.core.canonical import canonical_bytes
 from fedward.errors import UserError
+from fedward.models.builtin import builtin_model
 
 __all__ = [
     "ACCEPT_ANY_TASK",
@@ -372,13 +374,25 @@ def _string_list(table: Mapping[str, Any], key: str) -> tuple[str, ...]:
 
 
 def _init_models(table: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """SHA-256s; an entry "builtin:NAME" stands for the shipped base model's (its file checked against
+    its card), so a site can pin the model by name and the policy still holds, and hashes, the digest."""
     if "init_models" not in table:
         return None
-    hashes = tuple(sorted({h.lower() for h in _string_list(table, "init_models")}))
+    hashes = tuple(sorted({_init_model_hash(h) for h in _string_list(table, "init_models")}))
     bad = [h for h in hashes if not _SHA256_HEX.match(h)]
     if bad:
         raise ValueError(f"[policy] 'init_models': {bad[0]!r} is not a SHA-256 hex digest")
     return hashes
+
+
+def _init_model_hash(entry: str) -> str:
+    if not entry.startswith(BUILTIN_PREFIX):
+        return entry.lower()
+    try:
+        _path, card = builtin_model(entry)
+    except ValueError as exc:
+        raise ValueError(f"[policy] 'init_models': {exc}") from None
+    return str(card["weights"]["sha256"])
 
 
 def _allowed_code(table: Mapping[str, Any]) -> tuple[str, ...]:

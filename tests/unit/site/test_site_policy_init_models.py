@@ -68,3 +68,21 @@ def test_the_pin_is_part_of_the_policys_identity() -> None:
 def test_a_malformed_list_is_refused_naming_the_key(value: object) -> None:
     with pytest.raises(PolicyError, match="init_models"):
         _policy(init_models=value)
+
+
+def test_a_builtin_base_model_can_be_pinned_by_name():
+    from fedward.models.builtin import builtin_model
+
+    path, card = builtin_model("builtin:doc-encoder")
+    digest = card["weights"]["sha256"]
+    by_name = _policy(init_models=["builtin:doc-encoder"])
+    assert by_name.init_models == (digest,)
+    assert by_name.sha256() == _policy(init_models=[digest]).sha256()  # the name stands for the digest
+    started_from_it = dataclasses.replace(REQUEST, init_model_sha256=digest)
+    assert by_name.check(started_from_it).passed
+    assert not by_name.check(REQUEST).passed  # power: another file is still refused
+
+
+def test_an_unknown_builtin_name_is_a_policy_error():
+    with pytest.raises(PolicyError, match="init_models.*unknown built-in model"):
+        _policy(init_models=["builtin:no-such-model"])
