@@ -73,7 +73,7 @@ def test_a_malformed_list_is_refused_naming_the_key(value: object) -> None:
 def test_a_builtin_base_model_can_be_pinned_by_name():
     from fedward.models.builtin import builtin_model
 
-    path, card = builtin_model("builtin:doc-encoder")
+    _path, card = builtin_model("builtin:doc-encoder")
     digest = card["weights"]["sha256"]
     by_name = _policy(init_models=["builtin:doc-encoder"])
     assert by_name.init_models == (digest,)
@@ -84,5 +84,5 @@ def test_a_builtin_base_model_can_be_pinned_by_name():
 
 
 def test_an_unknown_builtin_name_is_a_policy_error():
-    with pytest.raises(PolicyError, match="init_models.*unknown built-in model"):
+    with pytest.raises(PolicyError, match=r"init_models.*unknown built-in model"):
         _policy(init_models=["builtin:no-such-model"])
