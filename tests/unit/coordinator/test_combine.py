@@ -4,7 +4,7 @@ a site's bad payload is its failure, while an error of the coordinator's own pro
 
 import numpy as np
 import pytest
-from round_stubs import PARAMS, CannedExchange, LoggingObserver, fit_reply, model
+from round_stubs import PARAMS, CannedExchange, LoggingObserver, fit_reply, model, setup_samples
 
 from fedward.aggregation import WeightedMean
 from fedward.aggregation.fedavg import FedAvg
@@ -35,7 +35,7 @@ def _answer(task: Task) -> Reply:
 
 def test_plain_combiner_is_the_weighted_mean_of_the_usable_updates():
     observer = LoggingObserver()
-    out = PlainCombiner(FedAvg(), None, record_spend=False).combine(
+    out = PlainCombiner(FedAvg(), None, record_spend=False, setup_samples=setup_samples(SITES)).combine(
         CannedExchange(SITES, _answer), _tasks(), PARAMS, observer
     )
     assert list(out.outcomes) == SITES and out.contributors == ["a", "b"]
@@ -53,7 +53,7 @@ def test_plain_combiner_is_the_weighted_mean_of_the_usable_updates():
 
 def test_a_refused_update_is_never_folded_in():
     observer = LoggingObserver(refuse=["b"])
-    out = PlainCombiner(FedAvg(), None, record_spend=False).combine(
+    out = PlainCombiner(FedAvg(), None, record_spend=False, setup_samples=setup_samples(SITES)).combine(
         CannedExchange(SITES, _answer), _tasks(), PARAMS, observer
     )
     assert out.outcomes["b"].status == "rejected" and out.contributors == ["a"]
@@ -66,7 +66,7 @@ def test_updates_are_checked_against_the_tasks_round_not_the_round_a_reply_claim
         return Reply(reply.run_id, 99, reply.site, reply.kind, reply.status, reply.parameters, 5)
 
     observer = LoggingObserver()
-    PlainCombiner(FedAvg(), None, record_spend=False).combine(
+    PlainCombiner(FedAvg(), None, record_spend=False, setup_samples=setup_samples(SITES)).combine(
         CannedExchange(["a"], lying), _tasks(["a"], rnd=4), PARAMS, observer
     )
     assert observer.log == [("check_update", "a", 4)]
@@ -77,7 +77,7 @@ def test_record_level_dp_needs_the_spend_in_every_reply():
         info = {"dp_noise_multiplier": 1.1, "dp_sample_rate": 0.1, "dp_steps": 4} if task.site == "a" else {}
         return fit_reply(task, info=info)
 
-    out = PlainCombiner(FedAvg(), None, record_spend=True).combine(
+    out = PlainCombiner(FedAvg(), None, record_spend=True, setup_samples=setup_samples(SITES)).combine(
         CannedExchange(["a", "b"], answer), _tasks(["a", "b"]), PARAMS, LoggingObserver()
     )
     assert out.contributors == ["a"] and set(out.events) == {"a"} and out.events["a"].steps == 4
@@ -96,11 +96,11 @@ class _Broken(FedAvg):
 
 
 def test_a_coordinator_side_error_propagates_instead_of_blaming_a_site():
-    combiner = PlainCombiner(_Broken(), None, record_spend=False)
+    combiner = PlainCombiner(_Broken(), None, record_spend=False, setup_samples=setup_samples(SITES))
     with pytest.raises(RuntimeError, match="accumulator bug"):
         combiner.combine(CannedExchange(["a"], _answer), _tasks(["a"]), PARAMS, LoggingObserver())
     # power: the same reply through a working accumulator is folded in
-    good = PlainCombiner(FedAvg(), None, record_spend=False)
+    good = PlainCombiner(FedAvg(), None, record_spend=False, setup_samples=setup_samples(SITES))
     assert good.combine(CannedExchange(["a"], _answer), _tasks(["a"]), PARAMS, LoggingObserver()).contributors
 
 
@@ -116,10 +116,12 @@ def test_noisy_combiner_clips_adds_seeded_noise_and_divides_by_the_selected_coun
     privacy = _privacy()
     privacy.noise_entropy = lambda: log.append(("entropy",)) or 1234
     exchange = CannedExchange(SITES, _answer, log)
-    out = NoisyCombiner(privacy, None).combine(exchange, _tasks(), PARAMS, LoggingObserver(log))
+    out = NoisyCombiner(privacy, None, setup_samples=setup_samples(SITES)).combine(
+        exchange, _tasks(), PARAMS, LoggingObserver(log)
+    )
     assert log[0][0] == "exchange" and log[1] == ("record_failure", "c", 1) and log[2] == ("entropy",)
     assert out.contributors == ["a", "b"]
-    again = NoisyCombiner(privacy, None).combine(
+    again = NoisyCombiner(privacy, None, setup_samples=setup_samples(SITES)).combine(
         CannedExchange(SITES, _answer), _tasks(), PARAMS, LoggingObserver()
     )
     assert all(np.array_equal(out.mean[k], again.mean[k]) for k in PARAMS)  # same seed, same noise
@@ -127,7 +129,7 @@ def test_noisy_combiner_clips_adds_seeded_noise_and_divides_by_the_selected_coun
     quiet = _privacy()
     quiet.plans["federation"] = type(quiet.plans["federation"])(1e-12, 1.0, 1)
     mean = (
-        NoisyCombiner(quiet, None)
+        NoisyCombiner(quiet, None, setup_samples=setup_samples(SITES))
         .combine(CannedExchange(SITES, _answer), _tasks(), PARAMS, LoggingObserver())
         .mean
     )
