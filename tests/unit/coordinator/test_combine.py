@@ -12,6 +12,7 @@ from fedward.config import PrivacyConfig
 from fedward.coordinator.combine import NoisyCombiner, PlainCombiner, SecureCombiner, combiner_for
 from fedward.coordinator.plan import FederationPlan
 from fedward.coordinator.privacy import PrivacyState
+from fedward.coordinator.secure_round import SecureFit
 from fedward.coordinator.setup import FederationSetup
 from fedward.core.messages import Reply, ReplyStatus, Task, TaskKind
 from fedward.models import ModelSpec
@@ -168,3 +169,28 @@ def test_the_combiner_is_chosen_from_the_privacy_settings(privacy, kind):
     if kind is SecureCombiner:
         assert config["secagg_weight_scale"] == 40  # the largest site's sample count
         assert config != combiner.task_config(2, SITES, PARAMS)  # a new session every round
+
+
+def _secure_fit(spec, counts: dict[str, int], encoded_counts: dict[str, int]):
+    """A decoded secure sum whose weight slot is what sites encoding `encoded_counts` give, while their
+    fit replies claim (and, with an audit, signed) `counts`."""
+    q = spec.quantizer
+    vectors = [spec.encode_update(np.zeros(spec.session.length - 1), n) for n in encoded_counts.values()]
+    ring = np.zeros(spec.session.length, dtype=q.dtype)
+    for v in vectors:
+        ring += v
+    replies = {s: fit_reply(Task("r", 1, s, TaskKind.FIT), n=n) for s, n in counts.items()}
+    return SecureFit(q.decode(ring), tuple(counts), 0, replies, {})
+
+
+def test_secure_aggregation_refuses_a_weight_sum_other_than_the_contributors_counts():
+    privacy = PrivacyConfig(secure_aggregation=True)
+    combiner = SecureCombiner("r", privacy, 40.0, None, setup_samples={"a": 10, "b": 40})
+    spec = combiner.session(1, ["a", "b"], PARAMS)
+    honest = _secure_fit(spec, {"a": 10, "b": 40}, {"a": 10, "b": 40})
+    assert combiner._weight_mismatch(honest, spec) is None
+    # a encodes the largest site's weight (1.0) while claiming and signing its 10 samples
+    inflated = _secure_fit(spec, {"a": 10, "b": 40}, {"a": 40, "b": 40})
+    reason = combiner._weight_mismatch(inflated, spec)
+    assert reason is not None and "decoded weight sum 2 is not the 1.25" in reason
+    assert combiner._mean(inflated, PARAMS, 2) is not None  # power: unchecked, the sum would be used
