@@ -5,8 +5,10 @@ Round by round (see docs/threat-model.md):
 - `open_round`: a `round_opened` entry names the selected sites and the hash of the model they get, and a
   signed checkpoint covers it; each task carries that checkpoint, a consistency proof from the last
   checkpoint the site was shown, and the entry with its inclusion proof (`evidence`).
-- `check_update`: every reply's package is verified (`PackageVerifier`) before anything in it is used;
-  the outcome is an `update_accepted` or `update_rejected` entry with the manifest hash and the reason.
+- `check_update`: every reply's package is verified (`PackageVerifier`) before anything in it is used,
+  with the sample count the reply claims (it must be the signed one, and not above the site's set-up
+  count: the update's aggregation weight is signed); the outcome is an `update_accepted` or
+  `update_rejected` entry with the manifest hash and the reason.
 - `close_round`: `privacy_spent` and `aggregate_computed` (the new model's hash), then a checkpoint;
   evaluation tasks carry the evidence for that entry.
 - `run_started` names the init file the first model came from (`init_model_hash`), when there is one;
@@ -121,9 +123,13 @@ class Audit:
             "update_rejected", round=rnd, site=reply.site, reason=why[:300], manifest_hash=None
         )
 
-    def check_update(self, reply: Reply, payload: bytes, rnd: int, base_model_sha256: str) -> str | None:
-        """Verify a site's package against the round's model (by its hash, computed once per round);
-        record the verdict. Returns the rejection (reason: detail) or None."""
+    def check_update(
+        self, reply: Reply, payload: bytes, rnd: int, base_model_sha256: str, max_samples: int
+    ) -> str | None:
+        """Verify a site's package against the round's model (by its hash, computed once per round), the
+        sample count the reply claims (the aggregation weight: it must be the signed one) and the count
+        the site described at set-up (`max_samples`: the signed one may not exceed it); record the
+        verdict. Returns the rejection (reason: detail) or None."""
         self.confirm(reply.site)
         try:
             manifest = self.verifier.verify_fields(
@@ -133,6 +139,8 @@ class Audit:
                 round=rnd,
                 base_model_sha256=base_model_sha256,
                 now=self.clock(),
+                num_samples=reply.num_samples,
+                max_num_samples=max_samples,
             )
         except PackageRejected as exc:
             self.ledger.append(

@@ -7,6 +7,11 @@ three ways there are. Chosen once per run from the privacy settings (`combiner_f
   coordinator clips each update, sums, adds Gaussian noise (`NoisyClippedSum`, coordinator/privacy.py).
 - `SecureCombiner`: secure aggregation (Bonawitz et al. 2017; coordinator/secure_round.py): only the
   sum is ever decoded; its mean is the start model plus the summed updates over the summed weights.
+
+Every combiner bounds a site's sample count (its aggregation weight) by the count it described at
+set-up (`check_weight`); with an audit the count must also be the one the site signed (`PackageVerifier`).
+Under secure aggregation the weight travels inside the masked vector: the decoded weight sum must be
+the sum of the contributors' (checked) counts' ring weights, or the round does not aggregate.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Protocol
 from fedward.aggregation import Accumulator, Strategy
 from fedward.config import DpMode, PrivacyConfig
 from fedward.coordinator.observer import RoundObserver
-from fedward.coordinator.payloads import UnusablePayload, fit_update
+from fedward.coordinator.payloads import UnusablePayload, check_weight, fit_update
 from fedward.coordinator.plan import FederationPlan
 from fedward.coordinator.privacy import NoisyClippedSum, PrivacyState, record_dp_event
 from fedward.coordinator.rounds import SiteOutcome
@@ -51,6 +56,7 @@ class Combined:
     events: dict[str, PrivacyEvent]
     contributors: list[str]
     secagg: dict[str, int] = field(default_factory=dict)  # contributors and recovered dropouts
+    reason: str | None = None  # why there is no combined model although sites contributed
 
 
 class Combiner(Protocol):
@@ -65,7 +71,8 @@ class Combiner(Protocol):
       site's fault: a failed, refused, malformed or non-finite reply becomes a failed `SiteOutcome`,
       and is never part of `mean`. Errors it raises are the coordinator's own, or a secure-aggregation
       abort (`FederationError`), which ends the run with no output.
-    - Every `ok` reply is shown to `observer.check_update` before its payload is used, and every reply
+    - Every `ok` reply is shown to `observer.check_update` (with the site's set-up sample count) before
+      its payload is used; no reply weighs more than that count. Every reply
       that is not `ok` to `observer.record_failure` (through `take_failures`), each exactly once.
     - `mean` is in the model's parameter space: the next `Strategy.aggregate` input. `contributors`
       lists the sites whose updates are in it; `events` the DP-SGD spend of each (record-level DP).
@@ -83,12 +90,13 @@ def combiner_for(
 ) -> Combiner:
     """The run's one combiner, from its privacy settings."""
     p = plan.privacy
+    samples = {s: setup.descriptions[s].num_samples for s in setup.sites}
     if p.secure_aggregation:
-        weight_scale = max(setup.descriptions[s].num_samples for s in setup.sites)
-        return SecureCombiner(plan.run_id, p, weight_scale, plan.deadline_s)
+        weight_scale = max(samples.values())
+        return SecureCombiner(plan.run_id, p, weight_scale, plan.deadline_s, setup_samples=samples)
     if p.dp == DpMode.SITE:
-        return NoisyCombiner(privacy, plan.deadline_s)
-    return PlainCombiner(strategy, plan.deadline_s, record_spend=p.dp == DpMode.RECORD)
+        return NoisyCombiner(privacy, plan.deadline_s, setup_samples=samples)
+    return PlainCombiner(strategy, plan.deadline_s, record_spend=p.dp == DpMode.RECORD, setup_samples=samples)
 
 
 def take_failures(
@@ -108,8 +116,11 @@ class _FoldingCombiner:
     """Send the fit tasks, record the failures, then check and fold the usable replies one at a time into
     the accumulator `_accumulator` makes (drawn after the replies arrive)."""
 
-    def __init__(self, deadline_s: float | None, *, record_spend: bool) -> None:
+    def __init__(
+        self, deadline_s: float | None, *, record_spend: bool, setup_samples: Mapping[str, int]
+    ) -> None:
         self._deadline_s, self._record_spend = deadline_s, record_spend
+        self._setup_samples = dict(setup_samples)  # each site's DESCRIBE count: its largest weight
 
     def task_config(self, rnd: int, selected: Sequence[str], params: Arrays) -> dict[str, JSONValue]:
         return {}
@@ -120,7 +131,16 @@ class _FoldingCombiner:
         replies = transport.exchange(tasks, self._deadline_s)
         failed = take_failures(tasks, replies, observer)
         acc = self._accumulator(params, len(tasks))
-        return fold_replies(tasks, replies, failed, params, acc, observer, record_spend=self._record_spend)
+        return fold_replies(
+            tasks,
+            replies,
+            failed,
+            params,
+            acc,
+            observer,
+            record_spend=self._record_spend,
+            setup_samples=self._setup_samples,
+        )
 
     def _accumulator(self, params: Arrays, selected: int) -> Accumulator:
         raise NotImplementedError
@@ -129,8 +149,15 @@ class _FoldingCombiner:
 class PlainCombiner(_FoldingCombiner):
     """The strategy's accumulator over the sites' models, checked and folded in one reply at a time."""
 
-    def __init__(self, strategy: Strategy, deadline_s: float | None, *, record_spend: bool) -> None:
-        super().__init__(deadline_s, record_spend=record_spend)
+    def __init__(
+        self,
+        strategy: Strategy,
+        deadline_s: float | None,
+        *,
+        record_spend: bool,
+        setup_samples: Mapping[str, int],
+    ) -> None:
+        super().__init__(deadline_s, record_spend=record_spend, setup_samples=setup_samples)
         self._strategy = strategy
 
     def _accumulator(self, params: Arrays, selected: int) -> Accumulator:
@@ -141,8 +168,10 @@ class NoisyCombiner(_FoldingCombiner):
     """Site-level DP without secure aggregation: clip each site's update, sum, add the round's noise,
     divide by the number of selected sites (`NoisyClippedSum`)."""
 
-    def __init__(self, privacy: PrivacyState, deadline_s: float | None) -> None:
-        super().__init__(deadline_s, record_spend=False)
+    def __init__(
+        self, privacy: PrivacyState, deadline_s: float | None, *, setup_samples: Mapping[str, int]
+    ) -> None:
+        super().__init__(deadline_s, record_spend=False, setup_samples=setup_samples)
         self._privacy = privacy
 
     def _accumulator(self, params: Arrays, selected: int) -> Accumulator:
@@ -159,16 +188,21 @@ def fold_replies(
     observer: RoundObserver,
     *,
     record_spend: bool,
+    setup_samples: Mapping[str, int],
 ) -> Combined:
     """Check each `ok` reply with the observer, then its payload, and fold it in, in task order; one
-    reply at a time, because a deployed transport reads each from disk on lookup."""
+    reply at a time, because a deployed transport reads each from disk on lookup. A reply's weight is
+    its sample count, at most the site's set-up count (with an audit: the signed count)."""
     outcomes: dict[str, SiteOutcome] = {}
     events: dict[str, PrivacyEvent] = {}
     for task in tasks:
         if task.site in failed:
             outcomes[task.site] = failed[task.site]
             continue
-        outcomes[task.site], event = _fold(task, replies[task.site], params, acc, observer, record_spend)
+        limit = setup_samples[task.site]
+        outcomes[task.site], event = _fold(
+            task, replies[task.site], params, acc, observer, record_spend, limit
+        )
         if event is not None:
             events[task.site] = event
     contributors = [s for s, o in outcomes.items() if o.status == "ok"]
@@ -176,15 +210,22 @@ def fold_replies(
 
 
 def _fold(
-    task: Task, reply: Reply, params: Arrays, acc: Accumulator, observer: RoundObserver, record_spend: bool
+    task: Task,
+    reply: Reply,
+    params: Arrays,
+    acc: Accumulator,
+    observer: RoundObserver,
+    record_spend: bool,
+    setup_samples: int,
 ) -> tuple[SiteOutcome, PrivacyEvent | None]:
     """One `ok` reply: verified against the task's round (never the round the reply claims), checked,
-    folded in; its bytes are released when this returns."""
-    rejected = observer.check_update(reply, reply.parameters, task.round)
+    folded in with its sample count as weight (the signed count, with an audit); its bytes are
+    released when this returns."""
+    rejected = observer.check_update(reply, reply.parameters, task.round, setup_samples)
     if rejected is not None:
         return SiteOutcome("rejected", reply.num_samples, reply.train_seconds, error=rejected), None
     try:
-        update, event = fit_update(reply, params, needs_spend=record_spend)
+        update, event = fit_update(reply, params, needs_spend=record_spend, setup_samples=setup_samples)
     except UnusablePayload as exc:
         return SiteOutcome(
             "failed", reply.num_samples, reply.train_seconds, error=f"unusable update: {exc}"
@@ -198,10 +239,17 @@ class SecureCombiner:
     (coordinator/secure_round.py); the coordinator sees only the sum and the sum of the weights."""
 
     def __init__(
-        self, run_id: str, privacy: PrivacyConfig, weight_scale: float, deadline_s: float | None
+        self,
+        run_id: str,
+        privacy: PrivacyConfig,
+        weight_scale: float,
+        deadline_s: float | None,
+        *,
+        setup_samples: Mapping[str, int],
     ) -> None:
         self._run_id, self._privacy = run_id, privacy
         self._weight_scale, self._deadline_s = weight_scale, deadline_s
+        self._setup_samples = dict(setup_samples)
 
     def session(self, rnd: int, selected: Sequence[str], params: Arrays) -> SecAggTask:
         """The round's secure-aggregation session: a pure function of the run, round, sites and model."""
@@ -224,7 +272,15 @@ class SecureCombiner:
         spec = self.session(rnd, [t.site for t in tasks], params)
 
         def check(reply: Reply, body: bytes) -> str | None:
-            return observer.check_update(reply, body, rnd)
+            limit = self._setup_samples[reply.site]
+            rejected = observer.check_update(reply, body, rnd, limit)
+            if rejected is not None:
+                return rejected
+            try:
+                check_weight(reply.num_samples, limit)
+            except UnusablePayload as exc:
+                return f"unusable update: {exc}"
+            return None
 
         fit = secure_fit(transport, tasks, spec, params, self._deadline_s, check)
         take_failures(tasks, fit.replies, observer)  # the same outcomes secure_fit recorded, and the entries
@@ -233,7 +289,26 @@ class SecureCombiner:
         if self._privacy.dp == DpMode.RECORD:
             events = {s: record_dp_event(fit.replies[s].info) for s in fit.contributors}
         secagg = {"contributors": len(fit.contributors), "recovered": fit.recovered}
-        return Combined(self._mean(fit, params, len(tasks)), outcomes, events, list(fit.contributors), secagg)
+        reason = self._weight_mismatch(fit, spec)
+        mean = None if reason is not None else self._mean(fit, params, len(tasks))
+        return Combined(mean, outcomes, events, list(fit.contributors), secagg, reason)
+
+    @staticmethod
+    def _weight_mismatch(fit: SecureFit, spec: SecAggTask) -> str | None:
+        """Why the decoded weight sum is not the one the contributors' sample counts give (each checked
+        against the site's set-up count and, with an audit, its signed manifest), or None when it is.
+        The coordinator cannot tell which site encoded a wrong weight, so the round keeps its model."""
+        if fit.total is None:
+            return None
+        counts = [fit.replies[s].num_samples for s in fit.contributors]
+        expected = spec.weight_total(counts)
+        decoded = float(fit.total[-1])
+        if abs(decoded - expected) > spec.quantizer.step / 2:
+            return (
+                f"secure aggregation: the decoded weight sum {decoded:.6g} is not the {expected:.6g} of the "
+                f"contributors' sample counts ({', '.join(fit.contributors)}); the round does not aggregate"
+            )
+        return None
 
     def _mean(self, fit: SecureFit, params: Arrays, selected: int) -> Arrays | None:
         """The start model plus the decoded update sum over the weight sum (over the number of selected

@@ -33,8 +33,9 @@ class RoundObserver(Protocol):
     - `evidence(site)` returns the extra fit/evaluate task settings for `site` (empty: none). The
       observer may not change any other setting of a task.
     - `check_update` is called once per reply that arrived as `ok`, before anything in it is used, with
-      the exact bytes that will be used; it returns why the update is refused, or None to accept it.
-      A refused update is never folded in.
+      the exact bytes that will be used, the reply carrying the sample count it would be weighted by,
+      and the count the site described at set-up (`max_samples`); it returns why the update is
+      refused, or None to accept it. A refused update is never folded in.
     - `record_failure` is called once per selected site whose fit reply was not `ok` (failed, timed out,
       refused by its policy), and for nothing else.
     - `close_round` gets the privacy spent so far (empty without DP), a callable giving the new global
@@ -50,7 +51,7 @@ class RoundObserver(Protocol):
 
     def evidence(self, site: str) -> dict[str, JSONValue]: ...
 
-    def check_update(self, reply: Reply, payload: bytes, rnd: int) -> str | None: ...
+    def check_update(self, reply: Reply, payload: bytes, rnd: int, max_samples: int) -> str | None: ...
 
     def record_failure(self, reply: Reply, rnd: int) -> None: ...
 
@@ -70,7 +71,8 @@ class RoundObserver(Protocol):
 
 
 class NoObserver:
-    """A run with no audit trail: tasks carry no evidence, every update and every site is accepted."""
+    """A run with no audit trail: tasks carry no evidence, every update and every site is accepted (the
+    combiner's own payload checks still apply, the sample count's set-up bound among them)."""
 
     def run_started(self, plan: FederationPlan, code_sha256: str) -> None:
         pass
@@ -81,7 +83,7 @@ class NoObserver:
     def evidence(self, site: str) -> dict[str, JSONValue]:
         return {}
 
-    def check_update(self, reply: Reply, payload: bytes, rnd: int) -> str | None:
+    def check_update(self, reply: Reply, payload: bytes, rnd: int, max_samples: int) -> str | None:
         return None
 
     def record_failure(self, reply: Reply, rnd: int) -> None:
@@ -123,8 +125,8 @@ class AuditObserver:
     def evidence(self, site: str) -> dict[str, JSONValue]:
         return self.audit.evidence(site)
 
-    def check_update(self, reply: Reply, payload: bytes, rnd: int) -> str | None:
-        return self.audit.check_update(reply, payload, rnd, self.audit.round_model_sha256)
+    def check_update(self, reply: Reply, payload: bytes, rnd: int, max_samples: int) -> str | None:
+        return self.audit.check_update(reply, payload, rnd, self.audit.round_model_sha256, max_samples)
 
     def record_failure(self, reply: Reply, rnd: int) -> None:
         self.audit.record_failure(reply, rnd)

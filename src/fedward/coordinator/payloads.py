@@ -16,16 +16,31 @@ from fedward.core.arrays import Arrays, arrays_from_bytes, check_finite
 from fedward.core.messages import Reply
 from fedward.privacy import PrivacyEvent
 
-__all__ = ["UnusablePayload", "confusion_counts", "fit_update"]
+__all__ = ["UnusablePayload", "check_weight", "confusion_counts", "fit_update"]
 
 
 class UnusablePayload(Exception):
     """A site's reply arrived but its payload cannot be used: the site's failure, not the coordinator's."""
 
 
-def fit_update(reply: Reply, params: Arrays, *, needs_spend: bool) -> tuple[Arrays, PrivacyEvent | None]:
+def check_weight(num_samples: int, setup_samples: int) -> None:
+    """A fit reply's sample count (its aggregation weight) is positive and at most the `setup_samples`
+    the site described at set-up: a site cannot outweigh the federation by claiming rows it never
+    had. Needs no signature; with an audit the signed count is checked too (`PackageVerifier`)."""
+    if num_samples <= 0:
+        raise UnusablePayload(f"num_samples must be positive, got {num_samples}")
+    if num_samples > setup_samples:
+        raise UnusablePayload(
+            f"num_samples {num_samples} exceeds the {setup_samples} the site described at set-up"
+        )
+
+
+def fit_update(
+    reply: Reply, params: Arrays, *, needs_spend: bool, setup_samples: int
+) -> tuple[Arrays, PrivacyEvent | None]:
     """The model in a fit reply (read-only views into its bytes), checked against the global model's
-    names and shapes, finite, with a positive sample count; and its DP-SGD spend when `needs_spend`."""
+    names and shapes, finite, with a positive sample count no larger than the site's set-up count
+    (`check_weight`); and its DP-SGD spend when `needs_spend`."""
     event = _spend(reply) if needs_spend else None
     try:
         update = arrays_from_bytes(reply.parameters, copy=False)
@@ -37,8 +52,7 @@ def fit_update(reply: Reply, params: Arrays, *, needs_spend: bool) -> tuple[Arra
         check_finite(update)
     except ValueError as exc:
         raise UnusablePayload(str(exc)) from None
-    if reply.num_samples <= 0:
-        raise UnusablePayload(f"num_samples must be positive, got {reply.num_samples}")
+    check_weight(reply.num_samples, setup_samples)
     return update, event
 
 

@@ -157,6 +157,9 @@ def aggregate(
         record.aggregated = True
         return strategy.aggregate(params, mean)
     usable = len(combined.contributors)
+    if combined.reason is not None:
+        record.reason = f"round {record.round}: {combined.reason}"
+        return params
     record.reason = f"round {record.round}: {usable} usable replies, fewer than min_sites={min_sites}"
     return params
 

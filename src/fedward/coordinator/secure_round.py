@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +30,8 @@ from fedward.transport.base import Transport
 __all__ = ["SecureFit", "UpdateCheck", "secure_fit", "session_id"]
 
 UpdateCheck = Callable[[Reply, bytes], "str | None"]
-"""Verifies a site's signed update package over a payload; returns why it is rejected, or None."""
+"""Verifies a site's signed update package over a payload; returns why it is rejected, or None. The
+reply is the masked upload with the sample count its fit reply claimed (the weight it encoded)."""
 
 STAGES = ("share", "mask", "unmask")
 _DROPPED_AT = {
@@ -77,7 +78,10 @@ def secure_fit(
             for s, msg in outgoing.items()
         ]
         for site, reply in transport.exchange(stage_tasks, deadline_s).items():
-            rejected = check(reply, reply.parameters) if check and stage == "mask" and reply.ok else None
+            rejected = None
+            if check is not None and stage == "mask" and reply.ok:  # the upload carries the package
+                claimed = replace(reply, num_samples=replies[site].num_samples)  # the fit reply's weight
+                rejected = check(claimed, reply.parameters)
             if rejected is not None:  # not handed on: the site counts as dropped before uploading
                 outcomes[site] = SiteOutcome("rejected", replies[site].num_samples, error=rejected)
                 continue

@@ -127,6 +127,18 @@ class SecAggTask:
             bool(get("uniform_weights", bool)),
         )
 
+    def weight(self, num_samples: int) -> float:
+        """A site's weight in the ring: its sample count over `weight_scale`, at most 1 (1 when uniform)."""
+        return 1.0 if self.uniform_weights else min(1.0, num_samples / self.weight_scale)
+
+    def weight_total(self, counts: Sequence[int]) -> float:
+        """The decoded weight sum honest sites with these sample counts give: each weight encoded in
+        fixed point exactly as `encode_update` does, summed in the ring, decoded."""
+        q = self.quantizer
+        encoded = q.encode(np.array([self.weight(n) for n in counts], dtype=np.float64))
+        ring_sum = np.array([encoded.sum(dtype=q.dtype)], dtype=q.dtype)
+        return float(q.decode(ring_sum)[0])
+
     def encode_update(
         self, update: npt.NDArray[np.float64], num_samples: int
     ) -> npt.NDArray[np.unsignedinteger]:
@@ -135,7 +147,7 @@ class SecAggTask:
             raise ValueError(
                 f"update has {update.size} values, the session expects {self.session.length - 1}"
             )
-        weight = 1.0 if self.uniform_weights else min(1.0, num_samples / self.weight_scale)
+        weight = self.weight(num_samples)
         r = self.quantizer.clip_range
         values = np.empty(update.size + 1, dtype=np.float64)
         np.clip(update, -r, r, out=values[:-1])

@@ -46,6 +46,8 @@ class Reason(StrEnum):
     MALFORMED_PAYLOAD = "malformed_payload"
     NON_FINITE_PAYLOAD = "non_finite_payload"
     POLICY_FAILED = "policy_failed"
+    NUM_SAMPLES_MISMATCH = "num_samples_mismatch"  # the reply's weight is not the signed one
+    NUM_SAMPLES_EXCEEDS_SETUP = "num_samples_exceeds_setup"  # more samples than the site described
     MALFORMED = "malformed"  # an unexpected error inside verification: fail closed
 
 

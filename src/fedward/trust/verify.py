@@ -4,7 +4,9 @@
 a stable `Reason` code for the first check that fails. The checks run cheapest and least-trusting first:
 the package's form, then the sender's standing in the roster, then the Ed25519 signature (RFC 8032),
 and only then is the manifest parsed (strict canonical JSON) and compared with what the coordinator
-expects: federation, run, round, base model, sequence (replay), payload hash and payload content.
+expects: federation, run, round, base model, sequence (replay), payload hash and payload content, and
+the sample count the update is weighted by: the one the reply claims must be the signed one, and the
+signed one may not exceed what the site described at set-up (when the caller passes those counts).
 Any unexpected exception inside verification is itself a rejection (`Reason.MALFORMED`): fail closed.
 
 The verifier remembers, per site, the last accepted sequence number and every accepted manifest's hash,
@@ -51,6 +53,8 @@ class _Expected:
     round: int
     base_model_sha256: str
     now: str
+    num_samples: int | None = None  # the count the reply claims (the aggregation weight)
+    max_num_samples: int | None = None  # the count the site described at set-up
 
 
 class PackageVerifier:
@@ -81,14 +85,25 @@ class PackageVerifier:
         self._roster = roster
 
     def verify(
-        self, package: UpdatePackage, *, site: str, round: int, base_model_sha256: str, now: str
+        self,
+        package: UpdatePackage,
+        *,
+        site: str,
+        round: int,
+        base_model_sha256: str,
+        now: str,
+        num_samples: int | None = None,
+        max_num_samples: int | None = None,
     ) -> UpdateManifest:
         """The manifest of `package` sent by `site` for `round`; raises `PackageRejected` otherwise.
 
         `base_model_sha256` is the hex SHA-256 of the global model the coordinator sent for this round;
-        `now` is the current time (ISO 8601 UTC), against which key expiry is judged.
+        `now` is the current time (ISO 8601 UTC), against which key expiry is judged. `num_samples` is
+        the sample count the reply claims (what the update would be weighted by): it must be the signed
+        one; `max_num_samples` the count the site described at set-up: the signed one may not exceed
+        it. The coordinator passes both; None skips that comparison (a package read out of a round).
         """
-        expected = _expected(site, round, base_model_sha256, now)
+        expected = _expected(site, round, base_model_sha256, now, num_samples, max_num_samples)
         try:
             manifest, digest = self._check(package, expected)
         except PackageRejected:
@@ -108,6 +123,8 @@ class PackageVerifier:
         round: int,
         base_model_sha256: str,
         now: str,
+        num_samples: int | None = None,
+        max_num_samples: int | None = None,
     ) -> UpdateManifest:
         """`verify` for a package carried as `UpdatePackage.to_fields()` (a reply's `info`) and payload."""
         if fields.get(SIGNATURE_FIELD) in (None, ""):
@@ -121,7 +138,15 @@ class PackageVerifier:
         except PackageError as exc:
             raise PackageRejected(Reason.MALFORMED_MANIFEST, str(exc)) from None
         package = UpdatePackage(manifest, signature, bytes(payload))
-        return self.verify(package, site=site, round=round, base_model_sha256=base_model_sha256, now=now)
+        return self.verify(
+            package,
+            site=site,
+            round=round,
+            base_model_sha256=base_model_sha256,
+            now=now,
+            num_samples=num_samples,
+            max_num_samples=max_num_samples,
+        )
 
     def _check(self, package: UpdatePackage, expected: _Expected) -> tuple[UpdateManifest, str]:
         self._check_form(package)
@@ -133,6 +158,8 @@ class PackageVerifier:
         self._check_replay(manifest, digest)
         self._check_payload(manifest, package.payload)
         self._check_policy(manifest)
+        self._check_claimed_samples(manifest, expected)
+        self._check_setup_samples(manifest, expected)
         return manifest, digest
 
     def _check_form(self, package: UpdatePackage) -> None:
@@ -211,10 +238,38 @@ class PackageVerifier:
         if not manifest.policy.passed or failed:
             raise PackageRejected(Reason.POLICY_FAILED, f"the site's policy checks did not pass: {failed}")
 
+    def _check_claimed_samples(self, manifest: UpdateManifest, expected: _Expected) -> None:
+        """The weight the reply claims must be the one the site signed: an unsigned weight is no weight."""
+        claimed = expected.num_samples
+        if claimed is not None and (type(claimed) is not int or claimed != manifest.num_samples):
+            raise PackageRejected(
+                Reason.NUM_SAMPLES_MISMATCH,
+                f"the reply claims num_samples {claimed!r}, the signed manifest {manifest.num_samples}",
+            )
 
-def _expected(site: str, round: int, base_model_sha256: str, now: str) -> _Expected:
+    def _check_setup_samples(self, manifest: UpdateManifest, expected: _Expected) -> None:
+        """A site cannot train on more samples than it described at set-up (its DESCRIBE reply)."""
+        limit = expected.max_num_samples
+        if limit is not None and manifest.num_samples > limit:
+            raise PackageRejected(
+                Reason.NUM_SAMPLES_EXCEEDS_SETUP,
+                f"signed num_samples {manifest.num_samples} exceeds the {limit} site "
+                f"{expected.site!r} described at set-up",
+            )
+
+
+def _expected(
+    site: str,
+    round: int,
+    base_model_sha256: str,
+    now: str,
+    num_samples: int | None = None,
+    max_num_samples: int | None = None,
+) -> _Expected:
     """The caller's side of the comparison; a bad value here is the caller's bug, so it raises ValueError."""
     check_int(round, "round")
     check_hex(base_model_sha256, "base_model_sha256", nbytes=32)
     parse_utc(now)
-    return _Expected(site, round, base_model_sha256, now)
+    if max_num_samples is not None:
+        check_int(max_num_samples, "max_num_samples")  # `num_samples` is the site's claim: compared, later
+    return _Expected(site, round, base_model_sha256, now, num_samples, max_num_samples)

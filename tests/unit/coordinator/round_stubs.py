@@ -11,6 +11,11 @@ from fedward.core.arrays import Arrays, arrays_to_bytes
 from fedward.core.messages import JSONValue, Reply, ReplyStatus, Task
 
 PARAMS: Arrays = {"w": np.zeros((2, 3), np.float32), "b": np.zeros(2, np.float32)}
+SETUP_SAMPLES = 1000  # every stub site's set-up (DESCRIBE) count: above any stub reply's
+
+
+def setup_samples(sites: Sequence[str], n: int = SETUP_SAMPLES) -> dict[str, int]:
+    return dict.fromkeys(sites, n)
 
 
 def model(value: float) -> Arrays:
@@ -63,7 +68,7 @@ class LoggingObserver:
         self.log.append(("evidence", site))
         return {"trust_entry": f"seen-by-{site}"}
 
-    def check_update(self, reply: Reply, payload: bytes, rnd: int) -> str | None:
+    def check_update(self, reply: Reply, payload: bytes, rnd: int, max_samples: int) -> str | None:
         self.log.append(("check_update", reply.site, rnd))
         return "refused by the test" if reply.site in self.refuse else None
 

@@ -4,7 +4,7 @@ a site's bad payload is its failure, while an error of the coordinator's own pro
 
 import numpy as np
 import pytest
-from round_stubs import PARAMS, CannedExchange, LoggingObserver, fit_reply, model
+from round_stubs import PARAMS, CannedExchange, LoggingObserver, fit_reply, model, setup_samples
 
 from fedward.aggregation import WeightedMean
 from fedward.aggregation.fedavg import FedAvg
@@ -12,6 +12,7 @@ from fedward.config import PrivacyConfig
 from fedward.coordinator.combine import NoisyCombiner, PlainCombiner, SecureCombiner, combiner_for
 from fedward.coordinator.plan import FederationPlan
 from fedward.coordinator.privacy import PrivacyState
+from fedward.coordinator.secure_round import SecureFit
 from fedward.coordinator.setup import FederationSetup
 from fedward.core.messages import Reply, ReplyStatus, Task, TaskKind
 from fedward.models import ModelSpec
@@ -35,7 +36,7 @@ def _answer(task: Task) -> Reply:
 
 def test_plain_combiner_is_the_weighted_mean_of_the_usable_updates():
     observer = LoggingObserver()
-    out = PlainCombiner(FedAvg(), None, record_spend=False).combine(
+    out = PlainCombiner(FedAvg(), None, record_spend=False, setup_samples=setup_samples(SITES)).combine(
         CannedExchange(SITES, _answer), _tasks(), PARAMS, observer
     )
     assert list(out.outcomes) == SITES and out.contributors == ["a", "b"]
@@ -53,7 +54,7 @@ def test_plain_combiner_is_the_weighted_mean_of_the_usable_updates():
 
 def test_a_refused_update_is_never_folded_in():
     observer = LoggingObserver(refuse=["b"])
-    out = PlainCombiner(FedAvg(), None, record_spend=False).combine(
+    out = PlainCombiner(FedAvg(), None, record_spend=False, setup_samples=setup_samples(SITES)).combine(
         CannedExchange(SITES, _answer), _tasks(), PARAMS, observer
     )
     assert out.outcomes["b"].status == "rejected" and out.contributors == ["a"]
@@ -66,7 +67,7 @@ def test_updates_are_checked_against_the_tasks_round_not_the_round_a_reply_claim
         return Reply(reply.run_id, 99, reply.site, reply.kind, reply.status, reply.parameters, 5)
 
     observer = LoggingObserver()
-    PlainCombiner(FedAvg(), None, record_spend=False).combine(
+    PlainCombiner(FedAvg(), None, record_spend=False, setup_samples=setup_samples(SITES)).combine(
         CannedExchange(["a"], lying), _tasks(["a"], rnd=4), PARAMS, observer
     )
     assert observer.log == [("check_update", "a", 4)]
@@ -77,7 +78,7 @@ def test_record_level_dp_needs_the_spend_in_every_reply():
         info = {"dp_noise_multiplier": 1.1, "dp_sample_rate": 0.1, "dp_steps": 4} if task.site == "a" else {}
         return fit_reply(task, info=info)
 
-    out = PlainCombiner(FedAvg(), None, record_spend=True).combine(
+    out = PlainCombiner(FedAvg(), None, record_spend=True, setup_samples=setup_samples(SITES)).combine(
         CannedExchange(["a", "b"], answer), _tasks(["a", "b"]), PARAMS, LoggingObserver()
     )
     assert out.contributors == ["a"] and set(out.events) == {"a"} and out.events["a"].steps == 4
@@ -96,11 +97,11 @@ class _Broken(FedAvg):
 
 
 def test_a_coordinator_side_error_propagates_instead_of_blaming_a_site():
-    combiner = PlainCombiner(_Broken(), None, record_spend=False)
+    combiner = PlainCombiner(_Broken(), None, record_spend=False, setup_samples=setup_samples(SITES))
     with pytest.raises(RuntimeError, match="accumulator bug"):
         combiner.combine(CannedExchange(["a"], _answer), _tasks(["a"]), PARAMS, LoggingObserver())
     # power: the same reply through a working accumulator is folded in
-    good = PlainCombiner(FedAvg(), None, record_spend=False)
+    good = PlainCombiner(FedAvg(), None, record_spend=False, setup_samples=setup_samples(SITES))
     assert good.combine(CannedExchange(["a"], _answer), _tasks(["a"]), PARAMS, LoggingObserver()).contributors
 
 
@@ -116,10 +117,12 @@ def test_noisy_combiner_clips_adds_seeded_noise_and_divides_by_the_selected_coun
     privacy = _privacy()
     privacy.noise_entropy = lambda: log.append(("entropy",)) or 1234
     exchange = CannedExchange(SITES, _answer, log)
-    out = NoisyCombiner(privacy, None).combine(exchange, _tasks(), PARAMS, LoggingObserver(log))
+    out = NoisyCombiner(privacy, None, setup_samples=setup_samples(SITES)).combine(
+        exchange, _tasks(), PARAMS, LoggingObserver(log)
+    )
     assert log[0][0] == "exchange" and log[1] == ("record_failure", "c", 1) and log[2] == ("entropy",)
     assert out.contributors == ["a", "b"]
-    again = NoisyCombiner(privacy, None).combine(
+    again = NoisyCombiner(privacy, None, setup_samples=setup_samples(SITES)).combine(
         CannedExchange(SITES, _answer), _tasks(), PARAMS, LoggingObserver()
     )
     assert all(np.array_equal(out.mean[k], again.mean[k]) for k in PARAMS)  # same seed, same noise
@@ -127,7 +130,7 @@ def test_noisy_combiner_clips_adds_seeded_noise_and_divides_by_the_selected_coun
     quiet = _privacy()
     quiet.plans["federation"] = type(quiet.plans["federation"])(1e-12, 1.0, 1)
     mean = (
-        NoisyCombiner(quiet, None)
+        NoisyCombiner(quiet, None, setup_samples=setup_samples(SITES))
         .combine(CannedExchange(SITES, _answer), _tasks(), PARAMS, LoggingObserver())
         .mean
     )
@@ -166,3 +169,28 @@ def test_the_combiner_is_chosen_from_the_privacy_settings(privacy, kind):
     if kind is SecureCombiner:
         assert config["secagg_weight_scale"] == 40  # the largest site's sample count
         assert config != combiner.task_config(2, SITES, PARAMS)  # a new session every round
+
+
+def _secure_fit(spec, counts: dict[str, int], encoded_counts: dict[str, int]):
+    """A decoded secure sum whose weight slot is what sites encoding `encoded_counts` give, while their
+    fit replies claim (and, with an audit, signed) `counts`."""
+    q = spec.quantizer
+    vectors = [spec.encode_update(np.zeros(spec.session.length - 1), n) for n in encoded_counts.values()]
+    ring = np.zeros(spec.session.length, dtype=q.dtype)
+    for v in vectors:
+        ring += v
+    replies = {s: fit_reply(Task("r", 1, s, TaskKind.FIT), n=n) for s, n in counts.items()}
+    return SecureFit(q.decode(ring), tuple(counts), 0, replies, {})
+
+
+def test_secure_aggregation_refuses_a_weight_sum_other_than_the_contributors_counts():
+    privacy = PrivacyConfig(secure_aggregation=True)
+    combiner = SecureCombiner("r", privacy, 40.0, None, setup_samples={"a": 10, "b": 40})
+    spec = combiner.session(1, ["a", "b"], PARAMS)
+    honest = _secure_fit(spec, {"a": 10, "b": 40}, {"a": 10, "b": 40})
+    assert combiner._weight_mismatch(honest, spec) is None
+    # a encodes the largest site's weight (1.0) while claiming and signing its 10 samples
+    inflated = _secure_fit(spec, {"a": 10, "b": 40}, {"a": 40, "b": 40})
+    reason = combiner._weight_mismatch(inflated, spec)
+    assert reason is not None and "decoded weight sum 2 is not the 1.25" in reason
+    assert combiner._mean(inflated, PARAMS, 2) is not None  # power: unchecked, the sum would be used

@@ -47,7 +47,7 @@ def test_the_audit_observer_writes_the_rounds_entries_in_call_order(audited):
     assert set(evidence) >= {"trust_checkpoint", "trust_entry", "trust_inclusion"}
     task = Task("run", 1, "b", TaskKind.FIT)
     observer.record_failure(Reply.failure(task, ReplyStatus.TIMEOUT, "late"), 1)
-    rejected = observer.check_update(fit_reply(Task("run", 1, "a", TaskKind.FIT)), b"payload", 1)
+    rejected = observer.check_update(fit_reply(Task("run", 1, "a", TaskKind.FIT)), b"payload", 1, 10)
     assert rejected is not None and "rejected" in rejected  # an unsigned update is refused
     observer.close_round(1, {}, lambda: b"model two", ["a"])
     observer.open_round(2, ["a"], b"model two")
@@ -90,7 +90,7 @@ def test_the_no_op_observer_adds_nothing_and_refuses_nothing():
     observer.run_started(PLAN, "d" * 64)
     observer.open_round(1, ["a"], b"model")
     assert observer.evidence("a") == {}
-    assert observer.check_update(reply, reply.parameters, 1) is None
+    assert observer.check_update(reply, reply.parameters, 1, 10) is None
     assert observer.admitted("anyone", 1)
 
     def never() -> bytes:

@@ -3,7 +3,7 @@ failure); nothing else is caught there."""
 
 import numpy as np
 import pytest
-from round_stubs import PARAMS, fit_reply, model
+from round_stubs import PARAMS, SETUP_SAMPLES, fit_reply, model
 
 from fedward.coordinator.payloads import UnusablePayload, confusion_counts, fit_update
 from fedward.core.arrays import arrays_to_bytes
@@ -14,10 +14,12 @@ SPEND = {"dp_noise_multiplier": 1.0, "dp_sample_rate": 0.1, "dp_steps": 3}
 
 
 def test_a_good_update_is_returned_with_its_spend():
-    update, event = fit_update(fit_reply(TASK, model(2.0), info=SPEND), PARAMS, needs_spend=True)
+    update, event = fit_update(
+        fit_reply(TASK, model(2.0), info=SPEND), PARAMS, needs_spend=True, setup_samples=SETUP_SAMPLES
+    )
     assert set(update) == set(PARAMS) and float(update["w"][0, 0]) == 2.0
     assert event is not None and event.steps == 3
-    assert fit_update(fit_reply(TASK), PARAMS, needs_spend=False)[1] is None
+    assert fit_update(fit_reply(TASK), PARAMS, needs_spend=False, setup_samples=SETUP_SAMPLES)[1] is None
 
 
 @pytest.mark.parametrize(
@@ -28,6 +30,7 @@ def test_a_good_update_is_returned_with_its_spend():
         (fit_reply(TASK, {"w": np.zeros((2, 3), np.float32)}), False, "names"),
         (fit_reply(TASK, {**model(1.0), "b": np.array([np.nan, 0], np.float32)}), False, "non-finite"),
         (fit_reply(TASK, n=0), False, "num_samples must be positive"),
+        (fit_reply(TASK, n=SETUP_SAMPLES + 1), False, "exceeds the 1000 the site described at set-up"),
         (fit_reply(TASK, info={"dp_noise_multiplier": 1.0}), True, "record-level DP spend"),
         (fit_reply(TASK, info={**SPEND, "dp_steps": "many"}), True, "must be numbers"),
     ],
@@ -36,7 +39,7 @@ def test_each_kind_of_bad_payload_is_the_sites_failure(reply, needs_spend, match
     if reply is None:
         reply = Reply("r", 1, "s", TaskKind.FIT, ReplyStatus.OK, b"garbage", 10)
     with pytest.raises(UnusablePayload, match=match):
-        fit_update(reply, PARAMS, needs_spend=needs_spend)
+        fit_update(reply, PARAMS, needs_spend=needs_spend, setup_samples=SETUP_SAMPLES)
 
 
 def _eval(matrix) -> Reply:

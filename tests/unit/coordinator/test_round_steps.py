@@ -4,7 +4,7 @@ order of the observer's calls (the ledger's order) is pinned."""
 
 import numpy as np
 import pytest
-from round_stubs import PARAMS, CannedExchange, LoggingObserver, fit_reply, model
+from round_stubs import PARAMS, CannedExchange, LoggingObserver, fit_reply, model, setup_samples
 
 from fedward.aggregation.fedavg import FedAvg
 from fedward.config import PrivacyConfig
@@ -52,7 +52,7 @@ def _ctx(answer=None, observer=None, privacy=None, log=None, **plan) -> RoundCon
     setup = FederationSetup(list(SITES), ["no", "yes"], ["x", "y", "z"], spec, b"ctx")
     p = FederationPlan("run", "logistic", 3, 7, TRAIN, **plan)
     transport = CannedExchange(SITES, answer or _answer, log)
-    combiner = PlainCombiner(FedAvg(), None, record_spend=False)
+    combiner = PlainCombiner(FedAvg(), None, record_spend=False, setup_samples=setup_samples(SITES))
     observer = observer if observer is not None else LoggingObserver(log)
     return RoundContext(transport, p, FedAvg(), setup, privacy or _privacy(), combiner, observer)
 

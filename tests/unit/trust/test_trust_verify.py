@@ -18,8 +18,10 @@ from trust_harness import (
     NOW,
     SITES,
     NoBindingCheck,
+    NoClaimedSamplesCheck,
     NoPayloadCheck,
     NoReplayCheck,
+    NoSetupSamplesCheck,
     NoSignatureCheck,
     NoSignerCheck,
     check,
@@ -74,6 +76,8 @@ def test_reason_codes_are_stable() -> None:
         "malformed_payload",
         "non_finite_payload",
         "policy_failed",
+        "num_samples_mismatch",
+        "num_samples_exceeds_setup",
         "malformed",
     }
 
@@ -348,3 +352,36 @@ def test_verify_fields_round_trip_through_json() -> None:
                 fields, package.payload, site="st-anne", round=1, base_model_sha256=BASE_MODEL, now=NOW
             )
         assert rejected.value.reason is reason
+
+
+# The aggregation weight: the reply's sample count must be the signed one (the manifest signs 120),
+# and the signed one may not exceed what the site described at set-up.
+
+
+@pytest.mark.parametrize("claimed", [10**9, 119, 0, -1, True, 120.0])
+def test_a_reply_claiming_another_weight_than_the_signed_one_is_rejected(claimed: Any) -> None:
+    verifier = new_verifier()
+    assert check(verifier, make_package(), num_samples=claimed) is Reason.NUM_SAMPLES_MISMATCH
+    # a rejection changes nothing: the same package with its true count is accepted next
+    assert isinstance(check(verifier, make_package(), num_samples=120), UpdateManifest)
+    # power check: without the comparison the inflated claim gets through
+    unchecked = check(new_verifier(cls=NoClaimedSamplesCheck), make_package(), num_samples=claimed)
+    assert isinstance(unchecked, UpdateManifest)
+
+
+def test_a_signed_count_above_the_set_up_count_is_rejected() -> None:
+    inflated = make_package(num_samples=10**9)
+    verifier = new_verifier()
+    got = check(verifier, inflated, num_samples=10**9, max_num_samples=120)
+    assert got is Reason.NUM_SAMPLES_EXCEEDS_SETUP
+    assert isinstance(check(verifier, make_package(), num_samples=120, max_num_samples=120), UpdateManifest)
+    # power check: without the bound the signed, inflated count gets through
+    unchecked = check(new_verifier(cls=NoSetupSamplesCheck), inflated, num_samples=10**9, max_num_samples=120)
+    assert isinstance(unchecked, UpdateManifest) and unchecked.num_samples == 10**9
+
+
+def test_the_coordinators_own_set_up_count_must_be_a_count() -> None:
+    with pytest.raises(ValueError, match="max_num_samples"):
+        new_verifier().verify(
+            make_package(), site="st-anne", round=1, base_model_sha256=BASE_MODEL, now=NOW, max_num_samples=-1
+        )

@@ -112,10 +112,20 @@ def check(
     round: int = 1,
     base: str = BASE_MODEL,
     now: str = NOW,
+    num_samples: int | None = None,
+    max_num_samples: int | None = None,
 ) -> UpdateManifest | Reason:
     """The manifest if `verifier` accepts the package, else the rejection's reason code."""
     try:
-        return verifier.verify(package, site=site, round=round, base_model_sha256=base, now=now)
+        return verifier.verify(
+            package,
+            site=site,
+            round=round,
+            base_model_sha256=base,
+            now=now,
+            num_samples=num_samples,
+            max_num_samples=max_num_samples,
+        )
     except PackageRejected as exc:
         return exc.reason
 
@@ -152,4 +162,18 @@ class NoBindingCheck(PackageVerifier):
     """INSECURE, tests only: does not compare the manifest with the round it is meant for."""
 
     def _check_binding(self, manifest: UpdateManifest, expected: Any) -> None:
+        return None
+
+
+class NoClaimedSamplesCheck(PackageVerifier):
+    """INSECURE, tests only: does not compare the reply's sample count with the signed one."""
+
+    def _check_claimed_samples(self, manifest: UpdateManifest, expected: Any) -> None:
+        return None
+
+
+class NoSetupSamplesCheck(PackageVerifier):
+    """INSECURE, tests only: does not bound the signed sample count by the site's set-up count."""
+
+    def _check_setup_samples(self, manifest: UpdateManifest, expected: Any) -> None:
         return None
