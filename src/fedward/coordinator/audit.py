@@ -2,7 +2,8 @@
 task carries for its global model, the verification of every update package, and the final release.
 
 Round by round (see docs/threat-model.md):
-- `open_round`: a `round_opened` entry names the selected sites and the hash of the model they get, and a
+- `open_round`: a `round_opened` entry names the selected sites (and any left out because the roster no
+  longer admits them) and the hash of the model they get, and a
   signed checkpoint covers it; each task carries that checkpoint, a consistency proof from the last
   checkpoint the site was shown, and the entry with its inclusion proof (`evidence`).
 - `check_update`: every reply's package is verified (`PackageVerifier`) before anything in it is used,
@@ -11,6 +12,7 @@ Round by round (see docs/threat-model.md):
   `update_rejected` entry with the manifest hash and the reason.
 - `close_round`: `privacy_spent` and `aggregate_computed` (the new model's hash), then a checkpoint;
   evaluation tasks carry the evidence for that entry.
+- `update_roster` (between rounds, after a revocation): a `site_revoked` entry per newly revoked site;
 - `run_started` names the init file the first model came from (`init_model_hash`), when there is one;
 - `finish`: the final model is published as a signed release (`DIR/releases/final/`, naming that init
   file too), then
@@ -87,12 +89,37 @@ class Audit:
                 self.ledger.append("site_revoked", site=site, reason=f"from round {entry.revoked_from_round}")
         self.ledger.checkpoint()
 
-    def open_round(self, rnd: int, selected: Sequence[str], model_bytes: bytes) -> None:
+    def open_round(
+        self, rnd: int, selected: Sequence[str], model_bytes: bytes, not_admitted: Sequence[str] = ()
+    ) -> None:
+        """`round_opened`, naming the selected sites and, when there are any, the set-up sites left out
+        because the roster no longer admits them (`not_admitted`: revoked or expired)."""
         self.round_model_sha256 = hashlib.sha256(model_bytes).hexdigest()
+        left_out: dict[str, Any] = {"not_admitted": list(not_admitted)} if not_admitted else {}
         self.model_entry = self.ledger.append(
-            "round_opened", round=rnd, sites=list(selected), model_hash=self.round_model_sha256
+            "round_opened", round=rnd, sites=list(selected), model_hash=self.round_model_sha256, **left_out
         )
         self.ledger.checkpoint()
+
+    def update_roster(self, roster: Roster) -> list[str]:
+        """Take a newer roster mid-run (a deployed coordinator, after `fedward revoke`), between rounds.
+
+        The verifier refuses an older or foreign roster (`RosterError`). Every site whose revocation is
+        new or earlier gets a `site_revoked` entry; the rounds from then on no longer select it. Returns
+        those sites."""
+        old = self.roster
+        self.verifier.update_roster(roster)
+        changed = []
+        for site, entry in sorted(roster.sites.items()):
+            before = old.sites.get(site)
+            was = None if before is None else before.revoked_from_round
+            if entry.revoked_from_round is not None and (was is None or entry.revoked_from_round < was):
+                reason = f"from round {entry.revoked_from_round} (roster version {roster.version})"
+                self.ledger.append("site_revoked", site=site, reason=reason)
+                changed.append(site)
+        if changed:
+            self.ledger.checkpoint()
+        return changed
 
     def evidence(self, site: str) -> dict[str, JSONValue]:
         """What a task carries so `site` can check its model against the ledger (see site/trust.py)."""

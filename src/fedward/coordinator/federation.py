@@ -3,12 +3,15 @@
 This is the one round loop of fedward; simulation and deployment differ only in the `Transport` they
 pass in. A site's failure or timeout is recorded in its round and never fails the run, as long as at
 least `min_sites` sites return a usable model; a round with fewer keeps the previous global model.
+Each round selects only among the sites the observer still admits (a revoked or expired site gets no
+task from the next round on); when fewer admitted sites remain than a round needs (`min_sites`, or with
+secure aggregation its threshold), the run stops there with the last good model, like the privacy budget.
 The round itself is in round.py; who keeps the record (the audit trail, or nobody) is the observer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from fedward.aggregation import Strategy
@@ -22,7 +25,7 @@ from fedward.coordinator.privacy import PrivacyState
 from fedward.coordinator.result import FederationResult
 from fedward.coordinator.round import RoundContext, run_round
 from fedward.coordinator.rounds import RoundRecord
-from fedward.coordinator.selection import select_sites
+from fedward.coordinator.selection import admitted_sites, select_sites
 from fedward.coordinator.setup import FederationSetup, describe_federation
 from fedward.core.arrays import arrays_to_bytes
 from fedward.core.provenance import task_sha256
@@ -32,7 +35,7 @@ from fedward.secagg.task import secagg_threshold
 from fedward.settings import PersonalizeSettings
 from fedward.transport.base import Transport
 
-__all__ = ["FederationPlan", "FederationResult", "federate", "run_federation"]
+__all__ = ["FederationPlan", "FederationResult", "federate", "run_federation", "too_few_admitted"]
 
 
 def run_federation(
@@ -62,22 +65,46 @@ def federate(
     """Describe and set up the federation, run the rounds the privacy budget allows, and finish."""
     ctx, result = _start(transport, plan, strategy, observer, noise_entropy)
     for rnd in range(1, plan.rounds + 1):
-        selected = select_sites(ctx.setup.sites, plan.fraction, plan.min_sites, seed=plan.seed, round_=rnd)
-        stop = result.privacy.blocked(selected)
-        if stop is not None:
-            result.privacy.stopped = stop
+        eligible = admitted_sites(ctx.setup.sites, observer.admitted, rnd)
+        result.stopped = too_few_admitted(ctx, eligible, rnd)
+        if result.stopped is not None:
             break
-        record, result.params = run_round(ctx, selected, rnd, result.params)
+        selected = select_sites(eligible, plan.fraction, plan.min_sites, seed=plan.seed, round_=rnd)
+        result.stopped = result.privacy.stopped = result.privacy.blocked(selected)
+        if result.stopped is not None:
+            break
+        not_admitted = [s for s in ctx.setup.sites if s not in eligible]
+        record, result.params = run_round(ctx, selected, rnd, result.params, not_admitted)
         result.rounds.append(record)
         if on_round is not None:
             on_round(record)
     if result.rounds_completed == 0:
-        reasons = "; ".join(sorted({r.reason or "" for r in result.rounds} | {result.privacy.stopped or ""}))
+        reasons = "; ".join(sorted({r.reason or "" for r in result.rounds} | {result.stopped or ""}))
         raise FederationError(f"no round completed: {reasons.strip('; ')}", hint="see the site errors above")
     if plan.personalize is not None:
         result.personalization = _personalize(ctx, result, plan.personalize)
-    observer.finish(result, result.privacy.stopped or "all rounds run")
+    observer.finish(result, result.stopped or "all rounds run")
     return result
+
+
+def too_few_admitted(ctx: RoundContext, eligible: Sequence[str], rnd: int) -> str | None:
+    """Why round `rnd` cannot run with the `eligible` (still admitted) sites, or None.
+
+    A round needs `min_sites` contributors, and with secure aggregation the run-wide floor the privacy
+    noise was calibrated for (`PrivacyState.min_contributors`, at least the SecAgg threshold over the
+    set-up sites): with fewer admitted sites no round could aggregate, so the run stops with the last
+    good model rather than wait on sites that can no longer take part."""
+    floor = ctx.privacy.min_contributors
+    if len(eligible) >= floor:
+        return None
+    gone = [s for s in ctx.setup.sites if s not in eligible]
+    need = f"min_sites={ctx.plan.min_sites}"
+    if floor > ctx.plan.min_sites:
+        need = f"{floor} (min_sites={ctx.plan.min_sites} and the secure aggregation threshold)"
+    return (
+        f"round {rnd}: fewer than {need} admitted sites remain ({len(eligible)} of "
+        f"{len(ctx.setup.sites)}; revoked or expired: {', '.join(gone)}); stopping with the last good model"
+    )
 
 
 def _personalize(

@@ -24,10 +24,11 @@ class RoundObserver(Protocol):
     """Watches one run's rounds and may add evidence to its tasks; never decides what a round computes.
 
     Contract (every implementation):
-    - Calls arrive in the round loop's order: `run_started` once; per round `open_round`, `evidence` for
-      each fit task in task order, then `record_failure` and `check_update` as replies are taken,
-      `close_round`; per evaluation `admitted` for every site, `evidence` for each admitted one,
-      `confirm` for each that answered; `finish` once, only after at least one round aggregated.
+    - Calls arrive in the round loop's order: `run_started` once; per round `admitted` for every set-up
+      site, `open_round`, `evidence` for each fit task in task order, then `record_failure` and
+      `check_update` as replies are taken, `close_round`; per evaluation `admitted` for every site,
+      `evidence` for each admitted one, `confirm` for each that answered; `finish` once, only after at
+      least one round aggregated.
       A deployed coordinator replays the loop from its journal, so an observer must be deterministic
       given this sequence (and its own journaled clock): the same calls give the same record.
     - `evidence(site)` returns the extra fit/evaluate task settings for `site` (empty: none). The
@@ -40,14 +41,19 @@ class RoundObserver(Protocol):
       refused by its policy), and for nothing else.
     - `close_round` gets the privacy spent so far (empty without DP), a callable giving the new global
       model's bytes when the round aggregated (None when it kept the old model) and the contributors.
-    - `admitted(site, rnd)` says whether `site`'s evaluation counts toward round `rnd`.
+    - `admitted(site, rnd)` says whether `site` may take part in round `rnd`: the round loop asks it for
+      every set-up site before selecting (a site it does not admit gets no task that round, and is
+      passed to `open_round` as `not_admitted`), and again before evaluating (only admitted sites'
+      evaluations count).
     - Errors an observer raises are the coordinator's own (a ledger that cannot be written): they stop
       the run and are never blamed on a site.
     """
 
     def run_started(self, plan: FederationPlan, code_sha256: str) -> None: ...
 
-    def open_round(self, rnd: int, selected: Sequence[str], model_bytes: bytes) -> None: ...
+    def open_round(
+        self, rnd: int, selected: Sequence[str], model_bytes: bytes, not_admitted: Sequence[str] = ()
+    ) -> None: ...
 
     def evidence(self, site: str) -> dict[str, JSONValue]: ...
 
@@ -77,7 +83,9 @@ class NoObserver:
     def run_started(self, plan: FederationPlan, code_sha256: str) -> None:
         pass
 
-    def open_round(self, rnd: int, selected: Sequence[str], model_bytes: bytes) -> None:
+    def open_round(
+        self, rnd: int, selected: Sequence[str], model_bytes: bytes, not_admitted: Sequence[str] = ()
+    ) -> None:
         pass
 
     def evidence(self, site: str) -> dict[str, JSONValue]:
@@ -119,8 +127,10 @@ class AuditObserver:
         init = None if plan.init_model is None else plan.init_model.sha256
         self.audit.run_started(plan.run_id, plan.federation, plan.config_sha256, code_sha256, init)
 
-    def open_round(self, rnd: int, selected: Sequence[str], model_bytes: bytes) -> None:
-        self.audit.open_round(rnd, selected, model_bytes)
+    def open_round(
+        self, rnd: int, selected: Sequence[str], model_bytes: bytes, not_admitted: Sequence[str] = ()
+    ) -> None:
+        self.audit.open_round(rnd, selected, model_bytes, not_admitted)
 
     def evidence(self, site: str) -> dict[str, JSONValue]:
         return self.audit.evidence(site)

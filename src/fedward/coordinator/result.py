@@ -24,6 +24,9 @@ class FederationResult:
     rounds: list[RoundRecord] = field(default_factory=list)
     init_model_sha256: str | None = None  # the `[model] init` file the run started from, if any
     personalization: PersonalizationResult | None = None  # None: the plan had no personalization
+    # why the run ended before its planned rounds (the privacy budget, too few admitted sites); None: it ran
+    # them all
+    stopped: str | None = None
 
     @property
     def rounds_completed(self) -> int:

@@ -63,14 +63,17 @@ class RoundContext:
     frozen: frozenset[str] = frozenset()  # tensors no site trains (`[model] train = "head"`)
 
 
-def run_round(ctx: RoundContext, selected: list[str], rnd: int, params: Arrays) -> tuple[RoundRecord, Arrays]:
+def run_round(
+    ctx: RoundContext, selected: list[str], rnd: int, params: Arrays, not_admitted: Sequence[str] = ()
+) -> tuple[RoundRecord, Arrays]:
     """Run round `rnd` with the `selected` sites from the global model `params`; return its record and
-    the next global model (`params` itself when the round could not aggregate)."""
+    the next global model (`params` itself when the round could not aggregate). `not_admitted`: the
+    set-up sites the round left out because they are revoked or expired (recorded, never asked)."""
     start = time.perf_counter()
-    record = RoundRecord(rnd, selected)
+    record = RoundRecord(rnd, selected, not_admitted=list(not_admitted))
     shared = fit_config(ctx, rnd, selected, params)
     payload = arrays_to_bytes(params)
-    ctx.observer.open_round(rnd, selected, payload)
+    ctx.observer.open_round(rnd, selected, payload, record.not_admitted)
     tasks = fit_tasks(ctx, rnd, selected, payload, shared)
     combined = ctx.combiner.combine(ctx.transport, tasks, params, ctx.observer)
     del tasks, payload  # the round's model bytes are not needed any more: free them now

@@ -39,6 +39,7 @@ class RoundRecord:
     secagg: dict[str, int] = field(default_factory=dict)  # contributors and recovered dropouts
     privacy_note: str | None = None
     privacy_events: dict[str, dict[str, str | float | int]] = field(default_factory=dict)  # spend recorded
+    not_admitted: list[str] = field(default_factory=list)  # set-up sites left out: revoked or expired
 
     @property
     def overhead_seconds(self) -> float:
@@ -62,4 +63,5 @@ class RoundRecord:
             "secure_aggregation": self.secagg,
             "privacy_note": self.privacy_note,
             "privacy_events": self.privacy_events,
+            "not_admitted": self.not_admitted,
         }

@@ -4,9 +4,9 @@ It serves the API over mutual TLS in a background thread and runs the same round
 `fedward simulate` (`run_federation`) in the main thread, with a `ServiceTransport` in place of the
 in-memory one. Everything the loop cannot compute by itself is journaled in the state store (tasks,
 replies, timeouts, clock readings, noise seeds, the run id, the roster and the site list it started
-with), so a coordinator killed at any moment and started again replays its run from the journal: no
-update is counted twice, no privacy spend is lost or counted twice, the ledger is rebuilt byte for byte
-(and checked against what was on disk before) and the final model is the same.
+with, the roster read after each round), so a coordinator killed at any moment and started again replays
+its run from the journal: no update is counted twice, no privacy spend is lost or counted twice, the
+ledger is rebuilt byte for byte (and checked against what was on disk before) and the final model is the same.
 
 When the run ends it writes `KIT/run/` (the layout of `fedward simulate --out`, less the baselines,
 which need the sites' data), marks the run finished, waits up to `[deployment] linger_seconds` for every
@@ -34,6 +34,7 @@ from fedward.coordinator.service.server import BackgroundServer, server_ssl_cont
 from fedward.coordinator.service.transport import ServiceTransport
 from fedward.coordinator.state import BlobStore, RoundRow, StateStore, open_state_store, sql_url_for
 from fedward.deployment.kits import CoordinatorKit, load_coordinator_kit, load_kit_config
+from fedward.deployment.roster_refresh import RosterRefresh
 from fedward.deployment.roster_watch import RosterWatch
 from fedward.errors import ConfigError, FederationError
 from fedward.ledger import entries_path, utc_clock
@@ -183,12 +184,18 @@ def _run(
     audit = open_audit(work, keys, cfg.federation.name, run_id, clock)
     transport = ServiceTransport(store, blobs, board, sites, utc_clock)
     recorder = _RoundRecorder(store, metrics)
+    refresh = RosterRefresh(kit.roster_file, keys.admin_public, store, audit)
+
+    def on_round(record: RoundRecord) -> None:
+        recorder(record)
+        refresh(record)  # a site revoked since is not selected from the next round on
+
     try:
         result = run_federation(
             transport,
             plan_for(cfg, run_id, init),
             strategy_for(cfg),
-            recorder,
+            on_round,
             audit,
             JournalEntropy(store),
         )

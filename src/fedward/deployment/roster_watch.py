@@ -1,9 +1,9 @@
 """Which sites the coordinator's API admits right now: the kit's roster, re-read when it changes.
 
 `fedward revoke` rewrites the coordinator kit's roster.json; the next request from the revoked site is
-refused (and its TLS handshake too, through the CRL). The round loop keeps verifying packages against the
-roster the run started with, which is journaled, so a replay decides as the first run did; a revoked
-site simply cannot deliver anything any more.
+refused (and its TLS handshake too, through the CRL). The round loop takes up the new roster after the
+round in progress (roster_refresh.py, journaled, so a replay decides as the first run did) and selects
+the site no more; until then a revoked site simply cannot deliver anything.
 
 Every signed request asks for its site's key, so the watch does not stat roster.json and read the round
 from the store on each one: it looks again at most every `RECHECK_S` seconds. A revocation therefore

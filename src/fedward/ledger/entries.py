@@ -91,7 +91,10 @@ ENTRY_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
 # fields an entry carries only when they apply, so that ledgers written before they existed (and runs
 # they do not apply to) keep exactly the entries, bytes and hashes they had
 OPTIONAL_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
-    {"run_started": {"init_model_hash": "hash"}}  # the `[model] init` file's SHA-256
+    {
+        "run_started": {"init_model_hash": "hash"},  # the `[model] init` file's SHA-256
+        "round_opened": {"not_admitted": "sites"},  # set-up sites left out: revoked or expired
+    }
 )
 KINDS = frozenset(ENTRY_FIELDS)
 

@@ -40,6 +40,7 @@ _FORMATS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "round_opened": lambda f: (
         f"round {f['round']} opened with {len(f['sites'])} sites ({_names(f['sites'])}), "
         f"model {_short(f['model_hash'])}"
+        + (f"; not admitted: {_names(f['not_admitted'])}" if "not_admitted" in f else "")
     ),
     "update_accepted": lambda f: (
         f"  update from {f['site']} accepted (manifest {_short(f['manifest_hash'])})"

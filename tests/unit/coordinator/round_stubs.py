@@ -61,7 +61,9 @@ class LoggingObserver:
     def run_started(self, plan, code_sha256: str) -> None:
         self.log.append(("run_started",))
 
-    def open_round(self, rnd: int, selected: Sequence[str], model_bytes: bytes) -> None:
+    def open_round(
+        self, rnd: int, selected: Sequence[str], model_bytes: bytes, not_admitted: Sequence[str] = ()
+    ) -> None:
         self.log.append(("open_round", rnd, list(selected)))
 
     def evidence(self, site: str) -> dict[str, JSONValue]:

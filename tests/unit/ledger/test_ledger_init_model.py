@@ -33,7 +33,10 @@ def test_the_field_must_be_a_hash(value: object) -> None:
 
 
 def test_optional_fields_exist_only_where_declared() -> None:
-    assert dict(OPTIONAL_FIELDS) == {"run_started": {"init_model_hash": "hash"}}
+    assert dict(OPTIONAL_FIELDS) == {
+        "run_started": {"init_model_hash": "hash"},
+        "round_opened": {"not_admitted": "sites"},
+    }
     fields = {"round": 1, "sites": ["a"], "model_hash": digest("m"), "init_model_hash": digest("b")}
     with pytest.raises(EntryError, match=r"unexpected \['init_model_hash'\]"):
         make_entry(1, "round_opened", NOW, fields)
