@@ -49,7 +49,7 @@ def run_and_report(
             sites=sites,
             compare_non_private=compare_non_private,
         )
-    stopped = result.summary.get("privacy", {}).get("stopped_reason")
+    stopped = result.summary.get("stopped_reason") or result.summary.get("privacy", {}).get("stopped_reason")
     if stopped:
         console.print(f"[yellow]{stopped}[/]", highlight=False)
     # in a terminal the table fits its width (on a narrow one a recommended model goes under its

@@ -111,6 +111,7 @@ def build_summary(
         "classes": result.setup.classes,
         "rounds_planned": cfg.federation.rounds,
         "rounds_completed": result.rounds_completed,
+        "stopped_reason": result.stopped,  # why the run ended early (privacy budget, too few sites); null
         "strategy": cfg.strategy.model_dump(mode="json"),
         "model": {
             "name": cfg.model.name,
