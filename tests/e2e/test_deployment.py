@@ -94,6 +94,10 @@ def _deployed_run_matches_simulation(
     assert (run / "model" / "global.safetensors").read_bytes() == _simulated_model(cfg, tmp_path / "sim")
     assert run_cli(["ledger", "verify", str(run)]) == 0
     assert run_cli(["release", "verify", str(run / "releases" / "final")]) == 0
+    assert run_cli(["run", "verify", str(run)]) == 0  # the signed manifest of the deployed run directory
+    for site in SITES:  # each site exported the last checkpoint it accepted; the ledger extends it
+        witnessed = dep.kits / site / "witness" / f"{summary['run_id']}.json"
+        assert run_cli(["ledger", "verify", str(run), "--checkpoint", str(witnessed)]) == 0
     status = dep.status()
     assert status["state"] == "finished" and status["round"] == 3
     # the state went where [deployment] database said: no SQLite file in the kit when PostgreSQL is named

@@ -213,6 +213,10 @@ def test_a_re_signed_ledger_passes_only_without_a_pinned_key(run, tmp_path, caps
     pinned = tmp_path / "coordinator.pub"  # obtained out of band, before the forgery
     shutil.copy(run / "keys" / "coordinator.pub", pinned)
     _resign_ledger(run, SigningKey.generate())
+    assert _verify(run, "ledger") == 2  # the run's release, signed by the real key, gives it away
+    assert "release was signed by key" in capsys.readouterr().err
+    (run / "summary.json").unlink()  # a bare ledger, no release to compare with
+    shutil.rmtree(run / "releases")
     assert _verify(run, "ledger") == 0  # the forgery is self-consistent: integrity is not identity
     assert "pin with --key" in capsys.readouterr().out
     assert _verify(run, "ledger", "--key", str(pinned)) == 2
@@ -242,6 +246,217 @@ def test_an_emptied_ledger_does_not_verify(run, capsys):
         (run / "ledger" / name).write_bytes(b"")
     assert _verify(run, "ledger") == 2
     assert "no signed checkpoint" in capsys.readouterr().err
+
+
+# --- 2b. history cut back: the ledger against its run directory, a witnessed checkpoint, the manifest
+
+
+def _checkpoint_sizes(run: Path) -> list[int]:
+    lines = _lines(run / "ledger" / "checkpoints.jsonl")
+    return [parse_signed_checkpoint(line.rstrip(b"\n")).checkpoint.tree_size for line in lines]
+
+
+def _cut_back(run: Path, size: int) -> None:
+    """Cut the tail off BOTH ledger files consistently: the first `size` entries, and the checkpoints of
+    at most `size` entries. Every remaining line and signature is genuine."""
+    entries = run / "ledger" / "entries.jsonl"
+    entries.write_bytes(b"".join(_lines(entries)[:size]))
+    path = run / "ledger" / "checkpoints.jsonl"
+    kept = [line for line, n in zip(_lines(path), _checkpoint_sizes(run), strict=True) if n <= size]
+    path.write_bytes(b"".join(kept))
+
+
+def _release_checkpoint_size(run: Path) -> int:
+    record = json.loads((run / "releases" / "final" / "release.json").read_text())
+    return int(record["ledger_checkpoint"]["tree_size"])
+
+
+def _no_trail_checks(monkeypatch) -> None:
+    """The defence off: the ledger alone, as before releases and the run directory were consulted."""
+    import fedward.release.trail as trail
+
+    for name in ("_check_release_checkpoint", "_check_finished", "_check_release_entry"):
+        monkeypatch.setattr(trail, name, lambda *args: None)
+
+
+CUTS = {
+    # drop release_signed, run_finished and the last checkpoint: the release's checkpoint is still held
+    "to the release's checkpoint": (_release_checkpoint_size, "the ledger is not finished"),
+    # drop the whole last round: the release names a checkpoint the ledger no longer holds
+    "below the release's checkpoint": (lambda run: _checkpoint_sizes(run)[-4], "the ledger was cut back"),
+}
+
+
+@pytest.mark.parametrize("name", CUTS)
+def test_a_ledger_cut_back_consistently_fails(run, name, monkeypatch, capsys):
+    size_of, message = CUTS[name]
+    size = size_of(run)
+    assert size < _checkpoint_sizes(run)[-1]
+    _cut_back(run, size)
+    with monkeypatch.context() as off:  # power check: the ledger alone verifies, "NOT finished"
+        _no_trail_checks(off)
+        assert _verify(run, "ledger") == 0
+        assert "NOT finished" in capsys.readouterr().out
+    assert _verify(run, "ledger") == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert run_cli(["run", "verify", str(run)]) == 2  # the manifest's ledger hashes differ too
+    assert "ledger/checkpoints.jsonl: changed since the run was signed" in capsys.readouterr().err
+
+
+def test_a_release_naming_a_checkpoint_the_ledger_lacks_fails(run, capsys):
+    size = _checkpoint_sizes(run)[-4]
+    _cut_back(run, size)
+    assert _verify(run, "ledger") == 2
+    err = capsys.readouterr().err
+    assert "releases/final/release.json: release final names the ledger checkpoint of" in err
+    assert f"signed entries end at {size}" in err
+
+
+def _witnessed(run: Path, folder: Path) -> Path:
+    """What a site keeps: the last checkpoint it was shown (round 3's, before the release)."""
+    line = _lines(run / "ledger" / "checkpoints.jsonl")[-2]
+    path = folder / "witnessed.json"
+    path.write_bytes(line)
+    return path
+
+
+def test_a_witnessed_checkpoint_catches_a_cut_the_run_directory_cannot(run, tmp_path, capsys):
+    witnessed = _witnessed(run, tmp_path)
+    assert _verify(run, "ledger", "--checkpoint", str(witnessed)) == 0  # the intact ledger extends it
+    assert "the ledger extends the witnessed checkpoint of" in capsys.readouterr().out
+    # a bare ledger (no summary.json, no release): only the witnessed checkpoint shows what was lost
+    (run / "summary.json").unlink()
+    shutil.rmtree(run / "releases")
+    _cut_back(run, _checkpoint_sizes(run)[-4])
+    assert _verify(run, "ledger") == 0  # power check: without it, the cut looks like a crash
+    assert "NOT finished" in capsys.readouterr().out
+    assert _verify(run, "ledger", "--checkpoint", str(witnessed)) == 2
+    assert "witnessed.json: the ledger was cut back" in capsys.readouterr().err
+
+
+def test_a_forged_witnessed_checkpoint_is_refused(run, tmp_path, capsys):
+    witnessed = _witnessed(run, tmp_path)
+    signed = parse_signed_checkpoint(witnessed.read_bytes().rstrip(b"\n"))
+    forged = {**sign_checkpoint(signed.checkpoint, SigningKey.generate()).to_dict(), "key_id": signed.key_id}
+    witnessed.write_bytes(json.dumps(forged, sort_keys=True, separators=(",", ":")).encode())
+    assert _verify(run, "ledger", "--checkpoint", str(witnessed)) == 2
+    assert "witnessed checkpoint: checkpoint signature does not verify" in capsys.readouterr().err
+    witnessed.write_bytes(b"not json")
+    assert _verify(run, "ledger", "--checkpoint", str(witnessed)) == 2
+    assert "witnessed.json: not a signed checkpoint" in capsys.readouterr().err
+    assert _verify(run, "ledger", "--checkpoint", str(tmp_path / "missing.json")) == 2
+    assert "missing.json: witnessed checkpoint file not found" in capsys.readouterr().err
+
+
+def test_an_untampered_run_directory_verifies_as_a_whole(clean_run, capsys):
+    assert run_cli(["run", "verify", str(clean_run)]) == 0
+    out = capsys.readouterr().out
+    assert "run-manifest.json verified:" in out and "run verified:" in out and ", finished;" in out
+    manifest = json.loads((clean_run / "run-manifest.json").read_text())["manifest"]["files"]
+    for name in ("summary.json", "metrics.jsonl", "model/global.safetensors", "report.html",
+                 "releases/final/release.json", "releases/final/model.safetensors"):  # fmt: skip
+        assert manifest[name]["sha256"] == hashlib.sha256((clean_run / name).read_bytes()).hexdigest()
+    pinned = clean_run / "keys" / "coordinator.pub"
+    assert run_cli(["run", "verify", str(clean_run), "--key", str(pinned)]) == 0
+
+
+def _append_byte(path: Path) -> None:
+    path.write_bytes(path.read_bytes() + b" ")
+
+
+def _edit_summary(run: Path) -> Path:
+    path = run / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["rounds_completed"] = 99
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    return path
+
+
+def _edit_metrics(run: Path) -> Path:
+    path = run / "metrics.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]))  # the last round's metrics dropped
+    return path
+
+
+def _flip_global_model(run: Path) -> Path:
+    path = run / "model" / "global.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _delete_metrics(run: Path) -> Path:
+    path = run / "metrics.jsonl"
+    path.unlink()
+    return path
+
+
+def _add_model(run: Path) -> Path:
+    path = run / "model" / "better.safetensors"
+    shutil.copy(run / "model" / "global.safetensors", path)
+    return path
+
+
+RUN_TAMPERS = {
+    "summary.json edited": (_edit_summary, "changed since the run was signed"),
+    "metrics.jsonl cut": (_edit_metrics, "changed since the run was signed"),
+    "model byte flipped": (_flip_global_model, "changed since the run was signed"),
+    "metrics.jsonl deleted": (_delete_metrics, "a file the signed manifest lists is missing"),
+    "model file added": (_add_model, "not in the signed manifest"),
+}
+
+
+@pytest.mark.parametrize("name", RUN_TAMPERS)
+def test_a_tampered_run_directory_fails_naming_the_file(run, name, monkeypatch, capsys):
+    tamper, message = RUN_TAMPERS[name]
+    path = tamper(run)
+    assert _verify(run, "ledger") == 0  # the ledger and releases say nothing about these files
+    capsys.readouterr()
+    with monkeypatch.context() as off:  # power check: without the manifest check the run passes
+        import fedward.cli.rundir as rundir
+
+        off.setattr(rundir, "verify_manifest", lambda root, key: type("M", (), {"files": {}, "key_id": "-"}))
+        assert run_cli(["run", "verify", str(run)]) == 0
+    capsys.readouterr()
+    assert run_cli(["run", "verify", str(run)]) == 2
+    captured = capsys.readouterr()
+    assert f"{path}: {message}" in captured.err and "run verified" not in captured.out
+
+
+def _forge_manifest(run: Path, key: SigningKey, claim_key_id: str | None) -> None:
+    """Re-hash the tampered files and sign with `key`, claiming `claim_key_id` (or the forger's own)."""
+    from fedward.release import write_manifest
+
+    (run / "run-manifest.json").unlink()
+    write_manifest(run, key)
+    if claim_key_id is not None:
+        doc = json.loads((run / "run-manifest.json").read_text())
+        doc["key_id"] = claim_key_id
+        (run / "run-manifest.json").write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")))
+
+
+def test_a_forged_run_manifest_fails(run, tmp_path, capsys):
+    pinned = tmp_path / "coordinator.pub"
+    shutil.copy(run / "keys" / "coordinator.pub", pinned)
+    original_id = json.loads((run / "run-manifest.json").read_text())["key_id"]
+    _edit_summary(run)
+    _forge_manifest(run, SigningKey.generate(), original_id)  # the coordinator's key id, another key
+    assert run_cli(["run", "verify", str(run)]) == 2
+    assert "run-manifest.json: the manifest's signature does not verify" in capsys.readouterr().err
+    forger = SigningKey.generate()
+    _forge_manifest(run, forger, None)
+    assert run_cli(["run", "verify", str(run)]) == 2
+    assert "the manifest names key" in capsys.readouterr().err
+    # the forger also swaps the run's own key: the manifest passes, the ledger's signatures do not
+    (run / "keys" / "coordinator.pub").write_bytes(public_key_pem(forger.public))
+    _forge_manifest(run, forger, None)
+    assert run_cli(["run", "verify", str(run)]) == 2
+    assert "checkpoints.jsonl:1: bad checkpoint: checkpoint names key" in capsys.readouterr().err
+    assert run_cli(["run", "verify", str(run), "--key", str(pinned)]) == 2  # and a pinned key refuses it
+    assert "run-manifest.json: the manifest names key" in capsys.readouterr().err
 
 
 # --- 3. keys and roster: admission and revocation take effect in a run

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from fedward.cli import demo, keys, ledger, pretrain, release, roster, services, simulate, synth
+from fedward.cli import demo, keys, ledger, pretrain, release, roster, rundir, services, simulate, synth
 from fedward.cli import provision as provision_cli
 from fedward.core.allocator import tune_for_large_messages
 from fedward.errors import UserError
@@ -30,6 +30,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(roster.app, name="roster")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(release.app, name="release")
+app.add_typer(rundir.app, name="run")
 app.add_typer(services.coordinator_app, name="coordinator")
 app.add_typer(services.site_app, name="site")
 

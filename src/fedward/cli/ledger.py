@@ -1,9 +1,12 @@
 """`fedward ledger verify|show RUN`: check a run's tamper-evident ledger, or read it.
 
 `verify` checks every entry, every signed checkpoint and the Merkle roots that bind them (RFC 9162
-section 2.1; `fedward.ledger.verify_ledger`) and names the first bad line. Without `--key` it verifies
-with the run's own `keys/coordinator.pub`, which proves the files were not changed since the holder of
-that key signed them, not who that was: pin the coordinator's key, obtained out of band, with `--key`.
+section 2.1; `fedward.ledger.verify_ledger`) and names the first bad line; then the run's releases
+against the ledger and that a finished run's ledger is finished (`fedward.release.verify_trail`: a ledger
+cut back fails); with `--checkpoint FILE`, that the ledger extends a checkpoint a site witnessed.
+Without `--key` it verifies with the run's own `keys/coordinator.pub`, which proves the files were not
+changed since the holder of that key signed them, not who that was: pin the coordinator's key, obtained
+out of band, with `--key`.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from fedward.cli.keys import read_public_key
 from fedward.cli.progress import console, results
 from fedward.crypto import key_id
 from fedward.errors import UserError
-from fedward.ledger import LedgerError, LedgerReport, checkpoints_path, describe_ledger, verify_ledger
+from fedward.ledger import LedgerReport, describe_ledger
+from fedward.ledger.verify import check_extends, read_checkpoint_file
+from fedward.release import Trail, verify_trail
 
-__all__ = ["app", "show", "summarize", "verify"]
+__all__ = ["app", "check_witnessed", "coordinator_key", "show", "summarize", "verify"]
 
 RUN_KEY = Path("keys") / "coordinator.pub"
 
@@ -47,29 +52,49 @@ def summarize(report: LedgerReport, trust: str) -> str:
     return f"ledger verified: {', '.join(parts)}; {trust}"
 
 
+def coordinator_key(run: Path, key: Path | None) -> tuple[bytes, str]:
+    """The coordinator public key to verify with (pinned `key`, or the run's own) and the trust note."""
+    if key is not None:
+        public = read_public_key(key, "coordinator public key")
+        return public, f"key pinned ({key}, key id {key_id(public)})"
+    public = read_public_key(
+        run / RUN_KEY, "coordinator public key", hint="pin the coordinator's key with --key PUB"
+    )
+    return public, f"verified with {run / RUN_KEY}: proves integrity, not identity; pin with --key"
+
+
+def check_witnessed(trail: Trail, public: bytes, checkpoint: Path) -> str:
+    """Check that the ledger extends the witnessed checkpoint in file `checkpoint`; one line on success."""
+    witnessed = check_extends(trail.ledger, read_checkpoint_file(checkpoint), public, where=checkpoint)
+    return (
+        f"the ledger extends the witnessed checkpoint of {witnessed.tree_size} entries ({checkpoint}, "
+        f"{witnessed.time}) to {trail.report.committed} (RFC 9162 consistency proof)"
+    )
+
+
 @app.command("verify")
 def verify(
     run: Path = typer.Argument(..., help="run directory (holds ledger/ and keys/)"),
     key: Path | None = typer.Option(None, "--key", help="the coordinator's public key (PEM), to pin it"),
+    checkpoint: Path | None = typer.Option(
+        None,
+        "--checkpoint",
+        help="a signed checkpoint a site witnessed (a kit's witness/RUN_ID.json) the ledger must extend",
+    ),
 ) -> None:
-    """Check every entry and signed checkpoint; exit 2 naming the first bad line."""
+    """Check every entry and signed checkpoint, the run's releases against them, and that a finished
+    run's ledger is finished; exit 2 naming the first bad line or file."""
     _run_dir(run)
-    if key is not None:
-        public = read_public_key(key, "coordinator public key")
-        trust = f"key pinned ({key}, key id {key_id(public)})"
-    else:
-        public = read_public_key(
-            run / RUN_KEY, "coordinator public key", hint="pin the coordinator's key with --key PUB"
-        )
-        trust = f"verified with {run / RUN_KEY}: proves integrity, not identity; pin with --key"
-    report = verify_ledger(run, public)
-    if report.checkpoints == 0:
-        raise LedgerError(
-            "the ledger has no signed checkpoint, so none of it is proven",
-            where=checkpoints_path(run),
-            hint="a run writes its first checkpoint when it starts; this ledger was emptied or never ran",
-        )
-    results.print(summarize(report, trust), highlight=False, markup=False)
+    public, trust = coordinator_key(run, key)
+    trail = verify_trail(run, public)
+    lines = [summarize(trail.report, trust)]
+    if trail.releases:
+        names = ", ".join(r.version for r in trail.releases)
+        lines.append(f"releases consistent with the ledger: {names}")
+    if checkpoint is not None:
+        lines.append(check_witnessed(trail, public, checkpoint))
+    for line in lines:
+        results.print(line, highlight=False, markup=False)
 
 
 @app.command("show")

@@ -16,7 +16,8 @@ Round by round (see docs/threat-model.md):
 - `run_started` names the init file the first model came from (`init_model_hash`), when there is one;
 - `finish`: the final model is published as a signed release (`DIR/releases/final/`, naming that init
   file too), then
-  `release_signed` and `run_finished` and a last checkpoint.
+  `release_signed` and `run_finished` and a last checkpoint;
+- `sign_run_manifest`: once the run directory is written, the signed `run-manifest.json` over its files.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from fedward.core.canonical import canonical_bytes
 from fedward.core.messages import JSONValue, Reply
 from fedward.crypto import SigningKey, key_id
 from fedward.ledger import LedgerWriter
-from fedward.release import write_release
+from fedward.release import write_manifest, write_release
 from fedward.settings import LedgerEvidence
 from fedward.trust import PackageRejected, PackageVerifier, Roster, SiteStatus
 
@@ -228,3 +229,8 @@ class Audit:
         )
         self.ledger.checkpoint()
         return path
+
+    def sign_run_manifest(self, root: Path) -> Path:
+        """Sign the manifest of the run directory being written at `root` (every file's SHA-256 and size)
+        with the coordinator's key; the run-directory writer calls this last."""
+        return write_manifest(root, self.key)

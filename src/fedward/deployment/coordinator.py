@@ -26,6 +26,7 @@ from pathlib import Path
 
 from fedward.config import DeploymentConfig, FederationConfig
 from fedward.coordinator import FederationResult, RoundRecord, run_federation
+from fedward.coordinator.audit import Audit
 from fedward.coordinator.service.app import ServiceContext, create_app
 from fedward.coordinator.service.board import Board
 from fedward.coordinator.service.journal import JournalClock, JournalEntropy
@@ -209,7 +210,7 @@ def _run(
     finally:
         audit.ledger.close()
     _check_replayed_ledger(before, work)
-    _write_run(kit, cfg, result, work, time.perf_counter() - start)
+    _write_run(kit, cfg, result, work, time.perf_counter() - start, audit)
     store.set_meta("finished_at", utc_clock())
     store.set_meta("state", "finished")
     board.notify()
@@ -236,12 +237,12 @@ def _check_replayed_ledger(before: bytes, work: Path) -> None:
 
 
 def _write_run(
-    kit: CoordinatorKit, cfg: FederationConfig, result: FederationResult, work: Path, s: float
+    kit: CoordinatorKit, cfg: FederationConfig, result: FederationResult, work: Path, s: float, audit: Audit
 ) -> None:
     path = str(kit.path / "federation.toml")
     summary = build_summary(cfg, path, result, None, described_site_data(result), s, None)
     summary["deployment"] = {"coordinator": kit.coordinator, "database": _backend(kit.database)}
-    write_run(kit.path / RUN_DIR, summary, result, work, force=True)
+    write_run(kit.path / RUN_DIR, summary, result, work, force=True, audit=audit)
 
 
 def _backend(url: str | None) -> str:

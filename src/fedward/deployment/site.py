@@ -4,7 +4,8 @@ It loads the site's own data (the same loader and preprocessing as a simulation,
 same `Site` handler with the same trust state (`run.site_trust`: its policy, its signing key, the
 coordinator's key and the roster, all from the kit), and runs the site's loop: connect out to the
 coordinator over mutual TLS, ask for work, answer it, repeat, until the coordinator says the run is over.
-The node never listens on a port.
+The node never listens on a port. Each time it accepts a newer ledger checkpoint it writes it to
+`KIT/witness/RUN_ID.json` (atomically), for `fedward ledger verify RUN --checkpoint` later.
 
 Deny by default: a site whose federation file gives it no policy file refuses to start, unless its
 operator accepts any task explicitly (`accept_any_task`, the CLI's `--accept-any-task`); that choice is
@@ -31,10 +32,11 @@ from fedward.site.runner import SiteRunResult, run_site
 from fedward.transport.base import SiteHandler
 from fedward.transport.client import CoordinatorClient, client_ssl_context
 
-__all__ = ["POLICY_DOCS", "TEST_FAULTS_ENV", "run_site_kit", "site_handler", "site_policy"]
+__all__ = ["POLICY_DOCS", "TEST_FAULTS_ENV", "WITNESS_DIR", "run_site_kit", "site_handler", "site_policy"]
 
 log = logging.getLogger("fedward.site")
 POLICY_DOCS = "README.md (a site policy) and docs/deployment.md (Sites)"
+WITNESS_DIR = "witness"  # KIT/witness/RUN_ID.json: the latest signed checkpoint this site accepted
 TEST_FAULTS_ENV = "FEDWARD_TEST_FAULTS"  # the test-only switch the CLI reads; see `site_handler`
 
 
@@ -48,6 +50,7 @@ def run_site_kit(kit_dir: Path, *, accept_any_task: bool = False, test_faults: b
     policy = site_policy(cfg, kit, accept_any_task=accept_any_task)
     loaded = load_site(cfg, kit.name)
     trust = site_trust(cfg, kit.keys, kit.name, loaded.fingerprint, policy, utc_clock)
+    trust.witness_dir = kit.path / WITNESS_DIR  # the latest checkpoint it saw, for `ledger --checkpoint`
     site = Site(kit.name, loaded.data, trust, keep_dir=kit.path / "models")
     handler = site_handler(site, cfg, kit, test_faults=test_faults)
     client = CoordinatorClient(

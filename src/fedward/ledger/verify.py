@@ -12,8 +12,11 @@ and line):
    mismatch is how an edited value inside an entry is caught.
 
 Entries after the last checkpoint are "uncommitted" (a crash came before the next checkpoint): allowed,
-and counted in the report. What verification alone cannot see is a rollback of the newest checkpoints
-with their entries, which is indistinguishable from a crash; sites catch that with `CheckpointWitness`.
+and counted in the report. What the ledger files alone cannot show is a rollback of the newest checkpoints
+with their entries, which looks like a crash. Three things outside them catch it: a checkpoint a site
+witnessed (`read_checkpoint_file` + `check_extends`: the ledger must extend it, by an RFC 9162 section
+2.1.4 consistency proof), the run directory's releases and summary (`fedward.release.trail`), and the
+signed run manifest (`fedward.release.manifest`).
 """
 
 from __future__ import annotations
@@ -24,11 +27,21 @@ from pathlib import Path
 
 from fedward.ledger.checkpoint import Checkpoint, SignedCheckpoint, parse_signed_checkpoint, verify_checkpoint
 from fedward.ledger.entries import Entry, EntryError, parse_entry
-from fedward.ledger.errors import CheckpointError, LedgerError
-from fedward.ledger.merkle import MerkleAccumulator, leaf_hash
+from fedward.ledger.errors import CheckpointError, LedgerError, ProofError
+from fedward.ledger.merkle import MerkleAccumulator, consistency_proof, leaf_hash, verify_consistency
 from fedward.ledger.store import CHECKPOINTS_FILE, LEDGER_DIR, checkpoints_path, entries_path, read_lines
 
-__all__ = ["LedgerReport", "VerifiedLedger", "read_entries", "read_verified_ledger", "verify_ledger"]
+__all__ = [
+    "LedgerReport",
+    "VerifiedLedger",
+    "check_extends",
+    "read_checkpoint_file",
+    "read_entries",
+    "read_verified_ledger",
+    "verify_ledger",
+]
+
+MAX_CHECKPOINT_FILE = 4096
 
 
 @dataclass(frozen=True)
@@ -187,3 +200,66 @@ def verify_ledger(directory: Path, public_key: bytes) -> LedgerReport:
     """Return a report when the ledger under `directory` (the run directory holding `ledger/`) verifies
     against the coordinator's raw Ed25519 `public_key`; raise `LedgerError` naming the first bad line."""
     return read_verified_ledger(directory, public_key).report
+
+
+def read_checkpoint_file(path: Path) -> SignedCheckpoint:
+    """A signed checkpoint kept outside the ledger (a site's `witness/RUN_ID.json`, or a line copied from
+    `checkpoints.jsonl`): one canonical JSON object, a trailing newline allowed. Does not check the
+    signature (`check_extends` does); raises `LedgerError` naming `path`."""
+    if not path.is_file():
+        raise LedgerError("witnessed checkpoint file not found", where=path)
+    with path.open("rb") as fh:
+        data = fh.read(MAX_CHECKPOINT_FILE + 1)
+    if len(data) > MAX_CHECKPOINT_FILE:
+        raise LedgerError(
+            f"a signed checkpoint is under {MAX_CHECKPOINT_FILE} bytes; this file is not one", where=path
+        )
+    try:
+        return parse_signed_checkpoint(data.rstrip(b"\n"))
+    except CheckpointError as exc:
+        raise LedgerError(f"not a signed checkpoint: {exc}", where=path) from None
+
+
+def check_extends(
+    verified: VerifiedLedger, signed: SignedCheckpoint, public_key: bytes, *, where: Path
+) -> Checkpoint:
+    """Return the witnessed checkpoint `signed` when `public_key` signed it and the verified ledger's last
+    signed checkpoint extends it: same ledger id, at least as many entries, and an RFC 9162 section
+    2.1.4 consistency proof from its size to the ledger's committed size that verifies. Raise
+    `LedgerError` (naming `where`, the checkpoint's file) when the ledger was cut back or forked."""
+    try:
+        checkpoint = verify_checkpoint(signed, public_key)
+    except CheckpointError as exc:
+        raise LedgerError(f"witnessed checkpoint: {exc}", where=where, hint=exc.hint) from None
+    report = verified.report
+    if checkpoint.ledger != report.ledger_id:
+        raise LedgerError(
+            f"the witnessed checkpoint is for ledger {checkpoint.ledger!r}, "
+            f"this ledger is {report.ledger_id!r}",
+            where=where,
+        )
+    size = report.committed
+    if checkpoint.tree_size > size:
+        raise LedgerError(
+            f"the ledger was cut back: the witnessed checkpoint covers {checkpoint.tree_size} entries, the "
+            f"ledger's last signed checkpoint only {size}",
+            where=where,
+            hint="the coordinator signed a longer history than this ledger holds; keep the checkpoint",
+        )
+    if report.root_hash is None:
+        raise LedgerError(
+            "the ledger has no signed checkpoint to compare the witnessed one with", where=where
+        )
+    proof = consistency_proof(verified.leaf_hashes[:size], checkpoint.tree_size)
+    try:
+        verify_consistency(
+            checkpoint.tree_size, size, checkpoint.root, bytes.fromhex(report.root_hash), proof
+        )
+    except ProofError as exc:
+        raise LedgerError(
+            f"the ledger does not extend the witnessed checkpoint of {checkpoint.tree_size} entries (root "
+            f"{checkpoint.root_hash[:16]}): another history was written in its place: {exc}",
+            where=where,
+            hint="keep this checkpoint and the ledger as evidence of the fork",
+        ) from None
+    return checkpoint

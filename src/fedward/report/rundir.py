@@ -9,6 +9,8 @@ so an interrupted or failed run never leaves a half-written directory behind. La
     DIR/report.html             self-contained report
     DIR/ledger/, DIR/releases/, DIR/keys/   the audit trail, written during the run into a work folder
                                             (`RunOutputs.extra_dirs`) and moved in with the rest
+    DIR/run-manifest.json       every other file's SHA-256 and size, signed by the coordinator's key
+                                (`RunOutputs.seal`, called last; `fedward run verify` checks it)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class RunOutputs:
     model_bytes: bytes
     extra_files: Mapping[str, bytes] = field(default_factory=dict)  # relative path -> content
     extra_dirs: Mapping[str, Path] = field(default_factory=dict)  # relative path -> folder to move in
+    seal: Callable[[Path], object] | None = None  # signs the finished staging folder (run-manifest.json)
 
 
 def check_out_dir(out: Path, *, force: bool) -> None:
@@ -80,3 +83,5 @@ def _write(root: Path, outputs: RunOutputs, render: Callable[[RunOutputs], str])
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
     (root / "report.html").write_text(render(outputs), encoding="utf-8")
+    if outputs.seal is not None:  # last: the manifest covers every file written above
+        outputs.seal(root)

@@ -81,9 +81,10 @@ def _federate(
     on_round: Callable[[RoundRecord], None] | None,
     init: InitModel | None,
     work: Path | None = None,
-) -> FederationResult:
+) -> tuple[FederationResult, Audit | None]:
     """One federated run from `init` (the `[model] init` file, or None: from the seed); with `work`,
-    audited: keys, ledger and releases are written under it."""
+    audited: keys, ledger and releases are written under it (and the audit, which signs the run
+    directory's manifest, comes back with the result)."""
     run_id = uuid.uuid4().hex
     audit: Audit | None = None
     trusts: dict[str, SiteTrust] = {}
@@ -92,7 +93,7 @@ def _federate(
     handlers = [FaultySite(Site(s.name, s.data, trusts.get(s.name)), cfg.faults) for s in sites]
     transport = InMemoryTransport(handlers)
     try:
-        return run_federation(transport, plan_for(cfg, run_id, init), strategy, on_round, audit)
+        return run_federation(transport, plan_for(cfg, run_id, init), strategy, on_round, audit), audit
     finally:
         transport.close()
         if audit is not None:
@@ -175,13 +176,13 @@ def _simulate(
     compare_non_private: bool,
     start: float,
 ) -> SimulationResult:
-    result = _federate(cfg, sites, strategy, hooks.on_round, init, work)
+    result, audit = _federate(cfg, sites, strategy, hooks.on_round, init, work)
     plain = None
     if compare_non_private and cfg.privacy != PrivacyConfig():
         if hooks.on_phase is not None:
             hooks.on_phase("the same federation without privacy")
         plain_cfg = cfg.model_copy(update={"privacy": PrivacyConfig(), "faults": []})
-        plain = _federate(plain_cfg, sites, strategy_for(cfg), None, init)
+        plain, _ = _federate(plain_cfg, sites, strategy_for(cfg), None, init)
     base = None
     if baselines:
         if hooks.on_phase is not None:
@@ -189,5 +190,5 @@ def _simulate(
         base = _baselines(cfg, result, sites, init)
     elapsed = time.perf_counter() - start
     summary = build_summary(cfg, str(config_path), result, base, loaded_site_data(sites), elapsed, plain)
-    write_run(out, summary, result, work, force=force)
+    write_run(out, summary, result, work, force=force, audit=audit)
     return SimulationResult(summary, result)

@@ -9,6 +9,10 @@ Before it trains on (or evaluates) a global model, a site
 3. checks that the ledger entry naming this round's model is included in that checkpoint and that its
    model hash is the hash of the model bytes it received, so the coordinator cannot hand this site a
    model other than the one it recorded.
+With `witness_dir` (a deployed site: `KIT/witness/`), the latest checkpoint it accepted for each run is
+written there as `RUN_ID.json` (one signed checkpoint, canonical JSON, written atomically) each time it
+grows, so the site can hand it to anyone who checks the coordinator's ledger with
+`fedward ledger verify RUN --checkpoint FILE`: a ledger cut back below what the site saw then fails.
 Its reply then carries an update package: a manifest (provenance, privacy, policy results) signed with
 the site's Ed25519 key over the payload's hash (`fedward.trust`).
 """
@@ -16,11 +20,14 @@ the site's Ed25519 key over the payload's hash (`fedward.trust`).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fedward import __version__
 from fedward.config import DpMode
+from fedward.core.durable import write_atomic
 from fedward.core.messages import JSONValue, Task
 from fedward.core.provenance import code_identity, task_sha256
 from fedward.crypto import SigningKey
@@ -30,7 +37,9 @@ from fedward.settings import DpSettings, LedgerEvidence, TrainSettings
 from fedward.site.policy import PolicyRequest, PolicyResult, SitePolicy
 from fedward.trust import PolicyRecord, PrivacyRecord, TrainingCode, UpdateManifest, sign_package
 
-__all__ = ["SiteTrust", "TrustRefusal"]
+__all__ = ["SiteTrust", "TrustRefusal", "export_witnessed"]
+
+_SAFE_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 class TrustRefusal(Exception):
@@ -59,6 +68,21 @@ def _consistency(evidence: LedgerEvidence, witness: CheckpointWitness) -> list[b
     return proof
 
 
+def export_witnessed(witness_dir: Path, witness: CheckpointWitness) -> Path | None:
+    """Write the latest checkpoint `witness` accepted to `witness_dir/RUN_ID.json`, atomically (a reader
+    sees the old checkpoint or the new one, never a torn file); None when there is none yet. A run id
+    that is not a safe file name is refused (ValueError): it comes from the coordinator."""
+    latest = witness.latest
+    if latest is None:
+        return None
+    if _SAFE_RUN_ID.fullmatch(witness.ledger_id) is None:
+        raise ValueError(f"run id {witness.ledger_id!r} is not a safe file name")
+    witness_dir.mkdir(parents=True, exist_ok=True)
+    path = witness_dir / f"{witness.ledger_id}.json"
+    write_atomic(path, latest.line + b"\n")
+    return path
+
+
 @dataclass
 class SiteTrust:
     """One site's keys, policy and memory of the coordinator's ledger, for the length of a run."""
@@ -74,6 +98,7 @@ class SiteTrust:
     peer_keys: Mapping[str, bytes] = field(default_factory=dict)  # every admitted site's public key
     witnesses: dict[str, CheckpointWitness] = field(default_factory=dict)
     accountant: Accountant = field(default_factory=Accountant)
+    witness_dir: Path | None = None  # a deployed site exports its latest witnessed checkpoints here
 
     def check_policy(self, task: Task, num_samples: int) -> PolicyResult:
         try:
@@ -104,7 +129,13 @@ class SiteTrust:
         evidence = _evidence(task.config)
         signed = parse_signed_checkpoint(evidence.checkpoint.encode())
         witness = self.witnesses.setdefault(task.run_id, CheckpointWitness(task.run_id))
+        before = witness.latest
         witness.observe(signed, self.coordinator_key, _consistency(evidence, witness))
+        if self.witness_dir is not None and witness.latest != before:
+            try:
+                export_witnessed(self.witness_dir, witness)
+            except ValueError as exc:
+                raise TrustRefusal(str(exc)) from None
         try:
             inclusion = evidence.inclusion_proof()
         except ValueError as exc:
