@@ -35,6 +35,7 @@ def cases() -> dict[str, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     machine = machine_info()
+    began = time.perf_counter()
     commands = cases()
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.repeats):
@@ -48,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
     )
     goals = {"help": goal("`fedward --help` wall time", medians["fedward --help"], HELP_GOAL_S, "<=", "s")}
     goals_table("startup goals", goals)
-    body = {"cases": {n: spread(t) for n, t in times.items()}, "median_s": medians, "goals": goals}
+    body = {
+        "cases": {n: spread(t) for n, t in times.items()},
+        "median_s": medians,
+        "goals": goals,
+        "seconds": time.perf_counter() - began,
+    }
     write_result(args.out, NAME, args, machine, body)
     return 0
 

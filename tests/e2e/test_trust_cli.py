@@ -513,9 +513,8 @@ def test_a_revoked_site_is_refused_from_its_round_on(tmp_path, capsys):
 
     rounds = _rounds(tmp_path / "after")
     assert rounds[0]["replies"]["site_01"]["status"] == "ok"
-    for record in rounds[1:]:
-        assert record["replies"]["site_01"]["status"] == "rejected"
-        assert "revoked_signer" in record["replies"]["site_01"]["error"]
+    for record in rounds[1:]:  # from its round on it is not selected: no task, no wait for it
+        assert "site_01" not in record["replies"] and record["not_admitted"] == ["site_01"]
         assert {record["replies"][s]["status"] for s in ("site_00", "site_02")} == {"ok"}
         assert record["aggregated"]
     # its own test metrics stop counting from that round too (round 1 still has them)
@@ -524,8 +523,9 @@ def test_a_revoked_site_is_refused_from_its_round_on(tmp_path, capsys):
     release = json.loads((tmp_path / "after" / "releases" / "final" / "release.json").read_text())
     assert set(release["site_metrics"]) == {"site_00", "site_02"}
     entries = _entries(tmp_path / "after")
-    rejected = [(e["round"], e["site"], e["reason"]) for e in entries if e["kind"] == "update_rejected"]
-    assert rejected == [(2, "site_01", "revoked_signer"), (3, "site_01", "revoked_signer")]
+    assert not any(e["kind"] == "update_rejected" for e in entries)  # it was never asked again
+    opened = [e for e in entries if e["kind"] == "round_opened"]
+    assert [e.get("not_admitted", []) for e in opened] == [[], ["site_01"], ["site_01"]]
     accepted = {(e["round"], e["site"]) for e in entries if e["kind"] == "update_accepted"}
     assert (1, "site_01") in accepted and len(accepted) == 3 + 2 + 2
     assert {"site": "site_01", "reason": "from round 2"}.items() <= next(

@@ -15,8 +15,12 @@ and the best epoch count is kept (zero for `personalized` means the global model
 highest accuracy, then macro-F1, then the lowest cross-entropy, since a small split often ties. The chosen
 counts are then refit on every training record, the validation split included, and those refit models
 are the ones the site keeps and tests. The recommendation is the candidate with the highest validation
-accuracy, then macro-F1, then the lowest validation cross-entropy, then in the order global,
-personalized, local (the shared model when it is exactly as good). The test split never takes part in
+accuracy, then macro-F1; on a tie the personalized model (it holds the global model as its zero-epoch
+case, and its epoch count already broke ties by validation loss), then the global, then the site's own.
+A personalized model that kept zero epochs is the global model, and is recommended as "global". The
+validation loss does not rank the candidates themselves: a model trained on the site alone reaches a
+low loss on records like its own, which says little about new ones (on the documents benchmark,
+ranking by it took mean-site accuracy from 0.949 to 0.840). The test split never takes part in
 any choice. Nothing here leaves the site; the caller decides which figures do.
 """
 
@@ -44,7 +48,8 @@ from fedward.site.trainer import train, train_epochs
 
 __all__ = ["ARMS", "Arm", "Personalization", "Split", "keep_models", "personalize"]
 
-ARMS = ("global", "personalized", "local")  # also the order of preference on a tie
+ARMS = ("global", "personalized", "local")
+_PREFERENCE = ("personalized", "global", "local")  # on a tie in validation accuracy and macro-F1
 
 
 @dataclass(frozen=True)
@@ -164,8 +169,13 @@ def personalize(
     )
     own = replace(train_settings, epochs=settings.local_epochs, seed=settings.local_seed)
     arms["local"] = _candidate("local", model, initial, data, classes, own, allow_zero=False)
-    ranked = sorted(ARMS, key=lambda a: (tuple(-v for v in _key(arms[a].validation)), ARMS.index(a)))
-    return Personalization(arms, ranked[0], len(val.y))
+    ranked = sorted(
+        _PREFERENCE, key=lambda a: (tuple(-v for v in _key(arms[a].validation)[:2]), _PREFERENCE.index(a))
+    )
+    best = ranked[0]
+    if best == "personalized" and arms[best].epochs == 0:
+        best = "global"  # no epoch of fine-tuning helped: the personalized model is the global model
+    return Personalization(arms, best, len(val.y))
 
 
 def keep_models(folder: Path, run_id: str, outcome: Personalization, global_arrays: Arrays) -> Path:
