@@ -23,11 +23,28 @@ from fedward.ledger import LedgerReport, describe_ledger
 from fedward.ledger.verify import check_extends, read_checkpoint_file
 from fedward.release import Trail, verify_trail
 
-__all__ = ["app", "check_witnessed", "coordinator_key", "show", "summarize", "verify"]
+__all__ = [
+    "CHECKPOINT_OPTION",
+    "KEY_OPTION",
+    "app",
+    "check_witnessed",
+    "coordinator_key",
+    "show",
+    "summarize",
+    "verify",
+]
 
 RUN_KEY = Path("keys") / "coordinator.pub"
 
 app = typer.Typer(help="Verify or read a run's tamper-evident ledger.", no_args_is_help=True)
+
+# the options `ledger verify` and `run verify` share
+KEY_OPTION = typer.Option(None, "--key", help="the coordinator's public key (PEM), to pin it")
+CHECKPOINT_OPTION = typer.Option(
+    None,
+    "--checkpoint",
+    help="a signed checkpoint a site witnessed (a kit's witness/RUN_ID.json) the ledger must extend",
+)
 
 
 def _run_dir(run: Path) -> Path:
@@ -75,12 +92,8 @@ def check_witnessed(trail: Trail, public: bytes, checkpoint: Path) -> str:
 @app.command("verify")
 def verify(
     run: Path = typer.Argument(..., help="run directory (holds ledger/ and keys/)"),
-    key: Path | None = typer.Option(None, "--key", help="the coordinator's public key (PEM), to pin it"),
-    checkpoint: Path | None = typer.Option(
-        None,
-        "--checkpoint",
-        help="a signed checkpoint a site witnessed (a kit's witness/RUN_ID.json) the ledger must extend",
-    ),
+    key: Path | None = KEY_OPTION,
+    checkpoint: Path | None = CHECKPOINT_OPTION,
 ) -> None:
     """Check every entry and signed checkpoint, the run's releases against them, and that a finished
     run's ledger is finished; exit 2 naming the first bad line or file."""

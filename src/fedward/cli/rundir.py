@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from fedward.cli.ledger import check_witnessed, coordinator_key, summarize
+from fedward.cli.ledger import CHECKPOINT_OPTION, KEY_OPTION, check_witnessed, coordinator_key, summarize
 from fedward.cli.progress import results
 from fedward.errors import UserError
 from fedward.release import MANIFEST_FILE, verify_manifest, verify_trail
@@ -26,12 +26,8 @@ app = typer.Typer(help="Verify a whole run directory.", no_args_is_help=True)
 @app.command("verify")
 def verify(
     run: Path = typer.Argument(..., help="run directory (the --out folder of a run, or a kit's run/)"),
-    key: Path | None = typer.Option(None, "--key", help="the coordinator's public key (PEM), to pin it"),
-    checkpoint: Path | None = typer.Option(
-        None,
-        "--checkpoint",
-        help="a signed checkpoint a site witnessed (a kit's witness/RUN_ID.json) the ledger must extend",
-    ),
+    key: Path | None = KEY_OPTION,
+    checkpoint: Path | None = CHECKPOINT_OPTION,
 ) -> None:
     """Check the signed manifest and every file it lists, then the ledger and releases; exit 2 naming
     the first file that fails."""

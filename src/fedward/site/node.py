@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -90,6 +91,10 @@ class Site:
         except Exception as exc:
             return Reply.failure(task, ReplyStatus.FAILED, f"site {self._name}: {type(exc).__name__}: {exc}")
 
+    def _ok(self, task: Task, **fields: Any) -> Reply:
+        """This site's OK reply to `task`, carrying `fields` (parameters, num_samples, metrics, info...)."""
+        return Reply(task.run_id, task.round, self._name, task.kind, ReplyStatus.OK, **fields)
+
     def _describe(self, task: Task) -> Reply:
         d = self.data
         counts = Counter(d.train_y)
@@ -107,12 +112,8 @@ class Site:
             metrics["image_size"] = float(d.train_x.shape[-1])
         else:
             stats = arrays_to_bytes(feature_sums(d.train_x))
-        return Reply(
-            task.run_id,
-            task.round,
-            self._name,
-            task.kind,
-            ReplyStatus.OK,
+        return self._ok(
+            task,
             parameters=stats,
             num_samples=len(d.train_y),
             metrics=metrics,
@@ -142,12 +143,8 @@ class Site:
                 self._pending = {
                     (task.run_id, task.round): _Pending(task, len(y), metrics, dict(info), policy)
                 }
-        return Reply(
-            task.run_id,
-            task.round,
-            self._name,
-            task.kind,
-            ReplyStatus.OK,
+        return self._ok(
+            task,
             parameters=payload,
             num_samples=len(y),
             metrics=metrics,
@@ -203,9 +200,7 @@ class Site:
             )
         if stage == "unmask":
             del self._sessions[(task.run_id, task.round)]
-        return Reply(
-            task.run_id, task.round, self._name, task.kind, ReplyStatus.OK, parameters=out, info=info
-        )
+        return self._ok(task, parameters=out, info=info)
 
     def _evaluate(self, task: Task) -> Reply:
         self._check(task, len(self.data.test_y))
@@ -213,12 +208,8 @@ class Site:
         x = torch.from_numpy(self._inputs(self.data.test_x, task.context))
         y = encode_labels(self.data.test_y, classes)
         cm, metrics = scored_metrics(y, predict_scores(model, x), classes)
-        return Reply(
-            task.run_id,
-            task.round,
-            self._name,
-            task.kind,
-            ReplyStatus.OK,
+        return self._ok(
+            task,
             parameters=arrays_to_bytes({"confusion": cm}),
             num_samples=len(y),
             metrics=metrics,
@@ -267,12 +258,8 @@ class Site:
                 f"validation/{a}/{k}": v for k, v in arm.validation.items() if not k.startswith("recall/")
             }
             info[f"epochs/{a}"] = arm.epochs
-        return Reply(
-            task.run_id,
-            task.round,
-            self._name,
-            task.kind,
-            ReplyStatus.OK,
+        return self._ok(
+            task,
             parameters=arrays_to_bytes({a: outcome.arms[a].confusion for a in shared}),
             num_samples=len(d.test_y),
             metrics=dict(outcome.arms["global"].test),

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from fedward.core.durable import fsync_dir
+from fedward.core.durable import write_atomic
 from fedward.core.messages import Reply, ReplyStatus, Task
 from fedward.transport.base import SiteHandler
 from fedward.transport.client import CoordinatorClient
@@ -118,17 +117,6 @@ class BlobCache:
         return len(self._blobs)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the whole new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)  # make the rename itself durable
-
-
 class Outbox:
     """Replies saved before they are sent: `<task_id>.json` ({"seq", "reply"}) and `<sha256>.bin`."""
 
@@ -155,9 +143,9 @@ class Outbox:
     def put(self, message: ReplyMessage, parameters: bytes) -> None:
         """Save the reply (parameters first, so a saved reply always has its bytes) and prune old ones."""
         if message.parameters is not None:
-            _write_atomic(self.root / f"{message.parameters.sha256}.bin", parameters)
+            write_atomic(self.root / f"{message.parameters.sha256}.bin", parameters)
         record = {"seq": self._next_seq, "reply": message.model_dump(mode="json")}
-        _write_atomic(self.root / f"{message.task_id}.json", json.dumps(record).encode())
+        write_atomic(self.root / f"{message.task_id}.json", json.dumps(record).encode())
         self._next_seq += 1
         self.prune()
 
