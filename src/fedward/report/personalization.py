@@ -41,8 +41,10 @@ _LEAD = (
     "<p>Each hospital compared three models on a validation split carved from its own training records: "
     "the <strong>global</strong> model the federation trained, a <strong>personalized</strong> copy "
     "fine-tuned on its own records, and a <strong>local</strong> model trained on its records alone. "
-    "The model that scores best on that split (accuracy first, ties broken by the other validation "
-    "figures shown) is the one that hospital should use.</p>"
+    "The model that scores best on that split (accuracy, then macro-F1; on a tie the personalized "
+    "model, then the global, then the local one) is the one that hospital should use; a personalized "
+    "model that kept no epoch of fine-tuning is the global model and is shown as such. The validation "
+    "loss only chose how many epochs to keep.</p>"
     '<p class="callout">The choice used only the validation split, never the test split: the test '
     "figures below check the choice, they did not make it. The personalized and local models never leave "
     "the hospital.</p>"
