@@ -9,9 +9,9 @@ PERSONALIZE (site/personalize.py): the site fine-tunes the global model, trains 
 by its validation split. The models stay here (`Site.personalization`; a deployed site also writes them
 to its own folder, `models/RUN_ID/` in its kit: `keep_models`). The reply carries confusion counts on
 the test split per candidate, their validation scores and the recommendation; under differential
-privacy those figures depend on training records outside the DP guarantee, so only the built-in
-simulation policy (whose operator holds every site's data already) or a run without DP sends them, and
-otherwise only the global model's counts leave.
+privacy those figures depend on training records outside the DP guarantee, so they leave only without
+DP, with the built-in simulation policy (whose operator holds every site's data already), or when the
+site's policy says `share_personalization = true`; otherwise only the global model's counts leave.
 """
 
 from __future__ import annotations
@@ -268,10 +268,12 @@ class Site:
 
     def _shares_figures(self, task: Task) -> bool:
         """Whether the personalized and local candidates' figures may leave: always without DP; under DP
-        only with the simulation's built-in policy (or in a bare site with no trust set up)."""
+        only when the site's policy says `share_personalization = true`, with the simulation's built-in
+        policy, or in a bare site with no trust set up."""
         if DpSettings.from_config(task.config).mode == DpMode.NONE or self.trust is None:
             return True
-        return self.trust.policy.is_simulation_default
+        policy = self.trust.policy
+        return policy.is_simulation_default or policy.share_personalization
 
     def _model_for(self, task: Task) -> tuple[torch.nn.Module, list[str]]:
         classes = task.config.get("classes")

@@ -42,6 +42,7 @@ __all__ = [
     "DP_LEVELS",
     "OPTIONAL_RULES",
     "RULES",
+    "SETTINGS",
     "PolicyError",
     "PolicyRequest",
     "PolicyResult",
@@ -63,6 +64,8 @@ RULES = (
     "init_models",
 )
 OPTIONAL_RULES = ("fedward_versions", "init_models")  # may be left out: then any is accepted
+# settings, not rules: they decide what the site does, never whether it accepts a task
+SETTINGS = ("share_personalization",)
 DpLevel = Literal["none", "record", "site"]
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -155,6 +158,9 @@ class SitePolicy:
     init_models: tuple[str, ...] | None = None  # SHA-256s of the accepted `[model] init` files; None: any
     source: str = field(default="<in memory>", compare=False)
     accepts_any_task: bool = False  # only `accept_any_task()`: an operator's explicit opt-in
+    # under DP, send the personalized and local candidates' figures and the recommendation (they are
+    # outside the DP guarantee; docs/personalization.md); False: only the global model's figures leave
+    share_personalization: bool = False
 
     @classmethod
     def simulation_default(cls) -> SitePolicy:
@@ -189,6 +195,8 @@ class SitePolicy:
             rules["init_models"] = list(self.init_models)
         if self.accepts_any_task:
             rules[ACCEPT_ANY_TASK] = True
+        if self.share_personalization:
+            rules["share_personalization"] = True
         return rules
 
     def sha256(self) -> str:
@@ -318,7 +326,7 @@ def load_policy(path: Path) -> SitePolicy:
 def parse_policy(raw: Mapping[str, Any], *, source: Path | str) -> SitePolicy:
     """Validate the parsed TOML of a policy file; errors name `source` and the key."""
     table = _policy_table(raw, source)
-    unknown = sorted(set(table) - set(RULES))
+    unknown = sorted(set(table) - set(RULES) - set(SETTINGS))
     if unknown:
         raise PolicyError(f"unknown key [policy] '{unknown[0]}'", where=source, hint=_HINT)
     missing = [key for key in RULES if key not in table and key not in OPTIONAL_RULES]
@@ -363,6 +371,9 @@ def _build(table: Mapping[str, Any], source: str) -> SitePolicy:
         max_rounds=_positive_int(table, "max_rounds"),
         init_models=_init_models(table),
         source=source,
+        share_personalization=_boolean(table, "share_personalization")
+        if "share_personalization" in table
+        else False,
     )
 
 

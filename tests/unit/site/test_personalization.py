@@ -18,6 +18,7 @@ from fedward.settings import DpSettings, PersonalizeSettings, TrainSettings
 from fedward.site import LocalData, Site
 from fedward.site.data import with_validation
 from fedward.site.personalize import Split, personalize
+from fedward.site.policy import parse_policy
 from fedward.transport import InMemoryTransport
 
 CLASSES = ["no", "yes"]
@@ -190,8 +191,18 @@ def test_the_leak_check_catches_a_site_that_sends_its_personalized_model():
 class _StubTrust:
     """Just enough of SiteTrust for the sharing rule: the model check passes, the policy is a file's."""
 
-    class policy:
-        is_simulation_default = False
+    def __init__(self, share: bool = False) -> None:
+        rules = {
+            "allowed_code": ["*"],
+            "require_secure_aggregation": False,
+            "require_dp": "record",
+            "max_epsilon": 8.0,
+            "min_samples": 1,
+            "max_rounds": 10,
+        }
+        if share:
+            rules["share_personalization"] = True
+        self.policy = parse_policy({"policy": rules}, source="policy.toml")
 
     def check_model(self, task: Task) -> None:
         pass
@@ -259,3 +270,13 @@ def test_a_site_with_a_folder_keeps_its_models_there_and_rewrites_them_whole(tmp
     (kept / "stale.txt").write_text("from an earlier answer")
     assert site.handle(task).ok  # the same task again (re-sent after a crash): the folder is replaced
     assert not (kept / "stale.txt").exists() and not list((tmp_path / "models").glob(".*"))
+
+
+def test_a_site_policy_can_choose_to_share_its_figures_under_dp():
+    site = Site("s0", _shifted(0, flip=False), trust=_StubTrust(share=True))  # type: ignore[arg-type]
+    reply = site.handle(_personalize_task(site, DpMode.RECORD))
+    assert set(arrays_from_bytes(reply.parameters)) == {"global", "personalized", "local"}
+    assert reply.info["recommended"] is not None
+    # the choice is part of the policy's identity only when made: files without it keep their hash
+    assert _StubTrust(share=True).policy.sha256() != _StubTrust().policy.sha256()
+    assert "share_personalization" not in _StubTrust().policy.to_dict()
