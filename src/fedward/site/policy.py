@@ -17,7 +17,9 @@ are different guarantees, so neither stands in for the other, and an epsilon onl
 proven: a calibrated target or an enforced budget, never a bare noise multiplier. `init_models` pins the
 base models a site accepts to start from (SHA-256s of `[model] init` files): a task that starts from any
 other, or from a model built from the seed, is refused; an entry "builtin:NAME" names a base model
-shipped with fedward by its name and stands for its SHA-256.
+shipped with fedward by its name and stands for its SHA-256. `share_personalization` is a setting, not a
+rule (it never refuses a task): under DP it lets the site send its personalized and local models'
+figures (docs/personalization.md).
 """
 
 from __future__ import annotations
