@@ -28,6 +28,7 @@ __all__ = [
     "ModelConfig",
     "PersonalizationConfig",
     "PrivacyConfig",
+    "ReleaseConfig",
     "SiteConfig",
     "StrategyConfig",
     "TrainPart",
@@ -189,6 +190,47 @@ class TrustConfig(_Strict):
     keys: Path | None = None  # a folder: admin.pub, roster.json, coordinator.key and one SITE.key per site
 
 
+class ReleaseConfig(_Strict):
+    """`[release]`: the gates the final global model must pass to be published as the signed release
+    (fedward.release.gates). Every gate is optional; with none set, the final model is released as before.
+    `baseline` is a previous release folder whose per-site accuracy `max_regression` compares against;
+    its signature is checked with `baseline_key` (a coordinator.pub; default: this federation's
+    coordinator key) before its figures are trusted."""
+
+    min_site_accuracy: float | None = Field(None, ge=0, le=1)  # the worst site's accuracy
+    min_site_macro_f1: float | None = Field(None, ge=0, le=1)  # the worst site's macro-F1
+    max_site_gap: float | None = Field(None, ge=0, le=1)  # best minus worst site accuracy
+    max_epsilon: float | None = Field(None, gt=0)  # the largest epsilon any site (or the federation) spent
+    min_sites: int | None = Field(None, ge=1)  # sites that evaluated the final model
+    max_regression: float | None = Field(None, ge=0, le=1)  # largest per-site accuracy drop vs `baseline`
+    baseline: Path | None = None
+    baseline_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _baseline(self) -> ReleaseConfig:
+        if (self.max_regression is None) != (self.baseline is None):
+            given = "max_regression" if self.baseline is None else "baseline"
+            raise ValueError(f"'{given}' needs both 'max_regression' and 'baseline' (a release folder)")
+        if self.baseline_key is not None and self.baseline is None:
+            raise ValueError("'baseline_key' has no effect without 'baseline'")
+        return self
+
+    @property
+    def gated(self) -> bool:
+        """Is any gate set?"""
+        return any(getattr(self, k) is not None for k in RELEASE_GATES)
+
+
+RELEASE_GATES = (
+    "min_site_accuracy",
+    "min_site_macro_f1",
+    "max_site_gap",
+    "max_epsilon",
+    "min_sites",
+    "max_regression",
+)
+
+
 class DeploymentConfig(_Strict):
     """`[deployment]`: where the coordinator service listens and keeps its state (docs/deployment.md).
 
@@ -246,6 +288,7 @@ class FederationConfig(_Strict):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     personalization: PersonalizationConfig = Field(default_factory=PersonalizationConfig)
     trust: TrustConfig = Field(default_factory=TrustConfig)
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     sites: list[SiteConfig] = Field(min_length=1)
     faults: list[FaultConfig] = Field(default_factory=list)
     deployment: DeploymentConfig | None = None
@@ -268,7 +311,20 @@ class FederationConfig(_Strict):
             )
         self._check_privacy()
         self._check_faults(names)
+        self._check_release()
         return self
+
+    def _check_release(self) -> None:
+        r = self.release
+        if r.max_epsilon is not None and self.privacy.dp == DpMode.NONE:
+            raise ValueError(
+                "[release] 'max_epsilon' needs [privacy] dp = 'record' or 'site': without differential "
+                "privacy no epsilon bounds what the model reveals"
+            )
+        if r.min_sites is not None and r.min_sites > len(self.sites):
+            raise ValueError(
+                f"[release] 'min_sites'={r.min_sites} but only {len(self.sites)} sites are listed"
+            )
 
     def _check_privacy(self) -> None:
         p, strategy = self.privacy, self.strategy.name
@@ -309,6 +365,8 @@ class FederationConfig(_Strict):
             del settings["strategy"]["class_weights"]
         if settings["personalization"] == PersonalizationConfig().model_dump(mode="json"):
             del settings["personalization"]  # and of configs that leave [personalization] at its defaults
+        if settings["release"] == ReleaseConfig().model_dump(mode="json"):
+            del settings["release"]  # and of configs without [release] gates
         blob = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -341,7 +399,14 @@ def parse_config(raw: dict[str, Any], *, source: Path) -> FederationConfig:
     if init is not None and not str(init).startswith(BUILTIN_PREFIX):  # a built-in names no file here
         init = base / init
     model = cfg.model.model_copy(update={"init": init})
-    return cfg.model_copy(update={"sites": sites, "trust": trust, "model": model})
+    r = cfg.release
+    release = r.model_copy(
+        update={
+            "baseline": r.baseline and base / r.baseline,
+            "baseline_key": r.baseline_key and base / r.baseline_key,
+        }
+    )
+    return cfg.model_copy(update={"sites": sites, "trust": trust, "model": model, "release": release})
 
 
 def _describe(err: Any, raw: dict[str, Any]) -> str:

@@ -104,6 +104,12 @@ def verify(
     if trail.releases:
         names = ", ".join(r.version for r in trail.releases)
         lines.append(f"releases consistent with the ledger: {names}")
+    committed = trail.ledger.entries[: trail.report.committed]
+    for entry in (e for e in committed if e.kind == "release_refused"):
+        failed = ", ".join(str(g["name"]) for g in entry.fields["gates"] if not g["passed"])
+        lines.append(
+            f"release {entry.fields['version']} refused by its [release] gates ({failed}): none written"
+        )
     if checkpoint is not None:
         lines.append(check_witnessed(trail, public, checkpoint))
     for line in lines:

@@ -30,6 +30,13 @@ def _release_folder(path: Path) -> Path:
             where=path,
             hint=f"give a release folder, e.g. {path / 'releases' / 'final'}",
         )
+    if not path.exists() and path.parent.name == "releases" and (path.parent.parent / "ledger").is_dir():
+        raise UserError(
+            "release folder not found",
+            where=path,
+            hint=f"if the final model failed its [release] gates none was written: fedward ledger show "
+            f"{path.parent.parent} says why",
+        )
     return path
 
 

@@ -106,7 +106,7 @@ def results_table(summary: Mapping[str, Any]) -> Table:
 def results_notes(summary: Mapping[str, Any]) -> list[str]:
     """Plain-text lines for under the table: what "recommended" means, and the sites without one."""
     m = summary["metrics"]
-    lines = []
+    lines = _release_lines(summary.get("release"))
     recommended = m.get("recommended")
     if isinstance(recommended, Mapping):
         sizes = sorted(
@@ -132,6 +132,26 @@ def results_notes(summary: Mapping[str, Any]) -> list[str]:
                 f"personalization failed at {site}: {_first_line(error)}" for site, error in failures.items()
             ]
     return lines
+
+
+def _release_lines(release: Any) -> list[str]:
+    """What happened to the final release, with the evidence of each failed `[release]` gate."""
+    if not isinstance(release, Mapping) or release.get("status") == "ungated":
+        return []
+    gates = [g for g in release.get("gates") or [] if isinstance(g, Mapping)]
+    if release.get("status") == "promoted":
+        return [f"release promoted: all {len(gates)} [release] gates passed"]
+    failed = [g for g in gates if not g.get("passed")]
+    return ["release REFUSED (no release written; the ledger's release_refused entry says why):"] + [
+        f"  gate {g.get('name')}: {_gate_value(g)} against {_fmt(g.get('threshold'))}" for g in failed
+    ]
+
+
+def _gate_value(gate: Mapping[str, Any]) -> str:
+    if _num(gate.get("value")) is None:
+        return "nothing to measure"
+    site = f" ({gate['site']})" if gate.get("site") else ""
+    return f"{_fmt(gate.get('value'))}{site}"
 
 
 def _first_line(error: Any, limit: int = 80) -> str:

@@ -16,7 +16,9 @@ Round by round (see docs/threat-model.md):
 - `run_started` names the init file the first model came from (`init_model_hash`), when there is one;
 - `finish`: the final model is published as a signed release (`DIR/releases/final/`, naming that init
   file too), then
-  `release_signed` and `run_finished` and a last checkpoint;
+  `release_signed` (with the `[release]` gates it passed, when any are set) and `run_finished` and a last
+  checkpoint; when the final model failed a gate no release is written, and `release_refused` records
+  the gate results instead (fedward.release.gates);
 - `sign_run_manifest`: once the run directory is written, the signed `run-manifest.json` over its files.
 """
 
@@ -33,6 +35,7 @@ from fedward.core.messages import JSONValue, Reply
 from fedward.crypto import SigningKey, key_id
 from fedward.ledger import LedgerWriter
 from fedward.release import write_manifest, write_release
+from fedward.release.gates import GateResult, gates_passed
 from fedward.settings import LedgerEvidence
 from fedward.trust import PackageRejected, PackageVerifier, Roster, SiteStatus
 
@@ -204,7 +207,19 @@ class Audit:
         site_metrics: Mapping[str, Mapping[str, float]],
         privacy: Mapping[str, Any],
         reason: str,
-    ) -> Path:
+        gates: Sequence[GateResult] | None = None,
+    ) -> Path | None:
+        """Publish the final release, or, when it failed one of its `gates`, refuse it (no release folder,
+        a `release_refused` entry with the gate results); then `run_finished`. Returns the release folder
+        or None when refused."""
+        model_hash = hashlib.sha256(model_bytes).hexdigest()
+        results: dict[str, Any] = {} if not gates else {"gates": [g.to_json() for g in gates]}
+        if gates and not gates_passed(gates):
+            self.ledger.append(
+                "release_refused", version=FINAL_RELEASE, round=last_round, model_hash=model_hash, **results
+            )
+            self._finished(rounds_completed, model_hash, reason)
+            return None
         checkpoint = self.ledger.latest_checkpoint
         path = write_release(
             self.releases_dir,
@@ -222,13 +237,17 @@ class Audit:
             key=self.key,
             init_model_sha256=self.init_model_sha256,
         )
-        model_hash = hashlib.sha256(model_bytes).hexdigest()
-        self.ledger.append("release_signed", version=FINAL_RELEASE, round=last_round, model_hash=model_hash)
+        self.ledger.append(
+            "release_signed", version=FINAL_RELEASE, round=last_round, model_hash=model_hash, **results
+        )
+        self._finished(rounds_completed, model_hash, reason)
+        return path
+
+    def _finished(self, rounds_completed: int, model_hash: str, reason: str) -> None:
         self.ledger.append(
             "run_finished", rounds_completed=rounds_completed, final_model_hash=model_hash, reason=reason
         )
         self.ledger.checkpoint()
-        return path
 
     def sign_run_manifest(self, root: Path) -> Path:
         """Sign the manifest of the run directory being written at `root` (every file's SHA-256 and size)

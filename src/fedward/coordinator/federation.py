@@ -31,6 +31,7 @@ from fedward.core.arrays import arrays_to_bytes
 from fedward.core.provenance import task_sha256
 from fedward.errors import FederationError
 from fedward.models import ModelSpec, build_model, head_names, initial_arrays
+from fedward.release.gates import evaluate_gates
 from fedward.secagg.task import secagg_threshold
 from fedward.settings import PersonalizeSettings
 from fedward.transport.base import Transport
@@ -83,6 +84,8 @@ def federate(
         raise FederationError(f"no round completed: {reasons.strip('; ')}", hint="see the site errors above")
     if plan.personalize is not None:
         result.personalization = _personalize(ctx, result, plan.personalize)
+    if plan.gates is not None:
+        result.gates = evaluate_gates(plan.gates, result.final.evaluation, result.privacy.epsilons())
     observer.finish(result, result.stopped or "all rounds run")
     return result
 

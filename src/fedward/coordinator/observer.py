@@ -165,4 +165,5 @@ class AuditObserver:
             site_metrics=result.final.evaluation,
             privacy=result.privacy.summary(),
             reason=reason,
+            gates=result.gates,
         )

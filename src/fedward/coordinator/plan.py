@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from fedward.config import PrivacyConfig
 from fedward.models import InitModel
+from fedward.release.gates import ReleaseGates
 from fedward.settings import PersonalizeSettings, TrainSettings
 
 __all__ = ["FederationPlan"]
@@ -37,6 +38,7 @@ class FederationPlan:
     personalize: PersonalizeSettings | None = None  # after the last round; None: no personalization
     # `[strategy] class_weights`: the weights themselves come from the sites' label counts (setup.py)
     class_weights: str = "none"
+    gates: ReleaseGates | None = None  # `[release]` gates on the final model (and its baseline); None: none
 
     def evaluates(self, rnd: int) -> bool:
         """Is round `rnd` followed by an evaluation? Every `eval_every` rounds, and always the last."""

@@ -11,6 +11,7 @@ from fedward.coordinator.privacy import PrivacyState
 from fedward.coordinator.rounds import RoundRecord
 from fedward.coordinator.setup import FederationSetup
 from fedward.core.arrays import Arrays
+from fedward.release.gates import GateResult, gates_passed
 
 __all__ = ["FederationResult"]
 
@@ -27,6 +28,14 @@ class FederationResult:
     # why the run ended before its planned rounds (the privacy budget, too few admitted sites); None: it ran
     # them all
     stopped: str | None = None
+    gates: list[GateResult] | None = None  # the `[release]` gates' results on the final model; None: none set
+
+    @property
+    def release_status(self) -> str:
+        """ "promoted" (every gate passed), "refused" (a gate failed: no release), or "ungated" (none set)."""
+        if self.gates is None:
+            return "ungated"
+        return "promoted" if gates_passed(self.gates) else "refused"
 
     @property
     def rounds_completed(self) -> int:

@@ -40,6 +40,7 @@ from fedward.deployment.roster_watch import RosterWatch
 from fedward.errors import ConfigError, FederationError
 from fedward.ledger import entries_path, utc_clock
 from fedward.models import InitModel
+from fedward.release.gates import release_gates
 from fedward.run.audit import open_audit
 from fedward.run.outputs import write_run
 from fedward.run.plan import init_model_for, plan_for, strategy_for
@@ -69,6 +70,9 @@ def serve(kit_dir: Path) -> ServeResult:
         raise ConfigError("missing [deployment] table", where=kit.path / "federation.toml")
     check_privacy_config(cfg, kit.path / "federation.toml")
     init = init_model_for(cfg)  # a bad [model] init file stops here, before any state is written
+    release_gates(
+        cfg.release, kit.keys.coordinator_public
+    )  # and so does a [release] baseline that does not verify
     state_dir = kit.path / STATE_DIR
     state_dir.mkdir(mode=0o700, exist_ok=True)
     store = open_state_store(kit.database or sql_url_for(state_dir / "coordinator.db"))
@@ -194,7 +198,7 @@ def _run(
     try:
         result = run_federation(
             transport,
-            plan_for(cfg, run_id, init),
+            plan_for(cfg, run_id, init, release_gates(cfg.release, keys.coordinator_public)),
             strategy_for(cfg),
             on_round,
             audit,
@@ -215,6 +219,9 @@ def _run(
     store.set_meta("state", "finished")
     board.notify()
     log.info("run finished", extra={"event": "run_finished", "rounds": result.rounds_completed})
+    if result.release_status == "refused":  # no release: the final model failed a [release] gate
+        failed = "; ".join(g.describe() for g in result.gates or () if not g.passed)
+        log.warning("release refused: %s", failed, extra={"event": "release_refused"})
     return result.rounds_completed
 
 

@@ -59,6 +59,22 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+_GATE_KEYS = {"name", "threshold", "value", "passed", "site"}
+
+
+def _is_gate(v: Any) -> bool:
+    """One release gate's result (fedward.release.gates.GateResult.to_json)."""
+    return (
+        isinstance(v, dict)
+        and set(v) == _GATE_KEYS
+        and _is_str(v["name"])
+        and _is_number(v["threshold"])
+        and (v["value"] is None or _is_number(v["value"]))
+        and isinstance(v["passed"], bool)
+        and (v["site"] is None or _is_str(v["site"]))
+    )
+
+
 # field type name -> (check, description for errors)
 _TYPES: Mapping[str, tuple[Callable[[Any], bool], str]] = {
     "int": (_is_int, "an integer >= 0"),
@@ -71,6 +87,10 @@ _TYPES: Mapping[str, tuple[Callable[[Any], bool], str]] = {
     "epsilons": (
         lambda v: isinstance(v, dict) and all(_is_number(x) for x in v.values()),
         "an object of epsilon numbers (by site, or 'federation' for site-level DP)",
+    ),
+    "gates": (
+        lambda v: isinstance(v, list) and len(v) > 0 and all(map(_is_gate, v)),
+        "a non-empty list of gate results {name, threshold, value, passed, site}",
     ),
 }
 
@@ -85,6 +105,8 @@ ENTRY_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "privacy_spent": {"round": "int", "epsilons": "epsilons"},
         "aggregate_computed": {"round": "int", "model_hash": "hash", "contributors": "sites"},
         "release_signed": {"version": "str|int", "round": "int", "model_hash": "hash"},
+        # the final model failed a `[release]` gate: no release is written; the gates say why
+        "release_refused": {"version": "str|int", "round": "int", "model_hash": "hash", "gates": "gates"},
         "run_finished": {"rounds_completed": "int", "final_model_hash": "hash|null", "reason": "str"},
     }
 )
@@ -94,6 +116,7 @@ OPTIONAL_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         "run_started": {"init_model_hash": "hash"},  # the `[model] init` file's SHA-256
         "round_opened": {"not_admitted": "sites"},  # set-up sites left out: revoked or expired
+        "release_signed": {"gates": "gates"},  # the `[release]` gates it passed, when any were set
     }
 )
 KINDS = frozenset(ENTRY_FIELDS)

@@ -29,6 +29,18 @@ def _epsilons(epsilons: Mapping[str, float]) -> str:
     return ", ".join(f"{name}={value:.4g}" for name, value in sorted(epsilons.items())) or "none"
 
 
+def _gates(gates: Sequence[Mapping[str, Any]], *, failed_only: bool) -> str:
+    """Release gate results: "min_site_accuracy 0.812 (b) vs 0.999", each marked passed or FAILED."""
+    shown = [g for g in gates if not (failed_only and g["passed"])]
+    parts = []
+    for g in shown:
+        value = "nothing to measure" if g["value"] is None else f"{g['value']:.4g}"
+        site = f" ({g['site']})" if g["site"] else ""
+        verdict = "passed" if g["passed"] else "FAILED"
+        parts.append(f"{g['name']} {value}{site} vs {g['threshold']:.4g} {verdict}")
+    return "; ".join(parts)
+
+
 _FORMATS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "run_started": lambda f: (
         f"run {f['run_id']} of federation {f['federation']} started: config {_short(f['config_hash'])}, "
@@ -55,6 +67,11 @@ _FORMATS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     ),
     "release_signed": lambda f: (
         f"release {f['version']} signed: model {_short(f['model_hash'])} of round {f['round']}"
+        + (f"; gates: {_gates(f['gates'], failed_only=False)}" if "gates" in f else "")
+    ),
+    "release_refused": lambda f: (
+        f"release {f['version']} REFUSED: model {_short(f['model_hash'])} of round {f['round']} failed "
+        f"its gates: {_gates(f['gates'], failed_only=True)}"
     ),
     "run_finished": lambda f: (
         f"run finished after {f['rounds_completed']} rounds ({f['reason']}): "

@@ -13,7 +13,9 @@ finished, and it holds signed releases that name a ledger checkpoint. `verify_tr
 - the ledger is not finished (no `run_finished` under its last checkpoint) while the directory says the
   run finished: `summary.json` or a release is there;
 - a release has no `release_signed` entry with its version, round and model hash under the last
-  checkpoint.
+  checkpoint, or the ledger refused it (`release_refused`: the final model failed its `[release]` gates,
+  so no release may exist for it). A refused run has no release folder at all; its ledger, finished
+  with `release_refused` and `run_finished`, verifies as any other.
 """
 
 from __future__ import annotations
@@ -122,6 +124,15 @@ def _check_finished(run: Path, report: LedgerReport, releases: list[Path]) -> No
 def _check_release_entry(folder: Path, record: ReleaseRecord, verified: VerifiedLedger) -> None:
     committed = verified.entries[: verified.report.committed]
     signed = [e for e in committed if e.kind == "release_signed" and e.fields["version"] == record.version]
+    refused = [e for e in committed if e.kind == "release_refused" and e.fields["version"] == record.version]
+    if refused:  # the run's own gates refused this model: a release folder for it was written by someone else
+        failed = ", ".join(str(g["name"]) for g in refused[-1].fields["gates"] if not g["passed"])
+        raise LedgerError(
+            f"the ledger's entry {refused[-1].seq} refused release {record.version} (failed release "
+            f"gates: {failed}), yet a release folder for it exists",
+            where=folder / RECORD_FILE,
+            hint="the final model failed its [release] gates and must not be used; remove this folder",
+        )
     if not signed:
         raise LedgerError(
             f"the ledger's signed entries have no release_signed entry for release {record.version}",

@@ -21,6 +21,7 @@ from fedward.report.page import count, document, esc, figure, pct, pp, row, secs
 from fedward.report.personalization import personalization_section
 from fedward.report.privacy import privacy_section
 from fedward.report.records import Record
+from fedward.report.release import release_section
 
 __all__ = ["SECTIONS", "Section", "render_report"]
 
@@ -266,6 +267,7 @@ def failures_section(summary: Record, rounds: Sequence[Record]) -> str:
 SECTIONS: tuple[Section, ...] = (
     header_section,
     results_section,
+    release_section,
     personalization_section,
     curves_section,
     cross_site_section,

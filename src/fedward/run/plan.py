@@ -12,6 +12,7 @@ from fedward.coordinator import FederationPlan
 from fedward.errors import ConfigError
 from fedward.models import InitModel, read_init_model
 from fedward.models.builtin import builtin_model
+from fedward.release.gates import ReleaseGates
 from fedward.settings import PersonalizeSettings, TrainSettings
 
 __all__ = ["init_model_for", "plan_for", "strategy_for"]
@@ -33,9 +34,12 @@ def init_model_for(cfg: FederationConfig) -> InitModel | None:
     return read_init_model(init)
 
 
-def plan_for(cfg: FederationConfig, run_id: str, init: InitModel | None) -> FederationPlan:
+def plan_for(
+    cfg: FederationConfig, run_id: str, init: InitModel | None, gates: ReleaseGates | None = None
+) -> FederationPlan:
     """The round loop's plan for run `run_id` of `cfg`: rounds, model, selection, training settings;
-    `init` is `init_model_for(cfg)` (passed in, so a caller that needs it too reads the file once)."""
+    `init` is `init_model_for(cfg)` (passed in, so a caller that needs it too reads the file once);
+    `gates` is `release_gates(cfg.release, coordinator key)` (its baseline verified), for an audited run."""
     if (init is None) != (cfg.model.init is None):
         raise ValueError("plan_for: pass init_model_for(cfg), the [model] init file, exactly when it is set")
     f, s = cfg.federation, cfg.strategy
@@ -58,6 +62,7 @@ def plan_for(cfg: FederationConfig, run_id: str, init: InitModel | None) -> Fede
         init_model=init,
         class_weights=s.class_weights,
         personalize=_personalize(cfg),
+        gates=gates,
     )
 
 

@@ -139,6 +139,7 @@ def build_summary(
         ],
     }
     summary["privacy"] = _privacy(cfg, result)
+    summary["release"] = _release(result)
     summary["class_weights"] = _class_weights(cfg, result)
     if cfg.federation.task == "documents":
         spec = pipeline_spec(cfg)
@@ -183,6 +184,18 @@ def _personalization(
         "failures": dict(sorted(p.failures.items())),
     }
     return out
+
+
+def _release(result: FederationResult) -> dict[str, Any]:
+    """The final release: "promoted" (every `[release]` gate passed), "refused" (a gate failed, so no
+    release was written; the ledger's release_refused entry holds the same gates) or "ungated" (no gates
+    set: released as it is), with each gate's result."""
+    status = result.release_status
+    return {
+        "status": status,
+        "path": None if status == "refused" else "releases/final",
+        "gates": [g.to_json() for g in result.gates or ()],
+    }
 
 
 def _class_weights(cfg: FederationConfig, result: FederationResult) -> dict[str, Any]:

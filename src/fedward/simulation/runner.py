@@ -22,6 +22,7 @@ from fedward.coordinator import FederationResult, RoundRecord, run_federation
 from fedward.coordinator.audit import Audit
 from fedward.ledger import utc_clock
 from fedward.models import InitModel, initial_arrays
+from fedward.release.gates import release_gates
 from fedward.report import check_out_dir
 from fedward.run.audit import open_audit
 from fedward.run.data import LoadedSite, load_sites
@@ -93,7 +94,8 @@ def _federate(
     handlers = [FaultySite(Site(s.name, s.data, trusts.get(s.name)), cfg.faults) for s in sites]
     transport = InMemoryTransport(handlers)
     try:
-        return run_federation(transport, plan_for(cfg, run_id, init), strategy, on_round, audit), audit
+        gates = None if audit is None else release_gates(cfg.release, audit.key.public)
+        return run_federation(transport, plan_for(cfg, run_id, init, gates), strategy, on_round, audit), audit
     finally:
         transport.close()
         if audit is not None:

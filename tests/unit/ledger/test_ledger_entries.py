@@ -36,6 +36,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "privacy_spent": {"round": 1, "epsilons": {"a": 0.5, "federation": 1}},
     "aggregate_computed": {"round": 1, "model_hash": digest("m1"), "contributors": ["a"]},
     "release_signed": {"version": "v1", "round": 1, "model_hash": digest("m1")},
+    "release_refused": {
+        "version": "final",
+        "round": 1,
+        "model_hash": digest("m1"),
+        "gates": [
+            {"name": "min_site_accuracy", "threshold": 0.9, "value": 0.8, "passed": False, "site": "a"}
+        ],
+    },
     "run_finished": {"rounds_completed": 1, "final_model_hash": digest("m1"), "reason": "done"},
 }
 
@@ -172,3 +180,24 @@ def test_malformed_checkpoints_are_refused(fields: dict[str, Any]) -> None:
     line = canonical_bytes({"checkpoint": fields, "key_id": "00" * 8, "signature": "00" * 64})
     with pytest.raises(CheckpointError):
         parse_signed_checkpoint(line)
+
+
+GATE = {"name": "min_sites", "threshold": 2, "value": None, "passed": False, "site": None}
+
+
+@pytest.mark.parametrize(
+    "gates",
+    [
+        [],
+        [{**GATE, "passed": "no"}],
+        [{**GATE, "value": float("nan")}],
+        [{k: v for k, v in GATE.items() if k != "site"}],
+        [{**GATE, "extra": 1}],
+        "min_sites",
+    ],
+)
+def test_release_gate_results_are_checked(gates: Any) -> None:
+    fields = {**EXAMPLES["release_refused"], "gates": gates}
+    with pytest.raises(EntryError, match="gates must be"):
+        make_entry(0, "release_refused", NOW, fields)
+    make_entry(0, "release_signed", NOW, {**EXAMPLES["release_signed"], "gates": [GATE]})  # optional there

@@ -36,6 +36,7 @@ def test_optional_fields_exist_only_where_declared() -> None:
     assert dict(OPTIONAL_FIELDS) == {
         "run_started": {"init_model_hash": "hash"},
         "round_opened": {"not_admitted": "sites"},
+        "release_signed": {"gates": "gates"},
     }
     fields = {"round": 1, "sites": ["a"], "model_hash": digest("m"), "init_model_hash": digest("b")}
     with pytest.raises(EntryError, match=r"unexpected \['init_model_hash'\]"):
