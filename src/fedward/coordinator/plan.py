@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fedward.config import PrivacyConfig
+from fedward.core.compress import UNCOMPRESSED, CompressionSettings
 from fedward.models import InitModel
 from fedward.settings import PersonalizeSettings, TrainSettings
 
@@ -37,6 +38,7 @@ class FederationPlan:
     personalize: PersonalizeSettings | None = None  # after the last round; None: no personalization
     # `[strategy] class_weights`: the weights themselves come from the sites' label counts (setup.py)
     class_weights: str = "none"
+    compression: CompressionSettings = UNCOMPRESSED  # `[compression]`: how sites send updates
 
     def evaluates(self, rnd: int) -> bool:
         """Is round `rnd` followed by an evaluation? Every `eval_every` rounds, and always the last."""
