@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "secagg": ["--quick"],
     "dp_utility": ["--quick"],
     "deployment": ["--quick"],
+    "compression": ["--quick"],
 }
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from fedward.errors import ConfigError
 
 __all__ = [
+    "CompressionConfig",
     "DataConfig",
     "DeploymentConfig",
     "DpMode",
@@ -167,6 +168,15 @@ class PrivacyConfig(_Strict):
         return self
 
 
+class CompressionConfig(_Strict):
+    """`[compression]`: how sites send their updates (fedward.core.compress): the float32 model
+    (`none`), the update quantized to int8 per tensor, or its largest-magnitude `topk_fraction` of
+    entries with error feedback at the site (`topk`). Neither works with secure aggregation."""
+
+    kind: Literal["none", "int8", "topk"] = "none"
+    topk_fraction: float = Field(0.01, gt=0, le=1)
+
+
 class FaultConfig(_Strict):
     """`[[faults]]`: make a site drop out at one stage of one round (for tests and demos)."""
 
@@ -287,6 +297,7 @@ class FederationConfig(_Strict):
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     personalization: PersonalizationConfig = Field(default_factory=PersonalizationConfig)
+    compression: CompressionConfig = Field(default_factory=CompressionConfig)
     trust: TrustConfig = Field(default_factory=TrustConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     sites: list[SiteConfig] = Field(min_length=1)
@@ -310,6 +321,7 @@ class FederationConfig(_Strict):
                 "for documents, logistic or mlp for tabular"
             )
         self._check_privacy()
+        self._check_compression()
         self._check_faults(names)
         self._check_release()
         return self
@@ -341,6 +353,22 @@ class FederationConfig(_Strict):
         if p.dp == DpMode.SITE and strategy == "fedmedian":
             raise ValueError("[strategy] 'name' = 'fedmedian' has no sensitivity bound for dp = 'site'")
 
+    def _check_compression(self) -> None:
+        kind = self.compression.kind
+        if kind == "none" or not self.privacy.secure_aggregation:
+            return
+        if kind == "topk":
+            raise ValueError(
+                "[compression] 'kind' = 'topk' does not work with [privacy] secure_aggregation: each "
+                "site keeps different coordinates while the masks cover every coordinate, so the masks "
+                "would not cancel; use kind = 'none' with secure aggregation"
+            )
+        raise ValueError(
+            "[compression] 'kind' = 'int8' does not work with [privacy] secure_aggregation: the masked "
+            "update is a vector in the SecAgg ring (ring_bits), and masks are uniform over the whole ring, "
+            "so it cannot shrink to 8 bits per entry; use kind = 'none' (ring_bits = 32 halves the bytes)"
+        )
+
     def _check_faults(self, names: list[str]) -> None:
         for i, fault in enumerate(self.faults, start=1):
             if fault.site not in names:
@@ -367,6 +395,8 @@ class FederationConfig(_Strict):
             del settings["personalization"]  # and of configs that leave [personalization] at its defaults
         if settings["release"] == ReleaseConfig().model_dump(mode="json"):
             del settings["release"]  # and of configs without [release] gates
+        if settings["compression"] == CompressionConfig().model_dump(mode="json"):
+            del settings["compression"]  # and of configs without [compression] (or at its defaults)
         blob = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 

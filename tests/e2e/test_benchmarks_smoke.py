@@ -171,3 +171,14 @@ def test_startup_quick(tmp_path: Path) -> None:
     result = _run("startup", tmp_path / "startup.json")
     assert set(result["median_s"]) >= {"fedward --help", "import torch", "python -c pass"}
     assert "help" in result["goals"]
+
+
+def test_compression_quick(tmp_path: Path) -> None:
+    result = _run("compression", tmp_path / "compression.json", "--rounds", "1")
+    cases = {c["kind"]: c for c in result["cases"]}
+    assert set(cases) == {"none", "int8", "topk"} and all(c["failures"] == 0 for c in cases.values())
+    assert cases["none"]["bytes_up_per_round"] > cases["int8"]["bytes_up_per_round"] > 0
+    assert cases["int8"]["bytes_up_per_round"] > cases["topk"]["bytes_up_per_round"] > 0
+    assert all(0 <= c["mean_site_accuracy"] <= 1 for c in cases.values())
+    for g in result["goals"].values():
+        _check_goal(g)

@@ -30,6 +30,7 @@ from fedward.coordinator.rounds import SiteOutcome
 from fedward.coordinator.secure_round import SecureFit, secure_fit, session_id
 from fedward.coordinator.setup import FederationSetup
 from fedward.core.arrays import Arrays, flatten, num_parameters, unflatten
+from fedward.core.compress import UNCOMPRESSED, CompressionSettings
 from fedward.core.messages import JSONValue, Reply, Task
 from fedward.privacy import PrivacyEvent
 from fedward.secagg.task import SecAggTask
@@ -95,8 +96,14 @@ def combiner_for(
         weight_scale = max(samples.values())
         return SecureCombiner(plan.run_id, p, weight_scale, plan.deadline_s, setup_samples=samples)
     if p.dp == DpMode.SITE:
-        return NoisyCombiner(privacy, plan.deadline_s, setup_samples=samples)
-    return PlainCombiner(strategy, plan.deadline_s, record_spend=p.dp == DpMode.RECORD, setup_samples=samples)
+        return NoisyCombiner(privacy, plan.deadline_s, setup_samples=samples, compression=plan.compression)
+    return PlainCombiner(
+        strategy,
+        plan.deadline_s,
+        record_spend=p.dp == DpMode.RECORD,
+        setup_samples=samples,
+        compression=plan.compression,
+    )
 
 
 def take_failures(
@@ -114,16 +121,23 @@ def take_failures(
 
 class _FoldingCombiner:
     """Send the fit tasks, record the failures, then check and fold the usable replies one at a time into
-    the accumulator `_accumulator` makes (drawn after the replies arrive)."""
+    the accumulator `_accumulator` makes (drawn after the replies arrive). With `compression` the fit
+    tasks ask the sites for compressed updates, decoded and checked before they are folded in."""
 
     def __init__(
-        self, deadline_s: float | None, *, record_spend: bool, setup_samples: Mapping[str, int]
+        self,
+        deadline_s: float | None,
+        *,
+        record_spend: bool,
+        setup_samples: Mapping[str, int],
+        compression: CompressionSettings = UNCOMPRESSED,
     ) -> None:
         self._deadline_s, self._record_spend = deadline_s, record_spend
         self._setup_samples = dict(setup_samples)  # each site's DESCRIBE count: its largest weight
+        self._compression = compression
 
     def task_config(self, rnd: int, selected: Sequence[str], params: Arrays) -> dict[str, JSONValue]:
-        return {}
+        return self._compression.to_config()
 
     def combine(
         self, transport: Transport, tasks: Sequence[Task], params: Arrays, observer: RoundObserver
@@ -140,6 +154,7 @@ class _FoldingCombiner:
             observer,
             record_spend=self._record_spend,
             setup_samples=self._setup_samples,
+            compression=self._compression,
         )
 
     def _accumulator(self, params: Arrays, selected: int) -> Accumulator:
@@ -156,8 +171,11 @@ class PlainCombiner(_FoldingCombiner):
         *,
         record_spend: bool,
         setup_samples: Mapping[str, int],
+        compression: CompressionSettings = UNCOMPRESSED,
     ) -> None:
-        super().__init__(deadline_s, record_spend=record_spend, setup_samples=setup_samples)
+        super().__init__(
+            deadline_s, record_spend=record_spend, setup_samples=setup_samples, compression=compression
+        )
         self._strategy = strategy
 
     def _accumulator(self, params: Arrays, selected: int) -> Accumulator:
@@ -169,9 +187,14 @@ class NoisyCombiner(_FoldingCombiner):
     divide by the number of selected sites (`NoisyClippedSum`)."""
 
     def __init__(
-        self, privacy: PrivacyState, deadline_s: float | None, *, setup_samples: Mapping[str, int]
+        self,
+        privacy: PrivacyState,
+        deadline_s: float | None,
+        *,
+        setup_samples: Mapping[str, int],
+        compression: CompressionSettings = UNCOMPRESSED,
     ) -> None:
-        super().__init__(deadline_s, record_spend=False, setup_samples=setup_samples)
+        super().__init__(deadline_s, record_spend=False, setup_samples=setup_samples, compression=compression)
         self._privacy = privacy
 
     def _accumulator(self, params: Arrays, selected: int) -> Accumulator:
@@ -189,6 +212,7 @@ def fold_replies(
     *,
     record_spend: bool,
     setup_samples: Mapping[str, int],
+    compression: CompressionSettings = UNCOMPRESSED,
 ) -> Combined:
     """Check each `ok` reply with the observer, then its payload, and fold it in, in task order; one
     reply at a time, because a deployed transport reads each from disk on lookup. A reply's weight is
@@ -201,7 +225,7 @@ def fold_replies(
             continue
         limit = setup_samples[task.site]
         outcomes[task.site], event = _fold(
-            task, replies[task.site], params, acc, observer, record_spend, limit
+            task, replies[task.site], params, acc, observer, record_spend, limit, compression
         )
         if event is not None:
             events[task.site] = event
@@ -217,6 +241,7 @@ def _fold(
     observer: RoundObserver,
     record_spend: bool,
     setup_samples: int,
+    compression: CompressionSettings,
 ) -> tuple[SiteOutcome, PrivacyEvent | None]:
     """One `ok` reply: verified against the task's round (never the round the reply claims), checked,
     folded in with its sample count as weight (the signed count, with an audit); its bytes are
@@ -225,7 +250,9 @@ def _fold(
     if rejected is not None:
         return SiteOutcome("rejected", reply.num_samples, reply.train_seconds, error=rejected), None
     try:
-        update, event = fit_update(reply, params, needs_spend=record_spend, setup_samples=setup_samples)
+        update, event = fit_update(
+            reply, params, needs_spend=record_spend, setup_samples=setup_samples, compression=compression
+        )
     except UnusablePayload as exc:
         return SiteOutcome(
             "failed", reply.num_samples, reply.train_seconds, error=f"unusable update: {exc}"

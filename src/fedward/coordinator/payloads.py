@@ -12,7 +12,8 @@ import numpy.typing as npt
 from safetensors import SafetensorError
 
 from fedward.coordinator.privacy import record_dp_event
-from fedward.core.arrays import Arrays, arrays_from_bytes, check_finite
+from fedward.core.arrays import Arrays, add, arrays_from_bytes, check_finite
+from fedward.core.compress import UNCOMPRESSED, CompressionSettings, decode_update
 from fedward.core.messages import Reply
 from fedward.privacy import PrivacyEvent
 
@@ -36,14 +37,24 @@ def check_weight(num_samples: int, setup_samples: int) -> None:
 
 
 def fit_update(
-    reply: Reply, params: Arrays, *, needs_spend: bool, setup_samples: int
+    reply: Reply,
+    params: Arrays,
+    *,
+    needs_spend: bool,
+    setup_samples: int,
+    compression: CompressionSettings = UNCOMPRESSED,
 ) -> tuple[Arrays, PrivacyEvent | None]:
     """The model in a fit reply (read-only views into its bytes), checked against the global model's
     names and shapes, finite, with a positive sample count no larger than the site's set-up count
-    (`check_weight`); and its DP-SGD spend when `needs_spend`."""
+    (`check_weight`); and its DP-SGD spend when `needs_spend`. A compressed reply (`compression`) carries
+    the update instead: decoded and checked (core/compress.py `decode_update`), the model is `params`
+    plus it."""
     event = _spend(reply) if needs_spend else None
     try:
-        update = arrays_from_bytes(reply.parameters, copy=False)
+        if compression.kind == "none":
+            update = arrays_from_bytes(reply.parameters, copy=False)
+        else:
+            update = add(params, decode_update(reply.parameters, params, compression))
     except ValueError as exc:
         raise UnusablePayload(str(exc)) from None
     if update.keys() != params.keys() or any(update[k].shape != params[k].shape for k in params):

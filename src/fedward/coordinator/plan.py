@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fedward.config import PrivacyConfig
+from fedward.core.compress import UNCOMPRESSED, CompressionSettings
 from fedward.models import InitModel
 from fedward.release.gates import ReleaseGates
 from fedward.settings import PersonalizeSettings, TrainSettings
@@ -39,6 +40,7 @@ class FederationPlan:
     # `[strategy] class_weights`: the weights themselves come from the sites' label counts (setup.py)
     class_weights: str = "none"
     gates: ReleaseGates | None = None  # `[release]` gates on the final model (and its baseline); None: none
+    compression: CompressionSettings = UNCOMPRESSED  # `[compression]`: how sites send updates
 
     def evaluates(self, rnd: int) -> bool:
         """Is round `rnd` followed by an evaluation? Every `eval_every` rounds, and always the last."""

@@ -29,6 +29,7 @@ from fedward.coordinator.plan import FederationPlan
 from fedward.coordinator.privacy import PrivacyState
 from fedward.coordinator.rounds import RoundRecord
 from fedward.coordinator.setup import FederationSetup
+from fedward.coordinator.traffic import CountingTransport
 from fedward.core.arrays import Arrays, arrays_to_bytes
 from fedward.core.messages import JSONValue, Task, TaskKind
 from fedward.settings import TrainSettings
@@ -70,6 +71,8 @@ def run_round(
     the next global model (`params` itself when the round could not aggregate). `not_admitted`: the
     set-up sites the round left out because they are revoked or expired (recorded, never asked)."""
     start = time.perf_counter()
+    traffic = CountingTransport(ctx.transport)  # the round's payload bytes, up and down
+    ctx = dataclasses.replace(ctx, transport=traffic)
     record = RoundRecord(rnd, selected, not_admitted=list(not_admitted))
     shared = fit_config(ctx, rnd, selected, params)
     payload = arrays_to_bytes(params)
@@ -90,6 +93,7 @@ def run_round(
             ctx.transport, ctx.plan, ctx.setup, model(), rnd, ctx.observer
         )
         record.eval_seconds = time.perf_counter() - eval_start
+    record.bytes_up, record.bytes_down = traffic.bytes_up, traffic.bytes_down
     record.seconds = time.perf_counter() - start
     return record, params
 

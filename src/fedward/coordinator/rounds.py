@@ -40,6 +40,8 @@ class RoundRecord:
     privacy_note: str | None = None
     privacy_events: dict[str, dict[str, str | float | int]] = field(default_factory=dict)  # spend recorded
     not_admitted: list[str] = field(default_factory=list)  # set-up sites left out: revoked or expired
+    bytes_up: int = 0  # payload bytes of the round's replies (coordinator/traffic.py)
+    bytes_down: int = 0  # payload bytes of the round's tasks
 
     @property
     def overhead_seconds(self) -> float:
@@ -64,4 +66,6 @@ class RoundRecord:
             "privacy_note": self.privacy_note,
             "privacy_events": self.privacy_events,
             "not_admitted": self.not_admitted,
+            "bytes_up": self.bytes_up,
+            "bytes_down": self.bytes_down,
         }

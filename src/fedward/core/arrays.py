@@ -8,7 +8,8 @@ Written by hand here: `_float32_views`, a strict reader that returns read-only n
 message instead of copies. The safetensors library's numpy API copies every tensor on load, and on the
 per-round hot path (a coordinator parsing ten 4 MB replies) those copies were a sixth of the framework's
 time. The reader accepts only what the library writes for float32 tensors (checked against the library
-in tests/unit/core/test_arrays.py) and raises ValueError on anything else.
+in tests/unit/core/test_arrays.py) and raises ValueError on anything else. `tensors_from_bytes` is the same
+reader admitting int8 and int32 tensors too: the compressed updates' wire format (core/compress.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "num_parameters",
     "sha256_arrays",
     "subtract",
+    "tensors_from_bytes",
     "unflatten",
     "zeros_like",
 ]
@@ -73,8 +75,23 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+# the safetensors dtype names the strict reader knows, with their numpy dtype (little-endian)
+_DTYPES: dict[str, np.dtype[Any]] = {"F32": np.dtype("<f4"), "I32": np.dtype("<i4"), "I8": np.dtype("i1")}
+
+
+def tensors_from_bytes(data: bytes) -> dict[str, npt.NDArray[Any]]:
+    """Zero-copy, strict parse of safetensors bytes whose tensors are each F32, I32 or I8 (read-only
+    views, native numpy dtypes); ValueError on anything else, as `arrays_from_bytes(copy=False)`."""
+    return _views(data, ("F32", "I32", "I8"))
+
+
 def _float32_views(data: bytes) -> Arrays:
     """Zero-copy parse of safetensors bytes holding only F32 tensors; strict, fails closed."""
+    return _views(data, ("F32",))
+
+
+def _views(data: bytes, dtypes: tuple[str, ...]) -> dict[str, npt.NDArray[Any]]:
+    """Zero-copy parse of safetensors bytes holding only tensors of `dtypes`; strict, fails closed."""
     if len(data) < 8:
         raise ValueError("safetensors data shorter than its 8-byte header length")
     n = int.from_bytes(data[:8], "little")
@@ -90,14 +107,15 @@ def _float32_views(data: bytes) -> Arrays:
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
             raise ValueError(f"tensor {name!r}: malformed header entry")
         shape, offsets = info["shape"], info["data_offsets"]
-        if info["dtype"] != "F32":
-            raise ValueError(f"tensor {name!r}: dtype {info['dtype']!r}, expected F32")
+        if info["dtype"] not in dtypes:
+            raise ValueError(f"tensor {name!r}: dtype {info['dtype']!r}, expected {' or '.join(dtypes)}")
+        size = _DTYPES[info["dtype"]].itemsize
         if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
             raise ValueError(f"tensor {name!r}: malformed shape")
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
             raise ValueError(f"tensor {name!r}: malformed data_offsets")
         begin, end = offsets
-        if not 0 <= begin <= end <= body or end - begin != 4 * math.prod(shape):
+        if not 0 <= begin <= end <= body or end - begin != size * math.prod(shape):
             raise ValueError(f"tensor {name!r}: data_offsets do not match its shape or the buffer")
         spans.append((begin, end, name))
     spans.sort()
@@ -108,11 +126,12 @@ def _float32_views(data: bytes) -> Arrays:
         cursor = end
     if cursor != body:
         raise ValueError("safetensors data buffer has trailing bytes")
-    out: Arrays = {}
+    out: dict[str, npt.NDArray[Any]] = {}
     for name in sorted(header):
         begin, end = header[name]["data_offsets"]
-        view = np.frombuffer(data, dtype="<f4", count=(end - begin) // 4, offset=base + begin)
-        out[name] = view.reshape(header[name]["shape"]).view(np.float32)
+        dtype = _DTYPES[header[name]["dtype"]]
+        view = np.frombuffer(data, dtype=dtype, count=(end - begin) // dtype.itemsize, offset=base + begin)
+        out[name] = view.reshape(header[name]["shape"]).view(dtype.newbyteorder("="))
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fedward.aggregation import Strategy, build_strategy
 from fedward.config import BUILTIN_PREFIX, FederationConfig
 from fedward.coordinator import FederationPlan
+from fedward.core.compress import CompressionSettings
 from fedward.errors import ConfigError
 from fedward.models import InitModel, read_init_model
 from fedward.models.builtin import builtin_model
@@ -63,6 +64,7 @@ def plan_for(
         class_weights=s.class_weights,
         personalize=_personalize(cfg),
         gates=gates,
+        compression=CompressionSettings(cfg.compression.kind, cfg.compression.topk_fraction),
     )
 
 

@@ -138,6 +138,11 @@ def build_summary(
             if o.status != "ok"
         ],
     }
+    summary["communication"] = {  # payload bytes over every round (coordinator/traffic.py)
+        "compression": cfg.compression.kind,
+        "bytes_up": sum(r.bytes_up for r in rounds),
+        "bytes_down": sum(r.bytes_down for r in rounds),
+    }
     summary["privacy"] = _privacy(cfg, result)
     summary["release"] = _release(result)
     summary["class_weights"] = _class_weights(cfg, result)

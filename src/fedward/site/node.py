@@ -28,6 +28,7 @@ import torch
 
 from fedward.config import DpMode
 from fedward.core.arrays import Arrays, add, arrays_from_bytes, arrays_to_bytes, flatten
+from fedward.core.compress import CompressionSettings, encode_int8, encode_topk
 from fedward.core.messages import JSONScalar, JSONValue, Reply, ReplyStatus, Task, TaskKind
 from fedward.core.metrics import scored_metrics
 from fedward.models import ModelSpec, build_model, load_arrays, model_arrays
@@ -68,6 +69,9 @@ class Site:
         self._sessions: dict[tuple[str, int], SecAggSite] = {}  # this round's secure-aggregation session
         self._pending: dict[tuple[str, int], _Pending] = {}
         self.personalization: dict[str, Personalization] = {}  # by run id: the site's own models, kept
+        # by run id: what top-k compression has not sent yet (error feedback), kept across the rounds
+        # the site sits out, added to its next update
+        self.residuals: dict[str, Arrays] = {}
 
     @property
     def name(self) -> str:
@@ -162,8 +166,14 @@ class Site:
     def _protected(
         self, task: Task, dp: DpSettings, start: Arrays, trained: Arrays, num_samples: int
     ) -> bytes:
-        """What leaves the site: the model, the clipped model (site-level DP), or a SecAgg session opening."""
+        """What leaves the site: the model, the clipped model (site-level DP), the compressed update (after
+        any clipping: post-processing), or a SecAgg session opening."""
         secure = SecAggTask.in_config(task.config)
+        compression = CompressionSettings.from_config(task.config)
+        if compression.kind != "none":
+            if secure:  # the config refuses this pair; a task asking for it is refused too
+                raise ValueError("compressed updates do not work with secure aggregation")
+            return self._compressed(task.run_id, protect_update(start, trained, dp), compression)
         if not secure and dp.mode != DpMode.SITE:
             return arrays_to_bytes(trained)
         update = protect_update(start, trained, dp)
@@ -179,6 +189,16 @@ class Site:
             )
         self._sessions = {(task.run_id, task.round): session}  # a new round closes any older session
         return session.start()
+
+    def _compressed(self, run_id: str, update: Arrays, compression: CompressionSettings) -> bytes:
+        """The update as int8, or its top-k entries with the residual carried to the next round."""
+        if compression.kind == "int8":
+            return encode_int8(update)
+        residual = self.residuals.get(run_id)
+        if residual is not None:
+            update = add(update, residual)
+        payload, self.residuals[run_id] = encode_topk(update, compression.topk_fraction)
+        return payload
 
     def _secagg(self, task: Task) -> Reply:
         session = self._sessions.get((task.run_id, task.round))

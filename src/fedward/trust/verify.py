@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fedward.core.arrays import arrays_from_bytes, check_finite
+from fedward.core.arrays import check_finite, tensors_from_bytes
 from fedward.crypto import SignatureError, verify
 from fedward.trust.errors import PackageError, PackageRejected, Reason, RosterError
 from fedward.trust.formats import check_hex, check_int, parse_utc
@@ -222,14 +222,14 @@ class PackageVerifier:
             )
         if manifest.payload_kind != "safetensors":
             return  # a masked secure-aggregation payload is checked by the secure-aggregation layer
-        try:
-            arrays = arrays_from_bytes(payload, copy=False)
+        try:  # float32 tensors, or a compressed update's int8/int32 ones (its layout: the combiner's check)
+            tensors = tensors_from_bytes(payload)
         except Exception as exc:
             raise PackageRejected(
-                Reason.MALFORMED_PAYLOAD, f"payload is not float32 safetensors: {exc}"
+                Reason.MALFORMED_PAYLOAD, f"payload is not float32 (or int8/int32) safetensors: {exc}"
             ) from None
         try:
-            check_finite(arrays)
+            check_finite({k: a for k, a in tensors.items() if a.dtype.kind == "f"})
         except ValueError as exc:
             raise PackageRejected(Reason.NON_FINITE_PAYLOAD, str(exc)) from None
 

@@ -14,6 +14,7 @@ from fedward.core.arrays import (
     num_parameters,
     sha256_arrays,
     subtract,
+    tensors_from_bytes,
 )
 
 
@@ -124,3 +125,48 @@ def test_duplicate_header_keys_are_refused():
 def test_a_well_formed_forged_message_is_read_like_the_library_reads_it():
     data = _forge(GOOD, np.array([1.5, -2.0], np.float32).tobytes())  # power check for the cases above
     assert np.array_equal(arrays_from_bytes(data, copy=False)["w"], library_load(data)["w"])
+
+
+# --- the same reader with int8 and int32 tensors (compressed updates, core/compress.py) ------------------
+
+mixed_arrays = st.dictionaries(
+    st.text("abcdefgh._0123/", min_size=1, max_size=8),
+    st.sampled_from([np.int8, np.int32, np.float32]).flatmap(
+        lambda t: arrays(t, array_shapes(min_dims=0, max_dims=3, max_side=5))
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@given(mixed_arrays)
+def test_typed_views_equal_what_the_library_loads(a):
+    data = arrays_to_bytes(a)
+    views = tensors_from_bytes(data)
+    reference = library_load(data)
+    assert views.keys() == reference.keys()
+    for k in views:
+        assert views[k].dtype == reference[k].dtype and views[k].shape == reference[k].shape
+        assert np.array_equal(views[k], reference[k], equal_nan=views[k].dtype.kind == "f")
+        assert not views[k].flags.writeable
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _forge({"q": {"dtype": "I8", "shape": [3], "data_offsets": [0, 2]}}, bytes(2)),  # shape vs bytes
+        _forge({"i": {"dtype": "I32", "shape": [2], "data_offsets": [0, 4]}}, bytes(4)),  # 4 bytes per entry
+        _forge({"u": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]}}, bytes(2)),  # unknown dtype
+        _forge({"i": {"dtype": "I64", "shape": [1], "data_offsets": [0, 8]}}, bytes(8)),  # not admitted
+    ],
+)
+def test_malformed_typed_messages_are_refused(data):
+    with pytest.raises(ValueError):
+        tensors_from_bytes(data)
+
+
+def test_the_float32_reader_still_refuses_integer_tensors():
+    data = arrays_to_bytes({"q": np.arange(4, dtype=np.int8)})
+    with pytest.raises(ValueError, match="expected F32"):
+        arrays_from_bytes(data, copy=False)
+    assert np.array_equal(tensors_from_bytes(data)["q"], np.arange(4, dtype=np.int8))  # power check
