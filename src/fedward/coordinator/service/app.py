@@ -121,7 +121,8 @@ def _strict_body(model: type[_M]) -> Callable[[Request], Awaitable[_M]]:
         except DuplicateKeyError as exc:
             raise Refusal(400, "duplicate_key", f"invalid request: body: {exc}", site=site) from None
         except ValidationError as exc:
-            raise Refusal(422, "malformed", _describe(exc.errors()), site=site) from None
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]  # as FastAPI's own say
+            raise Refusal(422, "malformed", _describe(errors), site=site) from None
 
     return parse
 
