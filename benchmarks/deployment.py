@@ -155,6 +155,7 @@ def write_federation(
     poll: float = 20.0,
     alpha: float = 1.0,
     batch_size: int = 16,
+    deployment_extra: str = "",
 ) -> Path:
     """A tabular federation file on the breast-cancer set's first 15 features, with [deployment]."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -166,7 +167,7 @@ def write_federation(
         f'[model]\nname = "mlp"\nhidden = {list(hidden)}\n',
         f'[strategy]\nname = "fedavg"\nbatch_size = {batch_size}\nlr = 0.05\n',
         f'[deployment]\ncoordinator = "https://127.0.0.1:{port}"\npoll_seconds = {poll}\n'
-        "linger_seconds = 10\n",
+        f"linger_seconds = 10\n{deployment_extra}",
     ]
     for split in dirichlet_split(y, sites, alpha, seed=0):
         train, test = write_site_csvs(folder, x, y, names, split, "target")
@@ -299,7 +300,11 @@ def throughput(size: int, seconds: Sequence[float]) -> dict[str, Any]:
 def upload_benchmark(
     work: Path, size: int, runs: int, threads: int, lab_modes: Sequence[str] = LAB_MODES
 ) -> dict[str, Any]:
-    cfg = write_federation(work / "data", sites=1, rounds=1, hidden=(8,), port=free_port())
+    # the blobs uploaded answer no real task: the site's open describe task must allow them
+    extra = f"upload_overhead_mib = {max(16, 2 * size // (1 << 20))}\n"
+    cfg = write_federation(
+        work / "data", sites=1, rounds=1, hidden=(8,), port=free_port(), deployment_extra=extra
+    )
     kits = work / "kits"
     site = provision_kits(cfg, kits)[0]
     result: dict[str, Any] = {"bytes": size, "chunk_bytes": DEFAULT_CHUNK_BYTES, "mb": "10^6 bytes"}
@@ -363,8 +368,10 @@ def lab_app(kit_dir: Path, state: Path) -> Any:
     from fedward.coordinator.service.app import ServiceContext, create_app
     from fedward.coordinator.service.board import Board
     from fedward.coordinator.service.metrics import ServiceMetrics
-    from fedward.coordinator.state import BlobStore, open_state_store, sql_url_for
+    from fedward.coordinator.state import BlobStore, TaskRecord, open_state_store, sql_url_for
+    from fedward.core.messages import Task, TaskKind
     from fedward.deployment.roster_watch import RosterWatch
+    from fedward.transport.wire import task_to_message
 
     kit = load_coordinator_kit(kit_dir)
     cfg = load_kit_config(kit)
@@ -380,7 +387,13 @@ def lab_app(kit_dir: Path, state: Path) -> Any:
         site_key=RosterWatch(kit.roster_file, kit.admin_public, store).site_key,
         poll_seconds=cfg.deployment.poll_seconds,
         max_chunk_bytes=int(max(cfg.deployment.chunk_mib * 2, 16) * (1 << 20)),
+        upload_overhead_bytes=1 << 32,  # the lab measures uploads, not the bound
     )
+    for site in cfg.sites:  # an upload is opened only while the site has an open task: give it one
+        message = task_to_message(Task("lab", 1, site.name, TaskKind.FIT, b"", {}))
+        body = message.model_dump_json()
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        store.put_task(TaskRecord(message.task_id, site.name, 1, "fit", body, digest))
     return create_app(ctx)
 
 

@@ -252,6 +252,9 @@ class DeploymentConfig(_Strict):
     poll_seconds: float = Field(20.0, gt=0, le=300)  # how long a site's request for a task may wait
     chunk_mib: float = Field(5.0, gt=0, le=64)  # upload chunk size
     max_update_mib: float = Field(4096.0, gt=0)  # the largest update (or model) the coordinator accepts
+    upload_expiry_seconds: float = Field(600.0, gt=0)  # a partial upload idle this long is removed
+    max_partial_uploads: int = Field(4, ge=1, le=1000)  # partial uploads one site may hold at once
+    upload_overhead_mib: float = Field(8.0, gt=0)  # an upload may be 4x the round's model plus this
     linger_seconds: float = Field(60.0, ge=0)  # after the run, how long to wait for sites to learn it ended
     certificate_days: int = Field(365, ge=1, le=3650)
 

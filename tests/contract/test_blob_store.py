@@ -293,3 +293,22 @@ def test_a_restarted_upload_starts_a_fresh_running_hash(
     store.write_chunk("alpha", name, 0, data[:500])
     assert store.write_chunk("alpha", name, 500, data[500:]).complete
     assert store.read(name) == data and hashed == []
+
+
+def test_partial_uploads_are_listed_with_their_last_activity_and_expire(store: BlobStore) -> None:
+    idle, busy = b"i" * 100, b"b" * 100
+    store.start_upload("alpha", sha(idle), 100, now=1000.0)
+    store.write_chunk("alpha", sha(idle), 0, idle[:10], now=1100.0)
+    store.start_upload("beta", sha(busy), 100, now=1000.0)
+    store.write_chunk("beta", sha(busy), 0, busy[:10], now=1900.0)  # a chunk is activity
+    restarted = BlobStore(store.directory, max_bytes=store.max_bytes)  # activity survives a restart
+    listed = [(p.site, p.offset, p.active) for p in restarted.partial_uploads()]
+    assert listed == [("alpha", 10, 1100.0), ("beta", 10, 1900.0)]
+    assert [p.site for p in restarted.expire(before=1500.0)] == ["alpha"]
+    assert not (store.directory / "uploads" / "alpha" / f"{sha(idle)}.part").exists()
+    assert restarted.upload_status("alpha", sha(idle)) is None
+    assert restarted.start_upload("alpha", sha(idle), 100).offset == 0  # begun again from the start
+    assert restarted.discard_upload("beta", sha(busy)) and not restarted.discard_upload("beta", sha(busy))
+    assert [p.site for p in restarted.partial_uploads()] == ["alpha"]
+    restarted.write_chunk("alpha", sha(idle), 0, idle)
+    assert restarted.partial_uploads() == [] and restarted.read(sha(idle)) == idle

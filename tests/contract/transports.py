@@ -8,9 +8,10 @@ coordinator's HTTP application through `CoordinatorClient` over a `TestClient`, 
 blob downloads and chunked uploads, as `fedward site run` does.
 
 `Connected.send_again(task, reply)` is a site's second answer to a task, sent after its first: over the
-service it is posted like any reply (the outcome is the client's: "accepted", "duplicate" or "closed",
-which covers every 409 refusal); in memory a handler answers by returning once, so there is no channel
-for a second answer and the outcome is "no channel".
+service it is sent like any reply (the outcome is the client's: "accepted", "duplicate" or "closed",
+which covers every 409 refusal, an upload refused for want of an open task included); in memory a
+handler answers by returning once, so there is no channel for a second answer and the outcome is
+"no channel".
 """
 
 from __future__ import annotations
@@ -97,10 +98,7 @@ class _Service:
         self.threads.append(thread)
 
     def send_again(self, task: Task, reply: Reply) -> str:
-        client = self.client(task.site)
-        if reply.parameters:
-            client.upload(reply.parameters)
-        return client.post_reply(reply_to_message(reply, task_id(task)))
+        return self.client(task.site).send_reply(reply_to_message(reply, task_id(task)), reply.parameters)
 
     def close(self) -> None:
         """Tell the sites the run is over and wait for their loops to end; a crashed loop fails the test."""

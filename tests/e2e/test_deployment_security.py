@@ -130,7 +130,8 @@ def _wait_until_up(live: Live, timeout_s: float = 120) -> None:
 def live(tmp_path_factory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("deployed")
     port = free_port()
-    table = deployment_table(port, poll=1, linger=0.5)
+    # the uploads below (24 MiB, 200 MB) answer no real task: the describe tasks' bound must allow them
+    table = deployment_table(port, poll=1, linger=0.5, extra="upload_overhead_mib = 256\n")
     cfg = tabular_federation(tmp / "federation", rounds=1, sites=4, extra=table)
     kits = tmp / "kits"
     assert run_cli(["provision", str(cfg), "--out", str(kits)]) == 0
@@ -514,13 +515,14 @@ def test_replies_and_uploads_for_another_site_and_replayed_replies_are_refused(l
     sha = hashlib.sha256(chunk).hexdigest()
     start, put = json.dumps({"sha256": sha, "size": len(chunk)}).encode(), f"/v1/uploads/{sha}?offset=0"
     with live.http("site_01") as site_01, live.http("site_00") as site_00:
+        # uploads first: an upload is opened only while the site's task is open
+        assert _send(site_01, live, "site_01", "POST", "/v1/uploads", start).status_code == 200
+        intruder = _send(site_00, live, "site_00", "PUT", put, chunk)
+        owner = _send(site_01, live, "site_01", "PUT", put, chunk)
         hijack = _send(site_01, live, "site_01", "POST", REPLIES, _reply(victim_task, "site_01"))
         own = _send(site_01, live, "site_01", "POST", REPLIES, _reply(own_task, "site_01"))
         retry = _send(site_01, live, "site_01", "POST", REPLIES, _reply(own_task, "site_01"))
         replay = _send(site_01, live, "site_01", "POST", REPLIES, _reply(own_task, "site_01", "changed"))
-        assert _send(site_01, live, "site_01", "POST", "/v1/uploads", start).status_code == 200
-        intruder = _send(site_00, live, "site_00", "PUT", put, chunk)
-        owner = _send(site_01, live, "site_01", "PUT", put, chunk)
     assert _reason(hijack) == (403, "wrong_site"), hijack.text
     assert _reason(replay) == (409, "replay"), replay.text
     assert _reason(intruder) == (404, "unknown_upload"), intruder.text

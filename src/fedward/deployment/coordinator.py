@@ -111,6 +111,9 @@ def _serve(
             poll_seconds=dep.poll_seconds,
             max_chunk_bytes=int(max(dep.chunk_mib * 2, 16) * (1 << 20)),
             max_update_bytes=int(dep.max_update_mib * (1 << 20)),
+            upload_expiry_s=dep.upload_expiry_seconds,
+            max_partial_uploads=dep.max_partial_uploads,
+            upload_overhead_bytes=int(dep.upload_overhead_mib * (1 << 20)),
             logger=log,
         )
     )

@@ -245,9 +245,7 @@ class _SiteLoop:
         self.send(failed, b"")
 
     def send(self, message: ReplyMessage, parameters: bytes) -> None:
-        if message.parameters is not None:
-            self.client.upload(parameters)
-        outcome = self.client.post_reply(message)
+        outcome = self.client.send_reply(message, parameters)
         if outcome == "closed":
             self.result.replies_closed += 1
         self.emit("reply", {"task_id": message.task_id, "status": message.status, "outcome": outcome})

@@ -39,10 +39,12 @@ from fedward.transport.tls import SiteRefused, client_ssl_context, tls_refusal
 from fedward.transport.wire import (
     API_PREFIX,
     BlobRef,
+    DuplicateKeyError,
     NextTask,
     ReplyMessage,
     UploadStart,
     UploadState,
+    parse_strict,
 )
 
 __all__ = [
@@ -52,8 +54,10 @@ __all__ = [
     "CoordinatorClient",
     "CoordinatorHealth",
     "CoordinatorUnreachable",
+    "PostOutcome",
     "ProtocolError",
     "SiteRefused",
+    "TaskClosed",
     "client_ssl_context",
 ]
 
@@ -69,6 +73,10 @@ PostOutcome = Literal["accepted", "duplicate", "closed"]
 
 class ProtocolError(Exception):
     """The coordinator answered something this client cannot use (a 4xx other than 401/403, bad JSON)."""
+
+
+class TaskClosed(ProtocolError):
+    """The coordinator will not take an upload: the site has no open task (it timed out meanwhile)."""
 
 
 class CoordinatorUnreachable(UserError):
@@ -122,10 +130,21 @@ def _detail(response: httpx.Response) -> str:
     return str(detail if detail is not None else body)[:500]
 
 
-def _parse(model: type[_M], response: httpx.Response) -> _M:
+def _reason(response: httpx.Response) -> str | None:
+    """The refusal's short `reason` code, if the answer has one."""
     try:
-        return model.model_validate_json(response.content)
-    except ValidationError as exc:
+        body = response.json()
+    except ValueError:
+        return None
+    reason = body.get("reason") if isinstance(body, dict) else None
+    return reason if isinstance(reason, str) else None
+
+
+def _parse(model: type[_M], response: httpx.Response) -> _M:
+    """The answer as `model`, parsed as strictly as the coordinator parses requests (`parse_strict`)."""
+    try:
+        return parse_strict(model, response.content)
+    except (ValidationError, DuplicateKeyError) as exc:
         raise ProtocolError(f"{response.request.url.path}: unexpected answer: {exc}") from None
 
 
@@ -258,6 +277,19 @@ class CoordinatorClient:
             digests.close()
         return ref
 
+    def send_reply(self, message: ReplyMessage, parameters: bytes) -> PostOutcome:
+        """Upload the reply's parameters (if it names any), then post it; "closed" also when the
+        coordinator closed the task (a timeout) before the upload could begin (`TaskClosed`)."""
+        try:
+            if message.parameters is not None:
+                self.upload(parameters)
+            return self.post_reply(message)
+        except TaskClosed as exc:
+            logger.info(
+                "reply not needed: task closed", extra={"task_id": message.task_id, "detail": str(exc)}
+            )
+            return "closed"
+
     def post_reply(self, message: ReplyMessage) -> PostOutcome:
         """POST the reply (its parameters uploaded first): accepted, a duplicate of ours, or task closed."""
         body = message.model_dump_json().encode()
@@ -279,7 +311,13 @@ class CoordinatorClient:
     def _upload_state(self, ref: BlobRef) -> UploadState:
         """POST /v1/uploads: announce the upload (idempotent) and learn how much the coordinator holds."""
         body = UploadStart(sha256=ref.sha256, size=ref.size).model_dump_json().encode()
-        state = _parse(UploadState, self._request(_Call("POST", "/uploads", body=body, content_type=_JSON)))
+        call = _Call("POST", "/uploads", body=body, content_type=_JSON, allow={409})
+        response = self._request(call)
+        if response.status_code == 409:
+            if _reason(response) == "no_open_task":
+                raise TaskClosed(f"upload {ref.sha256}: {_detail(response)}")
+            raise self._permanent(call, response)
+        state = _parse(UploadState, response)
         if (state.sha256, state.size) != (ref.sha256, ref.size) or state.offset > ref.size:
             raise ProtocolError(f"upload {ref.sha256}: the coordinator answered for another upload: {state}")
         return state

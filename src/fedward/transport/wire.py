@@ -9,13 +9,18 @@ hash before it posts the reply that names them. Nothing is ever unpickled.
 `task_id` names a task by what it is (run, round, site, kind, secure-aggregation stage), not by when it
 was sent, so a coordinator that restarts and replays its journal asks for the same task under the same
 id, and a site that already answered it answers again from its outbox.
+
+Both ends parse what they receive with `parse_strict`: a JSON object that names a key twice is refused
+(`DuplicateKeyError`: two parsers could read different values from it, and the signature covers both),
+and types are strict, so "1" is not an integer and neither is 1.0 (an integer is still a valid float).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -26,15 +31,18 @@ __all__ = [
     "API_PREFIX",
     "MAX_JSON_BYTES",
     "BlobRef",
+    "DuplicateKeyError",
     "NextTask",
     "ReplyMessage",
     "TaskMessage",
     "UploadStart",
     "UploadState",
+    "parse_strict",
     "reply_from_message",
     "reply_to_message",
     "task_from_message",
     "task_id",
+    "task_id_of",
     "task_to_message",
 ]
 
@@ -46,6 +54,34 @@ SiteName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]
 Short = Annotated[str, StringConstraints(max_length=256)]
 Scalar = str | int | float | bool | None
 Value = Scalar | list[Scalar]
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object in a message names the same key twice."""
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise DuplicateKeyError(f"the key {key[:64]!r} appears twice in one object")
+        obj[key] = value
+    return obj
+
+
+def parse_strict(model: type[_M], data: bytes | str) -> _M:
+    """`data` as a `model`: no duplicate keys (`DuplicateKeyError`), strict types (pydantic's
+    `ValidationError`, which also reports JSON that does not parse)."""
+    try:
+        json.loads(data, object_pairs_hook=_refuse_duplicates)
+    except DuplicateKeyError:
+        raise
+    except (ValueError, RecursionError):
+        pass  # not JSON: pydantic's parse below says where
+    return model.model_validate_json(data, strict=True)
 
 
 class _Message(BaseModel):
@@ -110,7 +146,12 @@ class UploadState(_Message):
 def task_id(task: Task) -> str:
     """The deterministic id of a task: the same task in a replayed run has the same id."""
     stage = task.config.get("secagg_stage")
-    ident = [task.run_id, task.round, task.site, task.kind.value, stage if isinstance(stage, str) else ""]
+    return task_id_of(task.run_id, task.round, task.site, task.kind, stage if isinstance(stage, str) else "")
+
+
+def task_id_of(run_id: str, round: int, site: str, kind: TaskKind, stage: str = "") -> str:
+    """`task_id` from the fields that name a task (`stage`: the secure-aggregation stage, or "")."""
+    ident = [run_id, round, site, kind.value, stage]
     return hashlib.sha256(b"fedward task|" + canonical_bytes(ident)).hexdigest()
 
 

@@ -4,6 +4,10 @@ Everything a site sends is hostile until proven otherwise. `RequestGate` (gate.p
 and checks the request signature before any route parses a byte of it; routes then validate bodies
 against the wire schemas (fedward.transport.wire) and refuse, with a 4xx and a JSON `detail`, anything
 that names another site's task, upload or blob, replays a reply, or points at a blob that never arrived.
+JSON bodies are parsed by `parse_strict` (fedward.transport.wire) from the very bytes the gate checked the
+signature over: an object with a duplicate key is refused (400, `duplicate_key`) and types are strict
+(422, `malformed`: no "1" for 1, no 1.0 for an integer). Uploads are bounded by the site's open tasks,
+a per-site quota and an expiry (service/uploads.py).
 Every refusal is counted in the metrics, recorded in the state store, and logged as one structured line;
 a refused request changes nothing else. The deeper checks of an update (package signature, round,
 model hash) belong to the round loop, which reads the replies this API stores.
@@ -15,14 +19,14 @@ POST /v1/replies, GET /v1/health, GET /metrics.
 
 import asyncio
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -30,9 +34,19 @@ from fedward.coordinator.service.context import Problem, Refusal, ServiceContext
 from fedward.coordinator.service.gate import BODY_SCOPE_KEY, SITE_SCOPE_KEY, RequestGate
 from fedward.coordinator.service.metrics import METRICS_CONTENT_TYPE
 from fedward.coordinator.service.replies import accept_reply
+from fedward.coordinator.service.uploads import open_upload
 from fedward.coordinator.state.blobs import UploadError, UploadStatus
 from fedward.transport.signing import HEADER_NONCE, HEADER_SIGNATURE, HEADER_SITE, HEADER_TIME
-from fedward.transport.wire import API_PREFIX, NextTask, ReplyMessage, TaskMessage, UploadStart, UploadState
+from fedward.transport.wire import (
+    API_PREFIX,
+    DuplicateKeyError,
+    NextTask,
+    ReplyMessage,
+    TaskMessage,
+    UploadStart,
+    UploadState,
+    parse_strict,
+)
 
 __all__ = ["Health", "ReplyAccepted", "ServiceContext", "create_app"]
 
@@ -40,6 +54,8 @@ _SHA256 = r"^[0-9a-f]{64}$"
 _POLL_THREADS = 256  # sites long-polling at once; more wait their turn
 _HTTP_REASONS = {404: "not_found", 405: "method_not_allowed"}
 _READ_BYTES = 1 << 20  # a blob download is streamed in pieces of this size
+_JSON_BODIES: tuple[type[BaseModel], ...] = (UploadStart, ReplyMessage)  # parsed by `_strict_body`
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class Health(BaseModel):
@@ -56,6 +72,7 @@ class ReplyAccepted(BaseModel):
 
 Responses = dict[int | str, dict[str, Any]]
 _GATE = {
+    400: "A JSON object in the body names a key twice, or a malformed Content-Length",
     401: "Unsigned, malformed, stale or replayed request, or a bad signature",
     403: "The site is not admitted by the roster, or is revoked, or acts for another site",
     413: "Body larger than the limit",
@@ -88,6 +105,54 @@ def _signer(
 
 
 Signer = Annotated[str, Depends(_signer)]
+
+
+def _strict_body(model: type[_M]) -> Callable[[Request], Awaitable[_M]]:
+    """A dependency that parses the JSON body the gate read (and checked the signature over) as `model`:
+    strict types, no duplicate keys. FastAPI's own body parsing would coerce "1" to 1."""
+
+    async def parse(request: Request) -> _M:
+        data = request.scope.get(BODY_SCOPE_KEY)
+        if not isinstance(data, bytes):
+            data = await request.body()
+        site = request.scope.get(SITE_SCOPE_KEY)
+        try:
+            return await run_in_threadpool(parse_strict, model, data)
+        except DuplicateKeyError as exc:
+            raise Refusal(400, "duplicate_key", f"invalid request: body: {exc}", site=site) from None
+        except ValidationError as exc:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]  # as FastAPI's own say
+            raise Refusal(422, "malformed", _describe(errors), site=site) from None
+
+    return parse
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that parses `model` itself (`_strict_body`)."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _add_body_schemas(app: FastAPI) -> None:
+    """Put the models `_strict_body` parses into the OpenAPI components (FastAPI only adds its own)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in _JSON_BODIES:
+            own = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, nested in own.pop("$defs", {}).items():
+                components.setdefault(name, nested)
+            components[model.__name__] = own
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 Sha256 = Annotated[str, Path(pattern=_SHA256, description="SHA-256 of the blob, lowercase hex")]
 
 
@@ -107,6 +172,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     _add_upload_routes(app, ctx)
     _add_reply_routes(app, ctx)
     _add_open_routes(app, ctx)
+    _add_body_schemas(app)
     return app
 
 
@@ -239,14 +305,26 @@ def _add_upload_routes(app: FastAPI, ctx: ServiceContext) -> None:
     unknown = {404: "This site has no upload of this blob"}
     octets = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
-    @app.post(f"{API_PREFIX}/uploads", response_model=UploadState, responses=_signed(conflict))
-    def start_upload(site: Signer, start: UploadStart) -> UploadState:
-        """Announce (or re-announce, to resume) an upload; the state says how many bytes are held."""
-        if start.size > ctx.max_update_bytes:
-            detail = f"an update of {start.size} bytes is over the limit of {ctx.max_update_bytes}"
-            raise Refusal(413, "too_large", detail, site=site)
+    @app.post(
+        f"{API_PREFIX}/uploads",
+        response_model=UploadState,
+        responses=_signed(
+            {
+                **conflict,
+                409: "Wrong size for an upload already begun, or the site has no open task to answer",
+                413: "Over the update limit, or over what a reply to the site's open task may be",
+                429: "The site's quota of partial uploads (count or bytes) is used up; retry later",
+            }
+        ),
+        openapi_extra=_json_body(UploadStart),
+    )
+    def start_upload(
+        site: Signer, start: Annotated[UploadStart, Depends(_strict_body(UploadStart))]
+    ) -> UploadState:
+        """Announce (or re-announce, to resume) an upload for an open task; the state says how many
+        bytes are held. Bounded by the site's open tasks, a quota and an expiry (service/uploads.py)."""
         try:
-            return _state(ctx.blobs.start_upload(site, start.sha256, start.size))
+            return _state(open_upload(ctx, site, start.sha256, start.size))
         except UploadError as exc:
             raise _upload_refusal(exc, site, start.sha256) from None
 
@@ -280,7 +358,7 @@ def _write_chunk(ctx: ServiceContext, site: str, sha256: str, offset: int, data:
     if ctx.blobs.upload_status(site, sha256) is None:
         raise Refusal(404, "unknown_upload", f"site {site!r} has not started upload {sha256}", site=site)
     try:
-        return _state(ctx.blobs.write_chunk(site, sha256, offset, data))
+        return _state(ctx.blobs.write_chunk(site, sha256, offset, data, now=ctx.now()))
     except UploadError as exc:
         raise _upload_refusal(exc, site, sha256) from None
 
@@ -291,13 +369,16 @@ def _add_reply_routes(app: FastAPI, ctx: ServiceContext) -> None:
         response_model=ReplyAccepted,
         responses=_signed(
             {
-                400: "The reply names parameters that were not uploaded",
+                400: "A key named twice, or the reply names parameters that were not uploaded",
                 404: "No such task",
                 409: "The task already has another reply, or was closed by a timeout",
             }
         ),
+        openapi_extra=_json_body(ReplyMessage),
     )
-    def post_reply(site: Signer, message: ReplyMessage) -> ReplyAccepted:
+    def post_reply(
+        site: Signer, message: Annotated[ReplyMessage, Depends(_strict_body(ReplyMessage))]
+    ) -> ReplyAccepted:
         """Store the site's reply to its task (the first one wins; an identical retry is accepted)."""
         duplicate = accept_reply(ctx, site, message)
         return ReplyAccepted(accepted=True, duplicate=duplicate)

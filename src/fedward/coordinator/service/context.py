@@ -9,6 +9,7 @@ the route. The answer a site gets is a `Problem`: a JSON object whose `detail` s
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,9 +23,19 @@ from fedward.coordinator.state.base import StateStore
 from fedward.coordinator.state.blobs import BlobStore
 from fedward.transport.signing import SIGNATURE_WINDOW_S
 
-__all__ = ["DEFAULT_MAX_CHUNK_BYTES", "Problem", "Refusal", "ServiceContext", "utc_now"]
+__all__ = [
+    "DEFAULT_MAX_CHUNK_BYTES",
+    "DEFAULT_MAX_PARTIAL_UPLOADS",
+    "DEFAULT_UPLOAD_EXPIRY_S",
+    "Problem",
+    "Refusal",
+    "ServiceContext",
+    "utc_now",
+]
 
 DEFAULT_MAX_CHUNK_BYTES = 16 << 20
+DEFAULT_UPLOAD_EXPIRY_S = 600.0  # a partial upload idle this long is removed
+DEFAULT_MAX_PARTIAL_UPLOADS = 4  # partial uploads one site may hold at once
 _DETAIL_CHARS = 500  # what a refusal record and log line keep of a detail
 
 
@@ -71,7 +82,8 @@ class Refusal(Exception):
 @dataclass
 class ServiceContext:
     """The coordinator service's dependencies. `site_key` gives a site's Ed25519 public key if the current
-    roster admits the site and its key is not revoked, else None; the caller builds it from the roster."""
+    roster admits the site and its key is not revoked, else None; the caller builds it from the roster.
+    The `upload_*` and `max_partial_uploads` fields bound what a site may upload (service/uploads.py)."""
 
     store: StateStore
     blobs: BlobStore
@@ -84,8 +96,13 @@ class ServiceContext:
     poll_seconds: float = 30.0
     max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES
     max_update_bytes: int = 1 << 30
+    upload_expiry_s: float = DEFAULT_UPLOAD_EXPIRY_S
+    max_partial_uploads: int = DEFAULT_MAX_PARTIAL_UPLOADS
+    upload_factor: float = 4.0  # an upload may be this many times the round's model, plus the overhead
+    upload_overhead_bytes: int = 8 << 20
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("fedward.coordinator.service"))
     signature_window_s: float = SIGNATURE_WINDOW_S
+    upload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def refuse(self, refusal: Refusal, path: str) -> None:
         """Count, record and log a refusal (blocking: the store may be a database)."""

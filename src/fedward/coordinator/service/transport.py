@@ -2,7 +2,8 @@
 
 `exchange` journals each task (its parameter bytes go to the blob store), wakes the sites' long polls,
 and waits until every task has a reply or the deadline passes; a task still open then is closed with a
-journaled timeout, so a late reply is refused and a replay decides the same way. A task that already has
+journaled timeout, so a late reply is refused and a replay decides the same way. Then the partial
+uploads of every site left with no open task are removed (service/uploads.py). A task that already has
 a reply in the journal (a restarted coordinator replaying its run) is answered at once from there, and a
 replayed task whose content differs from the journal's stops the run (`ReplayDivergedError`).
 
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from fedward.coordinator.service.board import Board
+from fedward.coordinator.service.uploads import discard_finished
 from fedward.coordinator.state.base import ReplyRecord, StateStore, TaskRecord
 from fedward.coordinator.state.blobs import BlobStore
 from fedward.core.messages import Reply, ReplyStatus, Task
@@ -51,6 +53,7 @@ class ServiceTransport:
         ids = {task.site: self._journal(task) for task in tasks}
         self._board.notify()
         self._wait(list(ids.values()), deadline_s)
+        discard_finished(self._store, self._blobs, ids)  # the round's step is over: no upload is due
         return _Replies(self._store, self._blobs, {t.site: (t, ids[t.site]) for t in tasks})
 
     def close(self) -> None:

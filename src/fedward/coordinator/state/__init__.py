@@ -11,13 +11,14 @@ from fedward.coordinator.state.base import (
     StateStore,
     TaskRecord,
 )
-from fedward.coordinator.state.blobs import BlobStore, UploadError, UploadStatus
+from fedward.coordinator.state.blobs import BlobStore, PartialUpload, UploadError, UploadStatus
 from fedward.coordinator.state.memory import MemoryStateStore
 from fedward.coordinator.state.sql import SqlStateStore, sql_url_for
 
 __all__ = [
     "BlobStore",
     "MemoryStateStore",
+    "PartialUpload",
     "ReplayDivergedError",
     "ReplyRecord",
     "RoundRow",

@@ -14,22 +14,30 @@ completing an upload does not read the file again; when that running hash does n
 bytes in the file (a restart, a torn tail, another writer) the whole file is hashed, streaming, instead.
 Memory use is one chunk, whatever the blob's size. Site names and hashes are checked before they touch a
 path.
+
+Every start and chunk sets the `.size` file's modification time to the caller's clock (`now`): that is
+the upload's last activity, which survives a restart, so the service can list a site's partial uploads
+(`partial_uploads`) for its quota and remove those idle for too long (`expire`) or whose site has no
+task left to answer (`discard_upload`). Which uploads may be opened at all is the service's decision
+(fedward.coordinator.service.uploads); this store only keeps the files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fedward.core.durable import fsync_dir
 
-__all__ = ["BlobStore", "UploadError", "UploadStatus"]
+__all__ = ["BlobStore", "PartialUpload", "UploadError", "UploadStatus"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")  # fullmatch: `$` would let a trailing newline through
 _SITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -66,6 +74,18 @@ class UploadStatus:
     size: int  # announced by the site when it started the upload
     offset: int  # bytes held: the next chunk starts here
     complete: bool  # the blob is stored and its hash verified
+
+
+@dataclass(frozen=True)
+class PartialUpload:
+    """An upload begun and not complete: whose, which blob, its announced size, the bytes held, and its
+    last activity (seconds since the epoch, by the clock the service passes in)."""
+
+    site: str
+    sha256: str
+    size: int
+    offset: int
+    active: float
 
 
 def _check_sha(sha: str) -> str:
@@ -142,8 +162,8 @@ class BlobStore:
         return self.path(sha).stat().st_size
 
     # --- uploads -------------------------------------------------------------------------------------
-    def start_upload(self, site: str, sha: str, size: int) -> UploadStatus:
-        """Begin, or resume, `site`'s upload of the blob `sha` of `size` bytes."""
+    def start_upload(self, site: str, sha: str, size: int, now: float | None = None) -> UploadStatus:
+        """Begin, or resume, `site`'s upload of the blob `sha` of `size` bytes (at time `now`)."""
         _check_site(site)
         _check_sha(sha)
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
@@ -160,9 +180,12 @@ class BlobStore:
                 )
             if status is None:
                 status = self._begin(site, sha, size)
+            self._touch(site, sha, now)
             return self._finish(site, sha, status) if status.offset == status.size else status
 
-    def write_chunk(self, site: str, sha: str, offset: int, data: bytes) -> UploadStatus:
+    def write_chunk(
+        self, site: str, sha: str, offset: int, data: bytes, now: float | None = None
+    ) -> UploadStatus:
         """Append `data` at `offset`, which must be the number of bytes held. The chunk that completes
         the upload verifies the hash and stores the blob."""
         _check_site(site)
@@ -200,6 +223,7 @@ class BlobStore:
                 return self._finish(site, sha, status, running)
             if running is not None:
                 self._remember(site, sha, running)
+            self._touch(site, sha, now)
             return status
 
     def upload_status(self, site: str, sha: str) -> UploadStatus | None:
@@ -211,6 +235,47 @@ class BlobStore:
                 return self._stored(sha, None)
             return self._partial(site, sha)
 
+    def partial_uploads(self, site: str | None = None) -> list[PartialUpload]:
+        """The uploads begun and not complete, of `site` or of every site, least recently active first."""
+        folders = [self._uploads / _check_site(site)] if site is not None else self._site_folders()
+        found = []
+        for folder in folders:
+            for size_file in folder.glob("*.size") if folder.is_dir() else ():
+                sha = size_file.name.removesuffix(".size")
+                if not _SHA256.fullmatch(sha):
+                    continue
+                try:
+                    active = size_file.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                status = self._partial(folder.name, sha)
+                if status is not None:
+                    found.append(PartialUpload(folder.name, sha, status.size, status.offset, active))
+        return sorted(found, key=lambda p: (p.active, p.site, p.sha256))
+
+    def discard_upload(self, site: str, sha: str) -> bool:
+        """Remove `site`'s partial upload of `sha` (its files); False if there was none."""
+        _check_site(site)
+        _check_sha(sha)
+        with self._lock(site, sha):
+            if self._partial(site, sha) is None:
+                return False
+            self._discard(site, sha)
+            return True
+
+    def expire(self, before: float) -> list[PartialUpload]:
+        """Remove every partial upload last active before `before`; the ones removed."""
+        removed = []
+        for upload in self.partial_uploads():
+            if upload.active < before:
+                with self._lock(upload.site, upload.sha256):
+                    current = self._active(upload.site, upload.sha256)
+                    if current is None or current >= before:  # resumed meanwhile, or gone
+                        continue
+                    self._discard(upload.site, upload.sha256)
+                removed.append(upload)
+        return removed
+
     # --- the files behind an upload ------------------------------------------------------------------
     def _remember(self, site: str, sha: str, running: _Running) -> None:
         with self._running_lock:
@@ -221,6 +286,21 @@ class BlobStore:
     def _forget(self, site: str, sha: str) -> _Running | None:
         with self._running_lock:
             return self._running.pop((site, sha), None)
+
+    def _site_folders(self) -> list[Path]:
+        return sorted(p for p in self._uploads.iterdir() if p.is_dir() and _SITE.fullmatch(p.name))
+
+    def _touch(self, site: str, sha: str, now: float | None) -> None:
+        """Record activity on the upload: the `.size` file's modification time becomes `now`."""
+        at = time.time() if now is None else now
+        with contextlib.suppress(FileNotFoundError):  # completed: the size file went with the partial
+            os.utime(self._size_file(site, sha), (at, at))
+
+    def _active(self, site: str, sha: str) -> float | None:
+        try:
+            return self._size_file(site, sha).stat().st_mtime
+        except FileNotFoundError:
+            return None
 
     def _lock(self, site: str, sha: str) -> threading.Lock:
         return self._locks[hash((site, sha)) % _LOCK_STRIPES]

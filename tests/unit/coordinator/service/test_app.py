@@ -198,6 +198,7 @@ def test_oversize_json_body_is_refused_before_it_is_read(tmp_path: Path) -> None
 
 def test_oversize_chunk_and_update_are_refused(tmp_path: Path) -> None:
     svc = make_service(tmp_path, max_chunk_bytes=1024, max_update_bytes=4096)
+    put_task(svc, "a", parameters=b"model")  # an upload is opened only to answer an open task
     data = _bytes(2048)
     sha = hashlib.sha256(data).hexdigest()
     assert svc.json("a", "POST", "/v1/uploads", {"sha256": sha, "size": 2048}).status_code == 200
@@ -209,6 +210,7 @@ def test_oversize_chunk_and_update_are_refused(tmp_path: Path) -> None:
     assert snapshot(svc) == before
     # power check: the same chunk fits a coordinator with a larger chunk limit
     roomy = make_service(tmp_path / "roomy", max_chunk_bytes=4096)
+    put_task(roomy, "a", parameters=b"model")
     roomy.json("a", "POST", "/v1/uploads", {"sha256": sha, "size": 2048})
     ok = roomy.call("a", "PUT", f"/v1/uploads/{sha}", params={"offset": 0}, content=data, headers=OCTETS)
     assert ok.status_code == 200 and ok.json()["complete"] is True
@@ -292,6 +294,7 @@ def test_unknown_task_and_missing_parameters_are_refused(tmp_path: Path) -> None
 
 def test_a_site_cannot_write_into_another_sites_upload(tmp_path: Path) -> None:
     svc = make_service(tmp_path)
+    put_task(svc, "a", parameters=b"model")
     data = _bytes(8192)
     sha = hashlib.sha256(data).hexdigest()
     svc.json("a", "POST", "/v1/uploads", {"sha256": sha, "size": len(data)})
