@@ -17,7 +17,7 @@ from fedward.site.policy import SitePolicy
 from fedward.transport import InMemoryTransport
 from fedward.trust import FederationKeys, new_federation_keys
 
-__all__ = ["SITES", "Recorder", "audited_run", "config", "site_data"]
+__all__ = ["SITES", "Recorder", "TaskRecorder", "audited_run", "config", "site_data"]
 
 SITES = ["st-olav", "haukeland"]
 
@@ -53,6 +53,21 @@ class Recorder:
         reply = self.site.handle(task)
         self.replies.append(reply)
         return reply
+
+
+class TaskRecorder:
+    """A site handler that passes tasks through and keeps every task it was sent."""
+
+    def __init__(self, site: Site) -> None:
+        self.site, self.tasks = site, []
+
+    @property
+    def name(self) -> str:
+        return self.site.name
+
+    def handle(self, task: Task) -> Reply:
+        self.tasks.append(task)
+        return self.site.handle(task)
 
 
 def audited_run(

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_harness import SITES, TaskRecorder
 
 from fedward.config import FederationConfig, parse_config
 from fedward.coordinator import run_federation
-from fedward.core.messages import Reply, Task, TaskKind
+from fedward.core.messages import TaskKind
 from fedward.models import ModelSpec
 from fedward.run.plan import plan_for, strategy_for
 from fedward.run.summary import BaselineResult, build_summary, described_site_data
@@ -19,8 +20,6 @@ from fedward.settings.class_weights import class_weights
 from fedward.simulation.baselines import centralized, local_only
 from fedward.site import LocalData, Site, TrainSettings
 from fedward.transport import InMemoryTransport
-
-SITES = ["st-olav", "haukeland"]
 
 
 def _config(tmp: Path, mode: str | None) -> FederationConfig:
@@ -42,23 +41,10 @@ def _skewed(seed: int, n: int = 80, cut: float = 0.9) -> LocalData:
     return LocalData(x[:60], y[:60], x[60:], y[60:], ("a", "b", "c"))
 
 
-class _Tasks:
-    def __init__(self, site: Site) -> None:
-        self.site, self.tasks = site, []
-
-    @property
-    def name(self) -> str:
-        return self.site.name
-
-    def handle(self, task: Task) -> Reply:
-        self.tasks.append(task)
-        return self.site.handle(task)
-
-
 def _run(tmp: Path, mode: str | None, cut: float = 0.9):
     cfg = _config(tmp, mode)
     datas = {name: _skewed(i, cut=cut) for i, name in enumerate(SITES)}
-    handlers = [_Tasks(Site(name, d)) for name, d in datas.items()]
+    handlers = [TaskRecorder(Site(name, d)) for name, d in datas.items()]
     transport = InMemoryTransport(handlers)
     try:
         result = run_federation(transport, plan_for(cfg, "run-1", None), strategy_for(cfg))

@@ -9,25 +9,23 @@ built by coordinator/audit.py, the sites' trust by run/site_trust.py), replayed 
 import hashlib
 from pathlib import Path
 
-import numpy as np
 import pytest
+from run_harness import SITES, TaskRecorder, config, site_data
 
-from fedward.config import FederationConfig, parse_config
 from fedward.coordinator import run_federation
 from fedward.core.arrays import arrays_from_bytes, arrays_to_bytes
-from fedward.core.messages import Reply, ReplyStatus, Task, TaskKind
+from fedward.core.messages import ReplyStatus, Task, TaskKind
 from fedward.ledger import CheckpointWitness, parse_signed_checkpoint, utc_clock
 from fedward.run.audit import open_audit
 from fedward.run.plan import plan_for, strategy_for
 from fedward.run.site_trust import site_trust
-from fedward.site import LocalData, Site
+from fedward.site import Site
 from fedward.site import trust as trust_module
 from fedward.site.policy import SitePolicy, parse_policy
 from fedward.site.trust import SiteTrust, TrustRefusal
 from fedward.transport import InMemoryTransport
 from fedward.trust import MANIFEST_FIELD, FederationKeys, new_federation_keys
 
-SITES = ["st-olav", "haukeland"]
 NAME = SITES[0]
 STRICT = {  # the site has 30 training rows: this policy refuses every fit task for min_samples
     "policy": {
@@ -38,38 +36,6 @@ STRICT = {  # the site has 30 training rows: this policy refuses every fit task 
         "max_rounds": 100_000,
     }
 }
-
-
-def config(tmp: Path) -> FederationConfig:
-    raw = {
-        "federation": {"task": "tabular", "name": "oncology", "rounds": 1, "seed": 3, "min_sites": 1},
-        "model": {"name": "logistic"},
-        "strategy": {"batch_size": 8, "lr": 0.1},
-        "sites": [{"name": s, "train": f"{s}-train.csv", "test": f"{s}-test.csv"} for s in SITES],
-    }
-    return parse_config(raw, source=tmp / "federation.toml")
-
-
-def site_data(seed: int, n: int = 40) -> LocalData:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 3)).astype(np.float32)
-    y = tuple("yes" if v > 0 else "no" for v in x[:, 0] + 0.1 * rng.normal(size=n))
-    return LocalData(x[:30], y[:30], x[30:], y[30:], ("a", "b", "c"))
-
-
-class TaskRecorder:
-    """Passes tasks to a site and keeps every task it was sent."""
-
-    def __init__(self, site: Site) -> None:
-        self.site, self.tasks = site, []
-
-    @property
-    def name(self) -> str:
-        return self.site.name
-
-    def handle(self, task: Task) -> Reply:
-        self.tasks.append(task)
-        return self.site.handle(task)
 
 
 class Recorded:
