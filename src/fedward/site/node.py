@@ -244,7 +244,7 @@ class Site:
         scale = {k: v for k, v in context.items() if not k.startswith("init/")}
 
         def split(x: npt.NDArray[np.float32], y: tuple[str, ...]) -> Split:
-            return Split(torch.from_numpy(self._inputs(x, arrays_to_bytes(scale))), encode_labels(y, classes))
+            return Split(torch.from_numpy(self._standardized(x, scale)), encode_labels(y, classes))
 
         if d.val_x is None:
             raise ValueError("no validation split: the site was loaded without [personalization]")
@@ -309,5 +309,10 @@ class Site:
     def _inputs(self, x: npt.NDArray[np.float32], context: bytes) -> npt.NDArray[np.float32]:
         if not self.data.standardizable:
             return x
-        ctx = arrays_from_bytes(context)
+        return self._standardized(x, arrays_from_bytes(context))
+
+    def _standardized(self, x: npt.NDArray[np.float32], ctx: Arrays) -> npt.NDArray[np.float32]:
+        """Tabular features in the federation's standardization (`ctx`); page images as they are."""
+        if not self.data.standardizable:
+            return x
         return ((x - ctx["feature_mean"]) / ctx["feature_scale"]).astype(np.float32)
