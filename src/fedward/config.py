@@ -144,6 +144,10 @@ class PrivacyConfig(_Strict):
     epsilon_budget: float | None = Field(None, gt=0)
     clip_norm: float = Field(1.0, gt=0)
     delta: float = Field(1e-5, gt=0, lt=0.1)
+    # record-level DP with secure aggregation: each site adds only its share of the round's noise, so the
+    # aggregate carries the noise one site would add alone (distributed DP; docs/privacy.md says what the
+    # guarantee then assumes)
+    shared_noise: bool = False
     # secure-aggregation settings: SecAgg+ graph degree (0 = every site is every site's neighbour), the
     # fraction of a site's shareholders needed to unmask, and the fixed-point encoding of the update
     neighbours: int = Field(0, ge=0)
@@ -154,6 +158,11 @@ class PrivacyConfig(_Strict):
 
     @model_validator(mode="after")
     def _dp_settings(self) -> PrivacyConfig:
+        if self.shared_noise and not (self.dp == DpMode.RECORD and self.secure_aggregation):
+            raise ValueError(
+                "'shared_noise' = true needs dp = 'record' and secure_aggregation = true: the sites' noise "
+                "shares only add up to the full noise in a sum that secure aggregation hides"
+            )
         if self.dp == DpMode.NONE:
             given = [k for k in ("target_epsilon", "noise_multiplier", "epsilon_budget") if getattr(self, k)]
             if given:
@@ -355,6 +364,23 @@ class FederationConfig(_Strict):
             )
         if p.dp == DpMode.SITE and strategy == "fedmedian":
             raise ValueError("[strategy] 'name' = 'fedmedian' has no sensitivity bound for dp = 'site'")
+        if p.shared_noise:
+            self._check_shared_noise()
+
+    def _check_shared_noise(self) -> None:
+        """Shared noise is private only if each site's update is a linear function of its noisy gradient
+        sum, so that the sum of the updates is a function of the summed noise: one step per round."""
+        s = self.strategy
+        if s.local_epochs != 1:
+            raise ValueError(
+                f"[privacy] 'shared_noise' needs [strategy] 'local_epochs' = 1 (got {s.local_epochs}): each "
+                "site takes one full-batch step per round, so its update is linear in its noise share"
+            )
+        if s.optimizer != "sgd":
+            raise ValueError(
+                f"[privacy] 'shared_noise' needs [strategy] 'optimizer' = 'sgd' (got {s.optimizer!r}): "
+                "Adam's step is not linear in the noisy gradient; use a server optimizer (name = 'fedadam')"
+            )
 
     def _check_compression(self) -> None:
         kind = self.compression.kind

@@ -5,6 +5,15 @@ Record-level DP (`dp = "record"`): every site runs DP-SGD (Abadi et al. 2016) wi
 multiplier, calibrated from its Poisson sample rate (batch size / its training records) and the steps it
 will take over all rounds; each site has its own accountant fed by the events its replies report.
 
+Record-level DP with shared noise (`shared_noise = true`, secure aggregation required; distributed DP as
+in Kairouz, Liu & Steinke 2021 and Truex et al. 2019): every site takes one full-batch DP-SGD step per
+round (sample rate 1) and adds only its share of the noise, standard deviation `sigma * clip_norm /
+sqrt(selected)`; its update is linear in its noisy gradient sum, so the sum that secure aggregation reveals
+carries `sigma * clip_norm` in all, and a record's clipped gradient is protected by that. Each contributing
+site's accountant records `sigma * sqrt(contributors / selected)` (dropouts leave less noise, as for
+site-level DP). Each site also has an accountant for its own share alone (`epsilon_alone`): the guarantee
+if secure aggregation failed or every other site colluded with the coordinator.
+
 Site-level DP (`dp = "site"`, DP-FedAvg, McMahan et al. 2018): each round releases the sum of the
 sites' clipped updates plus Gaussian noise of standard deviation `sigma * clip_norm`, one event per
 round on the federation's accountant. No amplification from site sampling is claimed (sample rate 1).
@@ -64,6 +73,8 @@ class PrivacyState:
     # where the coordinator's noise seeds come from (256 bits from `secrets`); a deployment journals them
     noise_entropy: Callable[[], int] = field(default=lambda: secrets.randbits(256))
     last_events: dict[str, PrivacyEvent] = field(default_factory=dict)  # the latest round's, by accountant
+    # under shared noise: each site's spend from its own noise share alone (no trust in the others)
+    alone: dict[str, Accountant] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -77,7 +88,12 @@ class PrivacyState:
         min_contributors: int,
     ) -> PrivacyState:
         state = cls(config, rounds, min_contributors)
-        if config.dp == DpMode.RECORD:
+        if config.shared_noise:
+            sigma = state._noise(1.0, rounds)
+            for site in site_samples:
+                state.plans[site] = _SitePlan(sigma, 1.0, 1)
+                state.accountants[site], state.alone[site] = Accountant(), Accountant()
+        elif config.dp == DpMode.RECORD:
             cache: dict[tuple[float, int], float] = {}
             for site, n in site_samples.items():
                 q, steps = dpsgd_schedule(batch_size, epochs, n)
@@ -105,6 +121,9 @@ class PrivacyState:
         """The privacy settings a site needs for its fit task (and checks against its policy)."""
         c = self.config
         noise_multiplier = self.plans[site].noise_multiplier if c.dp == DpMode.RECORD else None
+        if c.shared_noise:
+            assert noise_multiplier is not None
+            noise_multiplier /= math.sqrt(selected)  # this site's share of the round's noise
         noise_std = None
         if c.dp == DpMode.SITE and c.secure_aggregation:
             # each site adds its share: `selected` shares of this variance sum to the target noise
@@ -133,6 +152,8 @@ class PrivacyState:
         return None
 
     def _planned_events(self, selected: Sequence[str]) -> dict[str, PrivacyEvent]:
+        if self.config.shared_noise:
+            return {s: self._shared_event(s, self.min_contributors, len(selected)) for s in selected}
         if self.mode == DpMode.RECORD:
             return {s: self._site_event(s) for s in selected}
         return {FEDERATION: self._federation_event(self.min_contributors, len(selected))}
@@ -140,6 +161,12 @@ class PrivacyState:
     def _site_event(self, site: str) -> PrivacyEvent:
         p = self.plans[site]
         return PrivacyEvent(p.noise_multiplier, p.sample_rate, p.steps_per_round)
+
+    def _shared_event(self, site: str, contributors: int, selected: int) -> PrivacyEvent:
+        """A record's spend when `contributors` of `selected` sites each added a 1/selected share of the
+        variance: the sum carries `sigma * sqrt(contributors / selected)` times the clip."""
+        sigma = self.plans[site].noise_multiplier * math.sqrt(min(contributors, selected) / selected)
+        return PrivacyEvent(sigma, 1.0, 1)
 
     def _federation_event(self, contributors: int, selected: int) -> PrivacyEvent:
         sigma = self.plans[FEDERATION].noise_multiplier
@@ -154,6 +181,8 @@ class PrivacyState:
         the site-level epsilon."""
         note = None
         self.last_events = {}
+        if self.config.shared_noise:
+            return self._record_shared(site_events, contributors, selected)
         if self.mode == DpMode.RECORD:
             for site, event in site_events.items():
                 self.accountants[site].record(event)
@@ -172,6 +201,27 @@ class PrivacyState:
             self.history.append(self.epsilons())
         return note
 
+    def _record_shared(
+        self, site_events: Mapping[str, PrivacyEvent], contributors: int, selected: int
+    ) -> str | None:
+        """Shared noise: the coordinator, not the site, knows how many shares the sum holds, so each
+        contributor's event is computed here; what the site reports is its share alone."""
+        note = None
+        for site, own in site_events.items():
+            event = self._shared_event(site, contributors, selected)
+            self.accountants[site].record(event)
+            self.alone[site].record(own)
+            self.last_events[site] = event
+        if site_events and contributors < selected:
+            site = next(iter(site_events))
+            sigma, planned = self.last_events[site].noise_multiplier, self.plans[site].noise_multiplier
+            note = (
+                f"shared noise: {contributors} of {selected} sites contributed noise; effective noise "
+                f"multiplier {sigma:.3f} instead of {planned:.3f}"
+            )
+        self.history.append(self.epsilons())
+        return note
+
     def epsilons(self) -> dict[str, float]:
         return {k: a.epsilon(self.config.delta).epsilon for k, a in self.accountants.items()}
 
@@ -185,6 +235,7 @@ class PrivacyState:
                 "target_epsilon": c.target_epsilon,
                 "epsilon_budget": c.epsilon_budget,
                 "clip_norm": c.clip_norm,
+                "noise": _noise_kind(c),
                 "budget_exhausted": self.stopped is not None,
                 "stopped_reason": self.stopped,
                 "epsilon_by_round": self.history,
@@ -209,7 +260,23 @@ class PrivacyState:
             "accountant": report.accountant,
             "epsilon_by_accountant": dict(report.values),
             "events": [e.to_dict() for e in acc.events],
+            **self._alone_entry(key),
         }
+
+    def _alone_entry(self, key: str) -> dict[str, Any]:
+        """Under shared noise, the site's epsilon from its own share alone."""
+        alone = self.alone.get(key)
+        if alone is None:
+            return {}
+        eps = alone.epsilon(self.config.delta).epsilon if alone.events else 0.0
+        return {"epsilon_alone": eps}
+
+
+def _noise_kind(c: PrivacyConfig) -> str:
+    """Who adds the noise: the sites each in full, the sites in shares of one sum, or the federation."""
+    if c.shared_noise:
+        return "shared"
+    return "per_site" if c.dp == DpMode.RECORD else "federation"
 
 
 def record_dp_event(info: Mapping[str, JSONValue]) -> PrivacyEvent:

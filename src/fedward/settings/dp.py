@@ -10,7 +10,10 @@ On the wire (keys and JSON types fixed; sites hash and sign the task config):
 - `dp_noise_multiplier`, only under record-level DP: the site's own DP-SGD noise multiplier (Abadi et
   al. 2016), calibrated by the coordinator from the site's sample rate;
 - `dp_noise_std`, only under site-level DP with secure aggregation: the standard deviation of the
-  site's share of the round's Gaussian noise (DP-FedAvg, McMahan et al. 2018).
+  site's share of the round's Gaussian noise (DP-FedAvg, McMahan et al. 2018);
+- `dp_shared_noise` (true), only under record-level DP with secure aggregation and `[privacy]
+  shared_noise`: `dp_noise_multiplier` is then the site's share of the round's noise, and the site takes
+  one full-batch step per round. Absent otherwise, so the hash of every other task is unchanged.
 The two per-site values are left out of the task hash by `fedward.core.provenance`.
 """
 
@@ -24,10 +27,11 @@ from fedward.config import DpMode, PrivacyConfig
 from fedward.core.messages import JSONValue
 from fedward.settings.fields import read_bool, read_float, read_optional_float, read_str
 
-__all__ = ["NOISE_MULTIPLIER", "NOISE_STD", "DpSettings"]
+__all__ = ["NOISE_MULTIPLIER", "NOISE_STD", "SHARED_NOISE", "DpSettings"]
 
 NOISE_MULTIPLIER = "dp_noise_multiplier"
 NOISE_STD = "dp_noise_std"
+SHARED_NOISE = "dp_shared_noise"
 
 
 @dataclass(frozen=True)
@@ -47,12 +51,15 @@ class DpSettings:
     secure_aggregation: bool
     noise_multiplier: float | None = None
     noise_std: float | None = None
+    shared_noise: bool = False
 
     def __post_init__(self) -> None:
         if (self.mode == DpMode.RECORD) != (self.noise_multiplier is not None):
             raise ValueError(f"task config {NOISE_MULTIPLIER!r} is set exactly with dp = 'record'")
         if self.noise_std is not None and not (self.mode == DpMode.SITE and self.secure_aggregation):
             raise ValueError(f"task config {NOISE_STD!r} needs dp = 'site' with secure aggregation")
+        if self.shared_noise and not (self.mode == DpMode.RECORD and self.secure_aggregation):
+            raise ValueError(f"task config {SHARED_NOISE!r} needs dp = 'record' with secure aggregation")
 
     @classmethod
     def from_privacy(
@@ -69,6 +76,7 @@ class DpSettings:
             secure_aggregation=p.secure_aggregation,
             noise_multiplier=noise_multiplier,
             noise_std=noise_std,
+            shared_noise=p.shared_noise,
         )
 
     def to_config(self) -> dict[str, JSONValue]:
@@ -85,6 +93,8 @@ class DpSettings:
             out[NOISE_MULTIPLIER] = self.noise_multiplier
         if self.noise_std is not None:
             out[NOISE_STD] = self.noise_std
+        if self.shared_noise:
+            out[SHARED_NOISE] = True
         return out
 
     @classmethod
@@ -103,4 +113,5 @@ class DpSettings:
             secure_aggregation=read_bool(config, "secure_aggregation"),
             noise_multiplier=read_float(config, NOISE_MULTIPLIER) if NOISE_MULTIPLIER in config else None,
             noise_std=read_float(config, NOISE_STD) if NOISE_STD in config else None,
+            shared_noise=read_bool(config, SHARED_NOISE) if SHARED_NOISE in config else False,
         )

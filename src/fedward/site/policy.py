@@ -19,7 +19,10 @@ base models a site accepts to start from (SHA-256s of `[model] init` files): a t
 other, or from a model built from the seed, is refused; an entry "builtin:NAME" names a base model
 shipped with fedward by its name and stands for its SHA-256. `share_personalization` is a setting, not a
 rule (it never refuses a task): under DP it lets the site send its personalized and local models'
-figures (docs/personalization.md).
+figures (docs/personalization.md). `allow_shared_noise` (optional; left out means false) accepts
+record-level DP whose noise is shared between the sites under secure aggregation: the task's epsilon then
+holds only if secure aggregation hides each update and the other sites add their shares
+(docs/privacy.md), so a site must opt in.
 """
 
 from __future__ import annotations
@@ -64,8 +67,10 @@ RULES = (
     "min_samples",
     "max_rounds",
     "init_models",
+    "allow_shared_noise",
 )
-OPTIONAL_RULES = ("fedward_versions", "init_models")  # may be left out: then any is accepted
+# may be left out: then any version or initial model is accepted, and no shared noise
+OPTIONAL_RULES = ("fedward_versions", "init_models", "allow_shared_noise")
 # settings, not rules: they decide what the site does, never whether it accepts a task
 SETTINGS = ("share_personalization",)
 DpLevel = Literal["none", "record", "site"]
@@ -98,6 +103,7 @@ class PolicyRequest:
     noise_multiplier: float | None
     num_samples: int
     init_model_sha256: str | None = None  # the `[model] init` file the run starts from; None: the seed
+    shared_noise: bool = False  # record-level DP whose noise the sites share under secure aggregation
 
     @classmethod
     def from_privacy(
@@ -122,6 +128,7 @@ class PolicyRequest:
             noise_multiplier=privacy.noise_multiplier,
             num_samples=num_samples,
             init_model_sha256=init_model_sha256,
+            shared_noise=privacy.shared_noise,
         )
 
 
@@ -163,6 +170,7 @@ class SitePolicy:
     # under DP, send the personalized and local candidates' figures and the recommendation (they are
     # outside the DP guarantee; docs/personalization.md); False: only the global model's figures leave
     share_personalization: bool = False
+    allow_shared_noise: bool = False  # accept DP noise shared between sites under secure aggregation
 
     @classmethod
     def simulation_default(cls) -> SitePolicy:
@@ -199,6 +207,8 @@ class SitePolicy:
             rules[ACCEPT_ANY_TASK] = True
         if self.share_personalization:
             rules["share_personalization"] = True
+        if self.allow_shared_noise:
+            rules["allow_shared_noise"] = True
         return rules
 
     def sha256(self) -> str:
@@ -224,6 +234,7 @@ _PERMISSIVE: dict[str, Any] = {
     "min_samples": 1,
     "max_rounds": 100_000,
     "init_models": None,
+    "allow_shared_noise": True,
 }
 
 
@@ -295,6 +306,15 @@ def _check_init_model(policy: SitePolicy, request: PolicyRequest) -> str | None:
     return f"init_models: the task starts from {start}, not one of the site's init_models"
 
 
+def _check_shared_noise(policy: SitePolicy, request: PolicyRequest) -> str | None:
+    if not request.shared_noise or policy.allow_shared_noise:
+        return None
+    return (
+        "allow_shared_noise: the task shares the DP noise between sites (its epsilon assumes secure "
+        "aggregation and the other sites' noise); the site's policy does not allow it"
+    )
+
+
 _CHECKS: dict[str, Callable[[SitePolicy, PolicyRequest], str | None]] = {
     "allowed_code": _check_code,
     "fedward_versions": _check_version,
@@ -304,6 +324,7 @@ _CHECKS: dict[str, Callable[[SitePolicy, PolicyRequest], str | None]] = {
     "min_samples": _check_samples,
     "max_rounds": _check_rounds,
     "init_models": _check_init_model,
+    "allow_shared_noise": _check_shared_noise,
 }
 
 
@@ -376,6 +397,7 @@ def _build(table: Mapping[str, Any], source: str) -> SitePolicy:
         share_personalization=_boolean(table, "share_personalization")
         if "share_personalization" in table
         else False,
+        allow_shared_noise=_boolean(table, "allow_shared_noise") if "allow_shared_noise" in table else False,
     )
 
 

@@ -2,13 +2,18 @@
 
 - `dp = "record"`: DP-SGD through Opacus (`train_private`), with a noise generator seeded from the
   operating system's CSPRNG; the reply reports the spend (noise multiplier, sample rate, steps) so the
-  coordinator's accountant can record it.
+  coordinator's accountant can record it. With `dp_shared_noise` the noise multiplier is the site's share
+  of the round's noise and the site takes one step on all its records (batch size and epochs from the
+  task are overridden), so its update is linear in its noisy gradient sum; the coordinator accounts for
+  the sum.
 - `dp = "site"` (DP-FedAvg, McMahan et al. 2018): the update (trained - start) is clipped to
   `dp_clip_norm` in L2; under secure aggregation the site also adds its share of the Gaussian noise
   (`dp_noise_std`), since the coordinator only ever sees the sum.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import torch
 
@@ -34,6 +39,8 @@ def train_for_task(
     if dp.mode != DpMode.RECORD:
         return train(model, x, y, settings), {}
     assert dp.noise_multiplier is not None  # DpSettings sets it exactly under record-level DP
+    if dp.shared_noise:
+        settings = replace(settings, batch_size=max(settings.batch_size, len(x)), epochs=1)
     loss, event = train_private(
         model,
         x,

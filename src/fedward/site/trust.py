@@ -118,6 +118,7 @@ class SiteTrust:
             noise_multiplier=dp.noise_multiplier,
             num_samples=num_samples,
             init_model_sha256=train.init_model_sha256,
+            shared_noise=dp.shared_noise,
         )
         result = self.policy.check(request)
         if not result.passed:
