@@ -9,7 +9,10 @@ the non-private settings `fedward synth docs` writes) and reports per hospital t
 and centralized accuracy from `summary.json`, and accuracy on the test pages whose sender (and form
 version) the hospital saw in its own training split against those it did not (truth.jsonl
 `seen_locally`), for the federated model (`model/global.safetensors`) and for local-only models trained
-here with the baseline's settings and seeds (`fedward simulate` does not save them).
+here with the baseline's settings and seeds (`fedward simulate` does not save them). The result also
+records what each hospital itself reported in `summary.json` (`site_reported_seen_unseen`: seen when the
+page's sender, whatever its form version, is in the hospital's training labels.csv), for the federated,
+local-only and centralized models.
 
 Goals (issue 11, without privacy): local-only mean-site accuracy <= 0.90; federated >= local-only + 5
 points; the cross-site drop kept (a local model loses at least 10 points on the other hospitals' tests,
@@ -171,8 +174,24 @@ def per_hospital(
             "federated_seen_unseen": seen["federated"][name],
             "local_only_seen_unseen": seen["local_only"][name],
             "test_senders": sender_mix(data / name / "test"),
+            "site_reported_seen_unseen": {arm: site_reported(metrics, arm, name) for arm in _REPORTED},
         }
     return out
+
+
+_REPORTED = ("federated", "local_only", "centralized")
+
+
+def site_reported(metrics: dict[str, Any], arm: str, name: str) -> dict[str, Any]:
+    """The seen/unseen figures the hospital itself reported in summary.json (seen: the sender alone is in
+    its training split's labels.csv, whatever the form version)."""
+    site = metrics[arm]["sites"][name]
+    return {
+        "seen": site.get("seen_accuracy"),
+        "unseen": site.get("unseen_accuracy"),
+        "n_seen": site.get("seen_n"),
+        "n_unseen": site.get("unseen_n"),
+    }
 
 
 def print_results(hospitals: dict[str, dict[str, Any]]) -> None:

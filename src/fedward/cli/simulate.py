@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from fedward.cli.progress import console, results, round_progress
-from fedward.cli.tables import results_notes, results_table
+from fedward.cli.tables import results_notes, results_table, senders_table
 
 __all__ = ["run_and_report", "simulate_command"]
 
@@ -59,6 +59,9 @@ def run_and_report(
         results.width = max(width, 100)
     try:
         results.print(results_table(result.summary))
+        senders = senders_table(result.summary)
+        if senders is not None:
+            results.print(senders)
     finally:
         results.width = width
     for line in results_notes(result.summary):

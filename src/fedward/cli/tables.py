@@ -6,6 +6,11 @@ it is), the local-only and the centralized baselines; then the mean over sites. 
 summary's `metrics` but `federated` may be missing (no baselines, personalization off, a site that kept
 its figures under differential privacy), and so may `balanced_accuracy`: a missing figure prints as "-".
 Site names and error texts from the summary are shown as plain text, never as Rich markup.
+
+`senders_table`, printed under it when the hospitals' labels.csv name senders: per hospital, the
+accuracy on test pages from senders its own training pages hold (seen) and from the others (unseen),
+with their counts, for the federated model (and the one trained without privacy, and local-only, where
+the run has them). None when no hospital reported the split.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["results_notes", "results_table"]
+__all__ = ["results_notes", "results_table", "senders_table"]
 
 _MODEL_LABELS = {"global": "global", "personalized": "pers.", "local": "local"}
 _RECOMMENDED = "recommended"
@@ -101,6 +106,49 @@ def results_table(summary: Mapping[str, Any]) -> Table:
     notes += _privacy_notes(summary.get("privacy") or {})
     table.caption = Text("; ".join(notes)) if notes else None
     return table
+
+
+_SENDER_COLUMNS = (
+    ("federated", "federated"),
+    ("federated_non_private", "no privacy"),
+    ("local_only", "local only"),
+)
+
+
+def senders_table(summary: Mapping[str, Any]) -> Table | None:
+    m = summary["metrics"]
+    sections = [(label, m.get(key)) for key, label in _SENDER_COLUMNS if m.get(key) is not None]
+    sites = list(summary["sites"])
+    if not any(_num(_site(m["federated"], site).get("seen_n")) is not None for site in sites):
+        return None
+    table = Table(title="accuracy on seen / unseen senders")
+    table.add_column("site", justify="left", no_wrap=True)
+    table.add_column("test pages", justify="right", no_wrap=True)
+    for label, _ in sections:
+        table.add_column(label, justify="right", no_wrap=True)
+    for i, site in enumerate(sites):
+        fed = _site(m["federated"], site)
+        counts = f"{_count(fed.get('seen_n'))} / {_count(fed.get('unseen_n'))}"
+        cells = [
+            _pair(_site(s, site).get("seen_accuracy"), _site(s, site).get("unseen_accuracy"))
+            for _, s in sections
+        ]
+        table.add_row(Text(str(site)), counts, *cells, end_section=i == len(sites) - 1)
+    means = [_pair(_site_mean(s, "seen_accuracy"), _site_mean(s, "unseen_accuracy")) for _, s in sections]
+    table.add_row("[bold]mean site[/]", "", *means)
+    table.caption = Text(
+        "seen: test pages from a sender the hospital's own training pages hold; unseen: the others"
+    )
+    return table
+
+
+def _pair(seen: Any, unseen: Any) -> str:
+    return f"{_fmt(seen)} / {_fmt(unseen)}"
+
+
+def _count(value: Any) -> str:
+    number = _num(value)
+    return str(int(number)) if number is not None else "-"
 
 
 def results_notes(summary: Mapping[str, Any]) -> list[str]:

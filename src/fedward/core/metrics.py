@@ -6,18 +6,31 @@ matrices) without seeing a single prediction. Macro-F1 averages over the classes
 labels or the predictions, as scikit-learn's `f1_score(average="macro")` does; balanced accuracy is the
 mean recall over the classes that occur in the labels, as `balanced_accuracy_score` does. The AUC needs
 the scores themselves, so it is computed per site (`scored_metrics`) and cannot be pooled from counts.
+
+`sender_metrics` splits a site's test records by sender: those whose sender the site's own training
+records hold (seen) and the others (unseen), with the accuracy and count of each group; only those
+aggregates leave a site.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ClassMetrics", "confusion_matrix", "metrics_from_confusion", "roc_auc", "scored_metrics"]
+__all__ = [
+    "SENDER_KEYS",
+    "ClassMetrics",
+    "confusion_matrix",
+    "metrics_from_confusion",
+    "roc_auc",
+    "scored_metrics",
+    "sender_metrics",
+]
 
 ClassMetrics = dict[str, float]
+SENDER_KEYS = ("seen_accuracy", "unseen_accuracy", "seen_n", "unseen_n")
 
 
 def confusion_matrix(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, num_classes: int) -> npt.NDArray[np.int64]:
@@ -88,3 +101,26 @@ def scored_metrics(
         if auc is not None:
             out["auc"] = auc
     return cm, out
+
+
+def sender_metrics(
+    correct: npt.ArrayLike, test_senders: Sequence[str], seen: Collection[str]
+) -> ClassMetrics:
+    """`seen_n`, `unseen_n` and, for each group with records, `seen_accuracy` / `unseen_accuracy`:
+    `correct[i]` says whether test record i was classified right, `test_senders[i]` who sent it ("" for
+    unknown: in neither group), and `seen` the senders of the site's training records. Empty when the
+    site knows no senders (`test_senders` empty)."""
+    hits = np.asarray(correct, dtype=bool).ravel()
+    if not test_senders:
+        return {}
+    if len(test_senders) != len(hits):
+        raise ValueError(f"sender_metrics: {len(test_senders)} senders for {len(hits)} records")
+    known = np.fromiter((bool(s) for s in test_senders), dtype=bool, count=len(hits))
+    in_seen = np.fromiter((s in seen for s in test_senders), dtype=bool, count=len(hits))
+    out: ClassMetrics = {}
+    for group, rows in (("seen", known & in_seen), ("unseen", known & ~in_seen)):
+        n = int(rows.sum())
+        out[f"{group}_n"] = float(n)
+        if n:
+            out[f"{group}_accuracy"] = float(hits[rows].mean())
+    return out

@@ -1,10 +1,13 @@
 """A site's document folder, loaded through a preprocessing pipeline into arrays for training.
 
-The folder holds `labels.csv` (header exactly `file,label`; `file` relative to the folder) and the page
-images it names. Nothing else is read: in particular not `truth.jsonl`, the synthetic generator's ground
-truth, which real sites do not have. Every problem with the input is a `DataError` that names the file
-(and the line of labels.csv) and what is wrong; pages the pipeline rejects (too low a resolution, blank)
-are kept apart with their reasons rather than dropped silently. The order of the pages is the order of
+The folder holds `labels.csv` and the page images it names. Its header starts `file,label` (`file`
+relative to the folder); optional columns may follow in any order: `sender` (who wrote the page, free
+text, site-local; an empty cell is an unknown sender) and `patient` (a site-local patient key; never
+empty when the column is there). Any other column is refused. Nothing else is read: in particular not
+`truth.jsonl`, the synthetic generator's ground truth, which real sites do not have. Every problem with
+the input is a `DataError` that names the file (and the line of labels.csv) and what is wrong; pages the
+pipeline rejects (too low a resolution, blank) are kept apart with their reasons rather than dropped
+silently. The order of the pages is the order of
 labels.csv, and `workers > 1` gives byte-identical results (each page is processed independently).
 Multi-page files are refused (one image per page); EXIF orientation tags are ignored, since the pipeline
 reads a page's orientation from its content.
@@ -39,6 +42,7 @@ __all__ = [
 
 LABELS_FILE = "labels.csv"
 _HEADER = ["file", "label"]
+OPTIONAL_COLUMNS = ("sender", "patient")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class LabelRow:
     file: str
     label: str
     line: int
+    sender: str | None = None  # None: no sender column; "" : the sender of this page is unknown
+    patient: str | None = None  # None: no patient column
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class DocumentSet:
     labels: tuple[str, ...]
     files: tuple[str, ...]
     rejected: tuple[RejectedPage, ...]
+    senders: tuple[str, ...] = ()  # per accepted page ("" unknown); empty without a sender column
+    patients: tuple[str, ...] = ()  # per accepted page; empty without a patient column
 
 
 def read_labels(folder: Path) -> list[LabelRow]:
@@ -80,29 +88,55 @@ def read_labels(folder: Path) -> list[LabelRow]:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read labels.csv: {exc}", where=path) from exc
-    if not rows or [cell.strip() for cell in rows[0]] != _HEADER:
-        found = ",".join(rows[0]) if rows else "nothing"
-        raise DataError(f"header must be exactly 'file,label', found {found!r}", where=path)
-    parsed = [_label_row(folder, path, cells, line) for line, cells in enumerate(rows[1:], start=2) if cells]
+    columns = _columns(path, rows[0] if rows else None)
+    parsed = [
+        _label_row(folder, path, cells, line, columns)
+        for line, cells in enumerate(rows[1:], start=2)
+        if cells
+    ]
     if not parsed:
         raise DataError("labels.csv lists no pages", where=path, hint="add one line per page: file,label")
     _reject_duplicates(path, parsed)
     return parsed
 
 
-def _label_row(folder: Path, path: Path, cells: list[str], line: int) -> LabelRow:
+def _columns(path: Path, header: list[str] | None) -> tuple[str, ...]:
+    """The header's column names: `file,label`, then any of OPTIONAL_COLUMNS once each, in any order."""
+    names = tuple(cell.strip() for cell in header) if header else ()
+    if list(names[:2]) != _HEADER:
+        found = ",".join(header) if header else "nothing"
+        raise DataError(f"header must start with 'file,label', found {found!r}", where=path)
+    for i, name in enumerate(names[2:], start=2):
+        if name not in OPTIONAL_COLUMNS:
+            raise DataError(
+                f"unknown column {name!r} in the header",
+                where=path,
+                hint=f"after file,label only these columns are read: {', '.join(OPTIONAL_COLUMNS)}",
+            )
+        if name in names[:i]:
+            raise DataError(f"column {name!r} appears twice in the header", where=path)
+    return names
+
+
+def _label_row(folder: Path, path: Path, cells: list[str], line: int, columns: tuple[str, ...]) -> LabelRow:
     where = f"{path}:{line}"
-    if len(cells) != 2:
-        raise DataError(f"expected 2 columns (file,label), found {len(cells)}", where=where)
+    if len(cells) != len(columns):
+        raise DataError(
+            f"expected {len(columns)} columns ({','.join(columns)}), found {len(cells)}", where=where
+        )
     file, label = cells[0].strip(), cells[1].strip()
+    extra = {name: cells[i].strip() for i, name in enumerate(columns) if i >= 2}
     if not file:
         raise DataError("empty file name", where=where)
     if not label:
         raise DataError(f"empty label for {file}", where=where, hint="every page needs a label")
+    patient = extra.get("patient")
+    if patient == "":
+        raise DataError(f"empty patient for {file}", where=where, hint="every page needs its patient key")
     _check_inside(folder, file, where)
     if not (folder / file).is_file():
         raise DataError(f"page image not found: {file}", where=where, hint=f"expected it at {folder / file}")
-    return LabelRow(file=file, label=label, line=line)
+    return LabelRow(file=file, label=label, line=line, sender=extra.get("sender"), patient=patient)
 
 
 def _check_inside(folder: Path, file: str, where: str) -> None:
@@ -147,6 +181,8 @@ def load_document_folder(folder: Path, pipeline: Pipeline, *, workers: int = 1) 
         labels=tuple(row.label for row, _ in accepted),
         files=tuple(row.file for row, _ in accepted),
         rejected=rejected,
+        senders=tuple(row.sender or "" for row, _ in accepted) if rows[0].sender is not None else (),
+        patients=tuple(row.patient or "" for row, _ in accepted) if rows[0].patient is not None else (),
     )
 
 

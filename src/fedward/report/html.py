@@ -22,6 +22,7 @@ from fedward.report.personalization import personalization_section
 from fedward.report.privacy import privacy_section
 from fedward.report.records import Record
 from fedward.report.release import release_section
+from fedward.report.senders import senders_section
 
 __all__ = ["SECTIONS", "Section", "render_report"]
 
@@ -268,6 +269,7 @@ SECTIONS: tuple[Section, ...] = (
     header_section,
     results_section,
     release_section,
+    senders_section,
     personalization_section,
     curves_section,
     cross_site_section,

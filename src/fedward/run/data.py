@@ -18,7 +18,7 @@ import numpy as np
 
 from fedward.config import FederationConfig, SiteConfig
 from fedward.core.canonical import canonical_bytes
-from fedward.documents.dataset import dataset_fingerprint, load_document_folder
+from fedward.documents.dataset import LABELS_FILE, dataset_fingerprint, load_document_folder
 from fedward.documents.pipeline import Pipeline, PipelineSpec
 from fedward.errors import DataError
 from fedward.site.data import LocalData, with_validation
@@ -104,11 +104,21 @@ def _load_documents(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
     rejected = tuple((f"train/{r.file}", r.reason) for r in train.rejected) + tuple(
         (f"test/{r.file}", r.reason) for r in test.rejected
     )
+    if bool(train.senders) != bool(test.senders):
+        has, lacks = (site.test, site.train) if test.senders else (site.train, site.test)
+        raise DataError(
+            f"site {site.name}: {has / LABELS_FILE} has a sender column and {lacks / LABELS_FILE} has not",
+            where=lacks / LABELS_FILE,
+            hint="give both splits a sender column (empty cells for unknown senders), or neither",
+        )
     data = LocalData(
         train.images.astype(np.float32, copy=False),
         train.labels,
         test.images.astype(np.float32, copy=False),
         test.labels,
+        train_senders=train.senders,
+        test_senders=test.senders,
+        train_patients=train.patients,
     )
     fingerprint = _fingerprint(
         {"train": dataset_fingerprint(site.train), "test": dataset_fingerprint(site.test)}

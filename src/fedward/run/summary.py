@@ -18,7 +18,7 @@ from fedward.config import FederationConfig
 from fedward.coordinator import FederationResult
 from fedward.coordinator.personalization import PersonalizationResult
 from fedward.core.arrays import num_parameters, sha256_arrays
-from fedward.core.metrics import metrics_from_confusion
+from fedward.core.metrics import SENDER_KEYS, metrics_from_confusion
 from fedward.run.data import LoadedSite, pipeline_spec
 from fedward.secagg.task import secagg_threshold
 
@@ -49,7 +49,7 @@ def _section(sites: Mapping[str, Mapping[str, Any]], pooled: Mapping[str, float]
     accs = {s: m["accuracy"] for s, m in sites.items()}
     worst = min(accs, key=lambda s: accs[s]) if accs else None
     return {
-        "sites": {s: dict(m) for s, m in sites.items()},
+        "sites": {s: _with_senders(m) for s, m in sites.items()},
         "pooled": dict(pooled),
         "mean_site_accuracy": sum(accs.values()) / len(accs) if accs else None,
         "worst_site": {"site": worst, "accuracy": accs[worst]} if worst else None,
@@ -57,18 +57,36 @@ def _section(sites: Mapping[str, Mapping[str, Any]], pooled: Mapping[str, float]
     }
 
 
+def _with_senders(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """A site's figures with `seen_accuracy`, `unseen_accuracy`, `seen_n` and `unseen_n` always present:
+    the counts as integers; null where the site did not report them (no sender column, or kept under
+    differential privacy) and an accuracy null where its group has no test record."""
+    out = dict(metrics)
+    reported = "seen_n" in out
+    for key in SENDER_KEYS:
+        value = out.get(key)
+        if key.endswith("_n"):
+            out[key] = int(value) if reported and value is not None else None
+        else:
+            out[key] = value if reported else None
+    return out
+
+
 def _site_means(sites: Mapping[str, Mapping[str, float]]) -> dict[str, float | None]:
-    """The mean over sites of balanced accuracy, macro-F1 and AUC; the AUC's mean is over the sites that
-    have one (None when no site has: more than two classes, or no site's test data has both)."""
+    """The mean over sites of balanced accuracy, macro-F1, AUC and the accuracy on seen and on unseen
+    senders; each mean is over the sites that have the figure (the AUC: None when no site has one: more
+    than two classes, or no site's test data has both)."""
 
     def mean(key: str) -> float | None:
-        values = [m[key] for m in sites.values() if key in m]
+        values = [m[key] for m in sites.values() if m.get(key) is not None]
         return sum(values) / len(values) if values else None
 
     return {
         "mean_site_balanced_accuracy": mean("balanced_accuracy"),
         "mean_site_macro_f1": mean("macro_f1"),
         "mean_site_auc": mean("auc"),
+        "mean_site_seen_accuracy": mean("seen_accuracy"),
+        "mean_site_unseen_accuracy": mean("unseen_accuracy"),
     }
 
 

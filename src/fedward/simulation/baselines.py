@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from fedward.core.arrays import FloatArray
-from fedward.core.metrics import ClassMetrics, metrics_from_confusion, scored_metrics
+from fedward.core.metrics import ClassMetrics, metrics_from_confusion, scored_metrics, sender_metrics
 from fedward.models import ModelSpec, build_model, load_arrays
 from fedward.run.summary import BaselineResult, Evaluation
 from fedward.settings.class_weights import class_weights
@@ -84,9 +84,13 @@ def _fit(
 def _confusion(
     model: nn.Module, data: LocalData, classes: Sequence[str], stats: FeatureStats | None
 ) -> tuple[npt.NDArray[np.int64], ClassMetrics]:
-    """The confusion matrix on `data`'s test rows and the metrics of the scores (with the AUC)."""
+    """The confusion matrix on `data`'s test rows and the metrics of the scores (with the AUC), and the
+    accuracy on test rows from senders `data`'s own training rows hold and from the others."""
     scores = predict_scores(model, _inputs(data.test_x, stats))
-    return scored_metrics(encode_labels(data.test_y, classes), scores, classes)
+    y = encode_labels(data.test_y, classes)
+    cm, metrics = scored_metrics(y, scores, classes)
+    metrics |= sender_metrics(scores.argmax(axis=1) == y, data.test_senders, data.seen_senders)
+    return cm, metrics
 
 
 def centralized(

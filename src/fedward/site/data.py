@@ -1,6 +1,11 @@
 """A site's local data as the site node sees it: feature arrays and string labels, train and test, and
 the validation split a site carves from its training records for personalization (`with_validation`).
 
+Document sites may also know who sent each page (`sender`, from labels.csv) and whose it is (`patient`):
+the sender tuples say which test records come from a sender the site's own training records hold (seen)
+and which do not (unseen); the patient keys are carried for the privacy unit. Both are empty when the
+site's labels.csv has no such column, and always for tabular data.
+
 Labels stay strings at the site; the coordinator sends the federation's class list with each task and
 the site maps its labels onto it, so no site has to know another site's classes in advance.
 """
@@ -30,6 +35,35 @@ class LocalData:
     # them; empty unless personalization carved it (`with_validation`)
     val_x: npt.NDArray[np.float32] | None = None
     val_y: tuple[str, ...] = ()
+    # per record, in the same order as the labels ("" an unknown sender); empty: no sender column
+    train_senders: tuple[str, ...] = ()
+    test_senders: tuple[str, ...] = ()
+    val_senders: tuple[str, ...] = ()
+    # per training record, the site-local patient key; empty: no patient column
+    train_patients: tuple[str, ...] = ()
+    val_patients: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, values, labels in (
+            ("train_senders", self.train_senders, self.train_y),
+            ("test_senders", self.test_senders, self.test_y),
+            ("val_senders", self.val_senders, self.val_y),
+            ("train_patients", self.train_patients, self.train_y),
+            ("val_patients", self.val_patients, self.val_y),
+        ):
+            if values and len(values) != len(labels):
+                raise ValueError(f"{name}: {len(values)} entries for {len(labels)} records")
+
+    @property
+    def has_senders(self) -> bool:
+        """Whether the site knows its test records' senders (its labels.csv has a sender column)."""
+        return bool(self.test_senders)
+
+    @property
+    def seen_senders(self) -> frozenset[str]:
+        """The known senders of every training record, the validation split included: a test record
+        whose sender is here comes from a sender this hospital has already seen."""
+        return frozenset(s for s in self.train_senders + self.val_senders if s)
 
     @property
     def standardizable(self) -> bool:
@@ -64,12 +98,20 @@ def with_validation(data: LocalData, fraction: float, seed: int, site: str) -> L
     val[held] = True
     keep = np.flatnonzero(~val)
     out = np.flatnonzero(val)
+
+    def pick(values: tuple[str, ...], rows: npt.NDArray[np.intp]) -> tuple[str, ...]:
+        return tuple(values[i] for i in rows) if values else ()
+
     return replace(
         data,
         train_x=data.train_x[keep],
-        train_y=tuple(data.train_y[i] for i in keep),
+        train_y=pick(data.train_y, keep),
         val_x=data.train_x[out],
-        val_y=tuple(data.train_y[i] for i in out),
+        val_y=pick(data.train_y, out),
+        train_senders=pick(data.train_senders, keep),
+        val_senders=pick(data.train_senders, out),
+        train_patients=pick(data.train_patients, keep),
+        val_patients=pick(data.train_patients, out),
     )
 
 

@@ -2,7 +2,11 @@
 
 What leaves the site: aggregate statistics (counts, per-feature sums and sums of squares, the set of
 label values), model parameters after local training, and confusion counts on the local test data with
-the metrics computed from them and from the test scores (the AUC).
+the metrics computed from them and from the test scores (the AUC); where the site's labels.csv names
+senders, the accuracy and count on test records from senders its training records hold (seen) and from
+the others (unseen). Which senders are seen depends on the training records, outside what differential
+privacy protects, so under DP those four figures follow the personalization rule below
+(`_shares_sender_split`).
 Rows never leave. Any exception becomes a FAILED reply naming the site, never a crash of the round.
 
 PERSONALIZE (site/personalize.py): the site fine-tunes the global model, trains its own, and picks one
@@ -30,7 +34,7 @@ from fedward.config import DpMode
 from fedward.core.arrays import Arrays, add, arrays_from_bytes, arrays_to_bytes, flatten
 from fedward.core.compress import CompressionSettings, encode_int8, encode_topk
 from fedward.core.messages import JSONScalar, JSONValue, Reply, ReplyStatus, Task, TaskKind
-from fedward.core.metrics import scored_metrics
+from fedward.core.metrics import scored_metrics, sender_metrics
 from fedward.models import ModelSpec, build_model, load_arrays, model_arrays
 from fedward.secagg import SecAggSite
 from fedward.secagg.task import SecAggTask
@@ -72,6 +76,7 @@ class Site:
         # by run id: what top-k compression has not sent yet (error feedback), kept across the rounds
         # the site sits out, added to its next update
         self.residuals: dict[str, Arrays] = {}
+        self._dp_runs: set[str] = set()  # the runs this site trained under differential privacy
 
     @property
     def name(self) -> str:
@@ -132,6 +137,8 @@ class Site:
         x = torch.from_numpy(self._inputs(self.data.train_x, task.context))
         y = torch.from_numpy(encode_labels(self.data.train_y, classes))
         start = time.perf_counter()
+        if dp.mode != DpMode.NONE:
+            self._dp_runs.add(task.run_id)
         loss, info = train_for_task(model, x, y, settings, dp)
         seconds = time.perf_counter() - start
         params = model_arrays(model, copy=False)  # serialized right away: views are enough
@@ -227,7 +234,11 @@ class Site:
         model, classes = self._model_for(task)
         x = torch.from_numpy(self._inputs(self.data.test_x, task.context))
         y = encode_labels(self.data.test_y, classes)
-        cm, metrics = scored_metrics(y, predict_scores(model, x), classes)
+        scores = predict_scores(model, x)
+        cm, metrics = scored_metrics(y, scores, classes)
+        if self._shares_sender_split(task.run_id):
+            correct = scores.argmax(axis=1) == y
+            metrics |= sender_metrics(correct, self.data.test_senders, self.data.seen_senders)
         return self._ok(
             task,
             parameters=arrays_to_bytes({"confusion": cm}),
@@ -285,6 +296,19 @@ class Site:
             metrics=dict(outcome.arms["global"].test),
             info=info,
         )
+
+    def _shares_sender_split(self, run_id: str) -> bool:
+        """Whether the seen/unseen-sender figures may leave an evaluation. Which senders count as seen is
+        a fact about the training records, which differential privacy protects: one training page from a
+        sender moves that sender's test records from unseen to seen. An evaluation task does not say
+        whether the run trains under DP, so the site decides from what it knows itself: its policy
+        requires DP, or it trained this run under DP. Then the rule of `_shares_figures` applies."""
+        if self.trust is None:
+            return True
+        policy = self.trust.policy
+        if policy.is_simulation_default or policy.share_personalization:
+            return True
+        return policy.require_dp == "none" and run_id not in self._dp_runs
 
     def _shares_figures(self, task: Task) -> bool:
         """Whether the personalized and local candidates' figures may leave: always without DP; under DP

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
-from fedward.cli.tables import results_notes, results_table
+from fedward.cli.tables import results_notes, results_table, senders_table
 
 SITES = ["st_marys", "northgate", "riverside"]
 WIDTH = 100
@@ -143,3 +143,41 @@ def test_a_narrow_terminal_keeps_the_figures_whole() -> None:
     assert max(len(line) for line in lines) <= 80
     text = "\n".join(lines)
     assert "0.964" in text and "(pers.)" in text and "…" not in text
+
+
+def _senders(summary: dict[str, Any]) -> dict[str, Any]:
+    """`summary` with seen/unseen-sender figures per site, as summary.json writes them."""
+    out = copy.deepcopy(summary)
+    for k, (section, offset) in enumerate((("federated", 0.0), ("local_only", -0.2))):
+        for i, site in enumerate(out["metrics"][section]["sites"].values()):
+            site.update(
+                seen_n=30 - i, unseen_n=10 + i, seen_accuracy=0.95 + offset / 4, unseen_accuracy=0.7 + offset
+            )
+        out["metrics"][section]["mean_site_seen_accuracy"] = 0.95 + offset / 4
+        out["metrics"][section]["mean_site_unseen_accuracy"] = 0.7 + offset + k / 1000
+    return out
+
+
+def _render_senders(summary: dict[str, Any], width: int = WIDTH) -> list[str]:
+    table = senders_table(summary)
+    assert table is not None
+    console = Console(width=width, record=True, color_system=None)
+    console.print(table)
+    return console.export_text().splitlines()
+
+
+def test_the_senders_table_shows_seen_and_unseen_per_hospital() -> None:
+    lines = _render_senders(_senders(old_summary()))
+    assert "accuracy on seen / unseen senders" in " ".join(lines)
+    row = _row(lines, "northgate")
+    assert row == ["northgate", "29 / 11", "0.950 / 0.700", "0.900 / 0.500"]
+    assert _row(lines, "mean site")[2:] == ["0.950 / 0.700", "0.900 / 0.501"]
+    assert all(len(line) <= WIDTH for line in lines)
+
+
+def test_no_senders_table_without_the_figures() -> None:
+    assert senders_table(old_summary()) is None
+    nulls = old_summary()
+    for site in nulls["metrics"]["federated"]["sites"].values():
+        site.update(seen_n=None, unseen_n=None, seen_accuracy=None, unseen_accuracy=None)
+    assert senders_table(nulls) is None

@@ -210,3 +210,72 @@ def test_fingerprint_covers_names_and_sizes_only(tmp_path: Path, write_folder: W
 def test_fingerprint_rejects_bad_folders(tmp_path: Path) -> None:
     with pytest.raises(DataError):
         dataset_fingerprint(tmp_path / "nowhere")
+
+
+# Optional columns after file,label: sender (who wrote the page) and patient (a site-local key)
+
+
+def _with_columns(folder: Path, header: str, cells: tuple[str, ...]) -> Path:
+    """labels.csv of PAGES (low-resolution page included) with `header`, each page's extra `cells` in
+    page order appended after its file and label."""
+    lines = [header] + [
+        f"{file},{label},{extra}" for (file, label, *_), extra in zip(PAGES, cells, strict=True)
+    ]
+    return _labels(folder, "\n".join(lines) + "\n")
+
+
+def test_sender_and_patient_columns_are_carried_in_page_order(
+    tmp_path: Path, write_folder: WriteFolder
+) -> None:
+    folder = write_folder(tmp_path / "site")
+    cells = ("gp-north,pt-1", "lab-east,pt-2", "gp-north,pt-3", ",pt-2", "insurer,pt-4")
+    loaded = load_document_folder(_with_columns(folder, "file,label,sender,patient", cells), PIPELINE)
+    # the 72 dpi page (third) is rejected: its sender and patient go with it
+    assert loaded.files == ("pages/p00003.png", "pages/p00001.png", "pages/p00002.jpg", "pages/p00004.tif")
+    assert loaded.senders == ("gp-north", "lab-east", "", "insurer")  # an empty cell: an unknown sender
+    assert loaded.patients == ("pt-1", "pt-2", "pt-2", "pt-4")
+
+
+def test_extra_columns_may_come_in_any_order_or_alone(tmp_path: Path, write_folder: WriteFolder) -> None:
+    folder = write_folder(tmp_path / "site")
+    cells = tuple(f"pt-{i}, sender {i} " for i in range(len(PAGES)))
+    swapped = load_document_folder(_with_columns(folder, "file,label,patient,sender", cells), PIPELINE)
+    assert swapped.senders == ("sender 0", "sender 1", "sender 3", "sender 4")
+    assert swapped.patients == ("pt-0", "pt-1", "pt-3", "pt-4")
+    alone = load_document_folder(_with_columns(folder, "file,label,sender", ("a",) * len(PAGES)), PIPELINE)
+    assert alone.senders == ("a",) * 4 and alone.patients == ()
+
+
+def test_without_extra_columns_there_are_no_senders_or_patients(loaded: DocumentSet) -> None:
+    assert loaded.senders == () and loaded.patients == ()
+
+
+@pytest.mark.parametrize(
+    "header", ["file,label,sender,site", "file,label,Sender", "file,label,patient,notes"]
+)
+def test_an_unknown_column_is_refused_by_name(tmp_path: Path, write_folder: WriteFolder, header: str) -> None:
+    folder = write_folder(tmp_path / "site", PAGES[:1])
+    unknown = header.split(",")[-1]
+    error = _expect_error(_labels(folder, f"{header}\n{PAGES[0][0]},a,b,c\n"), names="labels.csv")
+    assert f"unknown column {unknown!r}" in str(error)
+
+
+def test_a_column_twice_is_refused(tmp_path: Path, write_folder: WriteFolder) -> None:
+    folder = write_folder(tmp_path / "site", PAGES[:1])
+    error = _expect_error(
+        _labels(folder, f"file,label,sender,sender\n{PAGES[0][0]},a,b,c\n"), names="labels.csv"
+    )
+    assert "'sender' appears twice" in str(error)
+
+
+def test_an_empty_patient_is_refused_naming_the_line(tmp_path: Path, write_folder: WriteFolder) -> None:
+    folder = write_folder(tmp_path / "site", PAGES[:2])
+    text = f"file,label,patient\n{PAGES[0][0]},a,pt-1\n{PAGES[1][0]},b, \n"
+    error = _expect_error(_labels(folder, text), names=PAGES[1][0])
+    assert "empty patient" in str(error) and error.where is not None and error.where.endswith("labels.csv:3")
+
+
+def test_a_row_missing_an_extra_cell_is_refused(tmp_path: Path, write_folder: WriteFolder) -> None:
+    folder = write_folder(tmp_path / "site", PAGES[:1])
+    error = _expect_error(_labels(folder, f"file,label,sender\n{PAGES[0][0]},a\n"), names="labels.csv:2")
+    assert "file,label,sender" in str(error)

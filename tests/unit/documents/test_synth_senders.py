@@ -69,8 +69,12 @@ def test_truth_records_who_sent_each_page(federation: Path) -> None:
                 sender = pool[t["sender"]]
                 assert t["label"] in sender["classes"] and sender["kind"] == t["sender_kind"]
                 assert 0 <= t["form_version"] < len(sender["versions"])
-        header = (federation / hospital / "train" / "labels.csv").read_text().splitlines()[0]
-        assert header == "file,label"
+        for split, truth in (("train", train), ("test", test)):
+            lines = (federation / hospital / split / "labels.csv").read_text().splitlines()
+            assert lines[0] == "file,label,sender,patient"  # the columns a site may have
+            rows = [line.split(",") for line in lines[1:]]
+            assert [r[2] for r in rows] == [t["sender"] for t in truth]
+            assert len({r[3] for r in rows}) == len(rows)  # one patient per page, today
     assert "hospital" in kinds and len(kinds) >= 3
 
 

@@ -3,7 +3,8 @@
 Layout written under `out` (the contract the dataset loader and the CLI rely on)::
 
     hospitals.json                      the hospital profiles, for the record
-    <hospital>/<split>/labels.csv       header `file,label`; file relative to the split folder
+    <hospital>/<split>/labels.csv       header `file,label` (with senders `file,label,sender,patient`);
+                                        file relative to the split folder
     <hospital>/<split>/truth.jsonl      one JSON object per page, in labels.csv order
     <hospital>/<split>/pages/pNNNNN.png|jpg
 
@@ -17,7 +18,9 @@ With `senders` (opt-in, `SenderSettings`), many pages come from a shared pool of
 `senders` and `exposure`): `senders.json` records the pool and each hospital's exposure to it, and every
 truth record also holds `sender` (the pool sender's slug, or the hospital's own name), `sender_kind`
 ("hospital" for its own pages), `form_version` and `seen_locally` (whether this hospital's own training
-split holds a page of the same sender and form version; always true on training pages). Without `senders`
+split holds a page of the same sender and form version; always true on training pages), and labels.csv
+carries the columns a site may have: `sender` (the same slug) and `patient` (the page's patient key; every
+page is a patient of its own today). Without `senders`
 the output is byte for byte what it was before senders existed.
 
 Each page's generators are seeded from (seed, hospital index, page index) alone, so the bytes on disk do
@@ -332,10 +335,21 @@ def _write_indexes(out: Path, jobs: list[_PageJob], truths: list[dict[str, Any]]
     for folder, rows in grouped.items():
         with (folder / "labels.csv").open("w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(["file", "label"])
-            writer.writerows([row["file"], row["label"]] for row in rows)
+            if "sender" not in rows[0]:  # without senders: the two columns, byte for byte as before
+                writer.writerow(["file", "label"])
+                writer.writerows([row["file"], row["label"]] for row in rows)
+            else:
+                writer.writerow(["file", "label", "sender", "patient"])
+                writer.writerows([row["file"], row["label"], row["sender"], _patient(row)] for row in rows)
         with (folder / "truth.jsonl").open("w") as handle:
             handle.writelines(json.dumps(row) + "\n" for row in rows)
+
+
+def _patient(truth: dict[str, Any]) -> str:
+    """The site-local patient key of a page: today every page is drawn for a patient of its own
+    (`patient.make_patient`, once per page), so the key is the page's own; pages that share a patient
+    must share this key."""
+    return "patient-" + Path(truth["file"]).stem.removeprefix("p")
 
 
 def _summary(profile: HospitalProfile, jobs: list[_PageJob]) -> SiteSummary:
