@@ -1,8 +1,9 @@
 """The site node: answers DESCRIBE, FIT, EVALUATE and PERSONALIZE tasks from its local data.
 
 What leaves the site: aggregate statistics (counts, per-feature sums and sums of squares, the set of
-label values), model parameters after local training, and confusion counts on the local test data with
-the metrics computed from them and from the test scores (the AUC).
+label values, the number of distinct training patients when the data names them), model parameters
+after local training, and confusion counts on the local test data with the metrics computed from them
+and from the test scores (the AUC).
 Rows never leave. Any exception becomes a FAILED reply naming the site, never a crash of the round.
 
 PERSONALIZE (site/personalize.py): the site fine-tunes the global model, trains its own, and picks one
@@ -107,6 +108,8 @@ class Site:
             "n_test": float(len(d.test_y)),
             "n_validation": float(len(d.val_y)),
         }
+        if d.train_patients:  # the unit count under `[privacy] unit = "patient"` (DP-SGD's sample rate)
+            metrics["n_patients"] = float(d.num_patients)
         metrics.update({f"train_class/{label}": float(n) for label, n in sorted(counts.items())})
         labels: list[JSONScalar] = [*sorted(set(d.train_y) | set(d.test_y))]
         features: list[JSONScalar] = [*d.features]
@@ -132,7 +135,7 @@ class Site:
         x = torch.from_numpy(self._inputs(self.data.train_x, task.context))
         y = torch.from_numpy(encode_labels(self.data.train_y, classes))
         start = time.perf_counter()
-        loss, info = train_for_task(model, x, y, settings, dp)
+        loss, info = train_for_task(model, x, y, settings, dp, self.data.train_patients)
         seconds = time.perf_counter() - start
         params = model_arrays(model, copy=False)  # serialized right away: views are enough
         payload = self._protected(task, dp, start_params, params, len(y))
