@@ -15,8 +15,7 @@ from torch import nn
 
 from fedward.models import ModelSpec, build_model, model_arrays
 from fedward.privacy import PrivacyEvent, compute_epsilon
-from fedward.site import TrainSettings
-from fedward.site import dp_trainer
+from fedward.site import TrainSettings, dp_trainer
 from fedward.site.dp_trainer import clip_per_patient, patient_members, sample_patients, train_private
 
 CLIP = 1.0
@@ -223,8 +222,6 @@ def test_a_training_runs_event_accounts_to_dp_accounting_directly():
     )
     assert event == PrivacyEvent(1.3, 0.2, 15)
     acc = dp_accounting.rdp.RdpAccountant()
-    acc.compose(
-        dp_accounting.PoissonSampledDpEvent(0.2, dp_accounting.GaussianDpEvent(1.3)), count=15
-    )
+    acc.compose(dp_accounting.PoissonSampledDpEvent(0.2, dp_accounting.GaussianDpEvent(1.3)), count=15)
     expected = acc.get_epsilon(1e-5)
     assert compute_epsilon([event], 1e-5).values["rdp"] == pytest.approx(expected, rel=1e-6)
