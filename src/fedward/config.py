@@ -423,6 +423,10 @@ class FederationConfig(_Strict):
             del settings["release"]  # and of configs without [release] gates
         if settings["compression"] == CompressionConfig().model_dump(mode="json"):
             del settings["compression"]  # and of configs without [compression] (or at its defaults)
+        if settings["data"]["patient_column"] is None:  # and of configs without the privacy unit keys
+            del settings["data"]["patient_column"]
+        if settings["privacy"]["unit"] == PrivacyUnit.RECORD:
+            del settings["privacy"]["unit"]
         blob = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
