@@ -16,9 +16,11 @@ total, as PIL's `Image.rotate`), and `fields`: the patient details drawn on the 
 With `senders` (opt-in, `SenderSettings`), many pages come from a shared pool of outside senders (see
 `senders` and `exposure`): `senders.json` records the pool and each hospital's exposure to it, and every
 truth record also holds `sender` (the pool sender's slug, or the hospital's own name), `sender_kind`
-("hospital" for its own pages), `form_version` and `seen_locally` (whether this hospital's own training
-split holds a page of the same sender and form version; always true on training pages). Without `senders`
-the output is byte for byte what it was before senders existed.
+("hospital" for its own pages), `form_version`, `seen_locally` (whether this hospital's own training
+split holds a page of the same sender and form version; always true on training pages) and `patient`, the
+key of the patient the page belongs to: patients have several pages, each patient's at one hospital and
+in one split (`patients`). Without `senders` the output is byte for byte what it was before senders
+existed.
 
 Each page's generators are seeded from (seed, hospital index, page index) alone, so the bytes on disk do
 not depend on `workers` or on the order in which a process pool finishes pages.
@@ -46,6 +48,7 @@ from fedward.documents.synth.cast import FEDERATION_CAST, MAX_SEED, Cast
 from fedward.documents.synth.classes import DOCUMENT_CLASSES
 from fedward.documents.synth.exposure import PageSource, draw_exposures, plan_sources
 from fedward.documents.synth.hospitals import HospitalProfile, make_profiles
+from fedward.documents.synth.patients import assign_patients
 from fedward.documents.synth.scanner import Scan, scan
 from fedward.documents.synth.senders import Sender, SenderSettings, make_pool, received
 from fedward.documents.synth.split import SPLITS, assign_labels
@@ -92,6 +95,7 @@ class _PageJob:
     label: str
     printer: HospitalProfile | None = None  # whose print identity, when not the hospital's own
     sent: _Sent | None = None  # only with senders
+    patient: str | None = None  # only with senders: the key of the patient the page belongs to
 
     @property
     def file(self) -> str:
@@ -244,9 +248,20 @@ def _with_senders(
     plans = plan_sources(seed, labels, pool, exposures, settings)
     sources = [s for plan in plans for split in SPLITS for s in plan[split]]
     seen = [{(s.sender, s.version) for s in plan["train"]} for plan in plans]
+    patients = [
+        key
+        for h, profile in enumerate(profiles)
+        for split, keys in assign_patients(
+            seed, h, profile.name, {s: len(labels[h][s]) for s in SPLITS}
+        ).items()
+        for key in keys
+    ]
     return [
-        _sent_job(job, source, pool, (source.sender, source.version) in seen[job.hospital_index])
-        for job, source in zip(jobs, sources, strict=True)
+        dataclasses.replace(
+            _sent_job(job, source, pool, (source.sender, source.version) in seen[job.hospital_index]),
+            patient=patient,
+        )
+        for job, source, patient in zip(jobs, sources, patients, strict=True)
     ]
 
 
@@ -321,6 +336,7 @@ def _truth(job: _PageJob, dpi: int, result: Scan) -> dict[str, Any]:
         "sender_kind": sent.kind,
         "form_version": sent.version,
         "seen_locally": sent.seen_locally,
+        "patient": job.patient,
     }
 
 
