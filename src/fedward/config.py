@@ -29,6 +29,7 @@ __all__ = [
     "ModelConfig",
     "PersonalizationConfig",
     "PrivacyConfig",
+    "PrivacyUnit",
     "ReleaseConfig",
     "SiteConfig",
     "StrategyConfig",
@@ -57,6 +58,9 @@ class FederationSection(_Strict):
 
 class DataConfig(_Strict):
     label: str = "label"
+    # tabular data: the column naming each row's patient (a key, not a feature; needed by
+    # [privacy] unit = "patient"); documents name patients in labels.csv's `patient` column instead
+    patient_column: str | None = Field(None, min_length=1)
     image_size: int = Field(64, ge=16, le=512)
     min_dpi: int = Field(90, ge=1)
     deskew: bool = True
@@ -134,11 +138,20 @@ class DpMode(StrEnum):
     SITE = "site"
 
 
+class PrivacyUnit(StrEnum):
+    """Whom record-level DP protects: one training record (a page, a CSV row), or one patient with all
+    their records (per-patient sampling and clipping; needs patient keys at every site)."""
+
+    RECORD = "record"
+    PATIENT = "patient"
+
+
 class PrivacyConfig(_Strict):
     """`[privacy]`: secure aggregation and differential privacy (see docs/privacy.md)."""
 
     secure_aggregation: bool = False
     dp: DpMode = DpMode.NONE
+    unit: PrivacyUnit = PrivacyUnit.RECORD
     target_epsilon: float | None = Field(None, gt=0)
     noise_multiplier: float | None = Field(None, gt=0)
     epsilon_budget: float | None = Field(None, gt=0)
@@ -162,6 +175,11 @@ class PrivacyConfig(_Strict):
             raise ValueError(
                 "'shared_noise' = true needs dp = 'record' and secure_aggregation = true: the sites' noise "
                 "shares only add up to the full noise in a sum that secure aggregation hides"
+            )
+        if self.unit == PrivacyUnit.PATIENT and self.dp != DpMode.RECORD:
+            raise ValueError(
+                f"unit = 'patient' needs dp = 'record' (DP-SGD with per-patient sampling and clipping), "
+                f"not dp = '{self.dp}'"
             )
         if self.dp == DpMode.NONE:
             given = [k for k in ("target_epsilon", "noise_multiplier", "epsilon_budget") if getattr(self, k)]
@@ -332,6 +350,11 @@ class FederationConfig(_Strict):
                 f"model {self.model.name!r} does not fit task {self.federation.task!r}: use doc-cnn "
                 "for documents, logistic or mlp for tabular"
             )
+        if docs and self.data.patient_column is not None:
+            raise ValueError(
+                "[data] 'patient_column' is for tabular data; document sites name patients in "
+                "labels.csv's 'patient' column"
+            )
         self._check_privacy()
         self._check_compression()
         self._check_faults(names)
@@ -426,6 +449,10 @@ class FederationConfig(_Strict):
             del settings["release"]  # and of configs without [release] gates
         if settings["compression"] == CompressionConfig().model_dump(mode="json"):
             del settings["compression"]  # and of configs without [compression] (or at its defaults)
+        if settings["data"]["patient_column"] is None:  # and of configs without the privacy unit keys
+            del settings["data"]["patient_column"]
+        if settings["privacy"]["unit"] == PrivacyUnit.RECORD:
+            del settings["privacy"]["unit"]
         blob = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -220,7 +220,10 @@ def _privacy_notes(privacy: Mapping[str, Any]) -> list[str]:
     if mode == "record":
         eps = max((s["epsilon"] for s in privacy.get("sites", {}).values()), default=None)
         if eps is not None:
-            notes.append(f"record-level DP: epsilon <= {eps:.2f} per site (delta {privacy['delta']:g})")
+            unit = "patient" if privacy.get("unit") == "patient" else "record"
+            notes.append(
+                f"record-level DP: epsilon <= {eps:.2f} per {unit} at each site (delta {privacy['delta']:g})"
+            )
     elif mode == "site" and "federation" in privacy:
         notes.append(
             f"site-level DP: epsilon {privacy['federation']['epsilon']:.2f} (delta {privacy['delta']:g})"

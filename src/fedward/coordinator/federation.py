@@ -21,7 +21,7 @@ from fedward.coordinator.combine import combiner_for
 from fedward.coordinator.observer import AuditObserver, NoObserver, RoundObserver
 from fedward.coordinator.personalization import PersonalizationResult, personalization_tasks, read_replies
 from fedward.coordinator.plan import FederationPlan
-from fedward.coordinator.privacy import PrivacyState
+from fedward.coordinator.privacy import PrivacyState, privacy_units
 from fedward.coordinator.result import FederationResult
 from fedward.coordinator.round import RoundContext, run_round
 from fedward.coordinator.rounds import RoundRecord
@@ -182,6 +182,6 @@ def _privacy_state(plan: FederationPlan, setup: FederationSetup) -> PrivacyState
         rounds=plan.rounds,
         epochs=plan.train.epochs,
         batch_size=plan.train.batch_size,
-        site_samples={s: setup.descriptions[s].num_samples for s in setup.sites},
+        site_samples=privacy_units(p, setup),
         min_contributors=floor,
     )

@@ -3,7 +3,10 @@ hard budget.
 
 Record-level DP (`dp = "record"`): every site runs DP-SGD (Abadi et al. 2016) with its own noise
 multiplier, calibrated from its Poisson sample rate (batch size / its training records) and the steps it
-will take over all rounds; each site has its own accountant fed by the events its replies report.
+will take over all rounds; each site has its own accountant fed by the events its replies report. With
+`[privacy] unit = "patient"` the unit sampled and clipped is the patient: the sample rate is batch size /
+the site's distinct training patients (`n_patients` in its set-up description, `privacy_units`), and
+epsilon is per patient.
 
 Record-level DP with shared noise (`shared_noise = true`, secure aggregation required; distributed DP as
 in Kairouz, Liu & Steinke 2021 and Truex et al. 2019): every site takes one full-batch DP-SGD step per
@@ -35,9 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from fedward.config import DpMode, PrivacyConfig
+from fedward.config import DpMode, PrivacyConfig, PrivacyUnit
+from fedward.coordinator.setup import FederationSetup
 from fedward.core.arrays import Arrays, FloatArray, flatten, unflatten
 from fedward.core.messages import JSONValue
+from fedward.errors import FederationError
 from fedward.privacy import (
     Accountant,
     PrivacyEvent,
@@ -47,9 +52,35 @@ from fedward.privacy import (
 )
 from fedward.settings import DpSettings
 
-__all__ = ["FEDERATION", "NoisyClippedSum", "PrivacyState", "record_dp_event"]
+__all__ = ["FEDERATION", "NoisyClippedSum", "PrivacyState", "privacy_units", "record_dp_event"]
 
 FEDERATION = "federation"  # the accountant key for site-level DP
+
+
+def privacy_units(config: PrivacyConfig, setup: FederationSetup) -> dict[str, int]:
+    """Each site's count of privacy units, from its set-up description: training records, or distinct
+    training patients (`n_patients`) under `unit = "patient"`; a site that names no patients then stops
+    the run, naming it."""
+    if config.unit != PrivacyUnit.PATIENT:
+        return {s: setup.descriptions[s].num_samples for s in setup.sites}
+    out: dict[str, int] = {}
+    for site in setup.sites:
+        n = setup.descriptions[site].metrics.get("n_patients", 0.0)
+        if n < 1:
+            raise FederationError(
+                f"site {site!r}: [privacy] unit = 'patient' but the site described no training patients",
+                hint="give the site's data patient keys (labels.csv 'patient' column, [data] patient_column)",
+            )
+        out[site] = int(n)
+    return out
+
+
+def privacy_unit(config: PrivacyConfig) -> str | None:
+    """Whom epsilon is for: 'record' or 'patient' under record-level DP, 'site' under site-level DP,
+    None without DP."""
+    if config.dp == DpMode.NONE:
+        return None
+    return "site" if config.dp == DpMode.SITE else config.unit.value
 
 
 @dataclass(frozen=True)
@@ -227,7 +258,11 @@ class PrivacyState:
 
     def summary(self) -> dict[str, Any]:
         c = self.config
-        out: dict[str, Any] = {"mode": c.dp, "delta": c.delta if c.dp != DpMode.NONE else None}
+        out: dict[str, Any] = {
+            "mode": c.dp,
+            "unit": privacy_unit(c),  # whom epsilon is for: record, patient, site (None without DP)
+            "delta": c.delta if c.dp != DpMode.NONE else None,
+        }
         if c.dp == DpMode.NONE:
             return out
         out.update(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fedward.config import FederationConfig, SiteConfig
+from fedward.config import FederationConfig, PrivacyUnit, SiteConfig
 from fedward.core.canonical import canonical_bytes
 from fedward.documents.dataset import LABELS_FILE, dataset_fingerprint, load_document_folder
 from fedward.documents.pipeline import Pipeline, PipelineSpec
@@ -54,7 +54,7 @@ def load_sites(cfg: FederationConfig, progress: Callable[[str], None] | None = N
     for site in cfg.sites:
         if progress is not None:
             progress(site.name)
-        sites.append(_validation_split(cfg, loader(cfg, site)))
+        sites.append(_validation_split(cfg, _check_patients(cfg, site, loader(cfg, site))))
     _check_federation(cfg, sites)
     return sites
 
@@ -66,12 +66,29 @@ def load_site(cfg: FederationConfig, name: str) -> LoadedSite:
     if site is None:
         raise DataError(f"site {name!r} is not one of the federation's [[sites]]")
     loader = _load_documents if cfg.federation.task == "documents" else _load_tabular
-    loaded = _validation_split(cfg, loader(cfg, site))
+    loaded = _validation_split(cfg, _check_patients(cfg, site, loader(cfg, site)))
     if len(loaded.data.train_y) == 0:
         raise DataError(f"site {name}: no usable training rows", where=site.train)
     if len(loaded.data.test_y) == 0:
         raise DataError(f"site {name}: no usable test rows", where=site.test)
     return loaded
+
+
+def _check_patients(cfg: FederationConfig, site: SiteConfig, loaded: LoadedSite) -> LoadedSite:
+    """`[privacy] unit = "patient"` bounds each patient's influence, so every site must say which
+    patient each training record belongs to."""
+    if cfg.privacy.unit != PrivacyUnit.PATIENT or loaded.data.train_patients:
+        return loaded
+    hint = (
+        "add a 'patient' column to labels.csv"
+        if cfg.federation.task == "documents"
+        else "set [data] patient_column to the column holding each row's patient key"
+    )
+    raise DataError(
+        f"site {site.name}: [privacy] unit = 'patient' but its training data names no patients",
+        where=site.train,
+        hint=f"{hint}, or set [privacy] unit = 'record'",
+    )
 
 
 def _validation_split(cfg: FederationConfig, loaded: LoadedSite) -> LoadedSite:
@@ -85,8 +102,8 @@ def _validation_split(cfg: FederationConfig, loaded: LoadedSite) -> LoadedSite:
 
 
 def _load_tabular(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
-    train = load_table(site.train, cfg.data.label)
-    test = load_table(site.test, cfg.data.label)
+    train = load_table(site.train, cfg.data.label, cfg.data.patient_column)
+    test = load_table(site.test, cfg.data.label, cfg.data.patient_column)
     if test.features != train.features:
         raise DataError(
             f"site {site.name}: test columns {list(test.features)} differ from train columns "
@@ -94,7 +111,8 @@ def _load_tabular(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
             where=site.test,
         )
     fingerprint = _fingerprint({"train": _file_size(site.train), "test": _file_size(site.test)})
-    return LoadedSite(site.name, LocalData(train.x, train.y, test.x, test.y, train.features), (), fingerprint)
+    data = LocalData(train.x, train.y, test.x, test.y, train.features, train_patients=train.patients)
+    return LoadedSite(site.name, data, (), fingerprint)
 
 
 def _load_documents(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:

@@ -7,6 +7,9 @@ On the wire (keys and JSON types fixed; sites hash and sign the task config):
 - `dp` ("none" | "record" | "site", a `DpMode`), `dp_clip_norm`, `dp_delta`, `dp_target_epsilon` and
   `dp_epsilon_budget` (null when not set), `secure_aggregation`: in every fit task, part of the task
   definition (`task_sha256`);
+- `dp_unit` ("patient", a `PrivacyUnit`), only under record-level DP with the patient as the privacy
+  unit: DP-SGD then samples and clips whole patients; in the task hash. A task without it means
+  "record" (one training record is the unit), so record-level tasks keep the bytes they always had;
 - `dp_noise_multiplier`, only under record-level DP: the site's own DP-SGD noise multiplier (Abadi et
   al. 2016), calibrated by the coordinator from the site's sample rate;
 - `dp_noise_std`, only under site-level DP with secure aggregation: the standard deviation of the
@@ -23,15 +26,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Self
 
-from fedward.config import DpMode, PrivacyConfig
+from fedward.config import DpMode, PrivacyConfig, PrivacyUnit
 from fedward.core.messages import JSONValue
 from fedward.settings.fields import read_bool, read_float, read_optional_float, read_str
 
-__all__ = ["NOISE_MULTIPLIER", "NOISE_STD", "SHARED_NOISE", "DpSettings"]
+__all__ = ["NOISE_MULTIPLIER", "NOISE_STD", "SHARED_NOISE", "UNIT", "DpSettings"]
 
 NOISE_MULTIPLIER = "dp_noise_multiplier"
 NOISE_STD = "dp_noise_std"
 SHARED_NOISE = "dp_shared_noise"
+UNIT = "dp_unit"
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,11 @@ class DpSettings:
     noise_multiplier: float | None = None
     noise_std: float | None = None
     shared_noise: bool = False
+    unit: PrivacyUnit = PrivacyUnit.RECORD  # whom record-level DP protects (DP-SGD's sampling/clipping unit)
 
     def __post_init__(self) -> None:
+        if self.unit == PrivacyUnit.PATIENT and self.mode != DpMode.RECORD:
+            raise ValueError("task config 'dp_unit' = 'patient' needs dp = 'record'")
         if (self.mode == DpMode.RECORD) != (self.noise_multiplier is not None):
             raise ValueError(f"task config {NOISE_MULTIPLIER!r} is set exactly with dp = 'record'")
         if self.noise_std is not None and not (self.mode == DpMode.SITE and self.secure_aggregation):
@@ -77,6 +84,7 @@ class DpSettings:
             noise_multiplier=noise_multiplier,
             noise_std=noise_std,
             shared_noise=p.shared_noise,
+            unit=p.unit,
         )
 
     def to_config(self) -> dict[str, JSONValue]:
@@ -89,6 +97,8 @@ class DpSettings:
             "dp_epsilon_budget": self.epsilon_budget,
             "secure_aggregation": self.secure_aggregation,
         }
+        if self.unit != PrivacyUnit.RECORD:  # left out for "record", so record-level tasks keep their bytes
+            out[UNIT] = self.unit.value
         if self.noise_multiplier is not None:
             out[NOISE_MULTIPLIER] = self.noise_multiplier
         if self.noise_std is not None:
@@ -104,8 +114,14 @@ class DpSettings:
         mode = read_str(config, "dp")
         if mode not in {m.value for m in DpMode}:
             raise ValueError(f"task config 'dp' must be one of none, record, site; got {mode!r}")
+        unit = read_str(config, UNIT) if UNIT in config else PrivacyUnit.RECORD.value
+        if unit not in {u.value for u in PrivacyUnit}:
+            raise ValueError(f"task config {UNIT!r} must be one of record, patient; got {unit!r}")
+        if mode != DpMode.RECORD and UNIT in config:
+            raise ValueError(f"task config {UNIT!r} is set only with dp = 'record'")
         return cls(
             mode=DpMode(mode),
+            unit=PrivacyUnit(unit),
             clip_norm=read_float(config, "dp_clip_norm"),
             delta=read_float(config, "dp_delta"),
             target_epsilon=read_optional_float(config, "dp_target_epsilon"),

@@ -13,6 +13,7 @@ the site maps its labels onto it, so no site has to know another site's classes 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -39,7 +40,8 @@ class LocalData:
     train_senders: tuple[str, ...] = ()
     test_senders: tuple[str, ...] = ()
     val_senders: tuple[str, ...] = ()
-    # per training record, the site-local patient key; empty: no patient column
+    # the patient each training record belongs to (labels.csv's `patient` column, `[data]
+    # patient_column` for tabular data), aligned with `train_y`; empty when the data names no patients
     train_patients: tuple[str, ...] = ()
     val_patients: tuple[str, ...] = ()
 
@@ -66,6 +68,11 @@ class LocalData:
         return frozenset(s for s in self.train_senders + self.val_senders if s)
 
     @property
+    def num_patients(self) -> int:
+        """How many distinct patients the training records belong to (0 when no patient keys are given)."""
+        return len(set(self.train_patients))
+
+    @property
     def standardizable(self) -> bool:
         """Tabular features get the federated standardization; images are normalized by the pipeline."""
         return self.train_x.ndim == 2
@@ -83,10 +90,13 @@ def with_validation(data: LocalData, fraction: float, seed: int, site: str) -> L
     """`data` with `fraction` of its training records moved to a validation split: stratified by label
     (each class with at least two records gives round(fraction * n), at least one, and keeps at least one
     for training), drawn by a generator seeded from `seed` and the site's name, so the split is the same
-    in a simulation and in the deployed site."""
-    labels = np.asarray(data.train_y)
+    in a simulation and in the deployed site. When the data names patients the split is by patient
+    instead (`_patient_validation`): all of a patient's records land on the same side."""
     digest = int.from_bytes(hashlib.sha256(site.encode()).digest()[:8], "big")
     rng = np.random.default_rng([seed, digest])
+    if data.train_patients:
+        return _split(data, _patient_validation(data, fraction, rng))
+    labels = np.asarray(data.train_y)
     held: list[int] = []
     for label in sorted(set(data.train_y)):
         rows = np.flatnonzero(labels == label)
@@ -96,6 +106,35 @@ def with_validation(data: LocalData, fraction: float, seed: int, site: str) -> L
         held.extend(int(i) for i in rng.permutation(rows)[:take])
     val = np.zeros(len(labels), dtype=bool)
     val[held] = True
+    return _split(data, val)
+
+
+def _patient_validation(data: LocalData, fraction: float, rng: np.random.Generator) -> npt.NDArray[np.bool_]:
+    """Which records go to validation when patients are given: round(fraction * patients) whole patients
+    (at least one, and at least one patient kept for training when there are two or more), stratified by
+    each patient's most frequent label (ties: the smallest), so the classes stay spread over both sides."""
+    records: dict[str, list[int]] = {}
+    for i, patient in enumerate(data.train_patients):
+        records.setdefault(patient, []).append(i)
+    strata: dict[str, list[str]] = {}
+    for patient in sorted(records):
+        counts = Counter(data.train_y[i] for i in records[patient])
+        top = min(counts, key=lambda label: (-counts[label], label))
+        strata.setdefault(top, []).append(patient)
+    held: list[str] = []
+    for label in sorted(strata):
+        patients = strata[label]
+        if len(patients) < 2:
+            continue
+        take = min(max(1, round(fraction * len(patients))), len(patients) - 1)
+        held.extend(patients[int(i)] for i in rng.permutation(len(patients))[:take])
+    val = np.zeros(len(data.train_y), dtype=bool)
+    for patient in held:
+        val[records[patient]] = True
+    return val
+
+
+def _split(data: LocalData, val: npt.NDArray[np.bool_]) -> LocalData:
     keep = np.flatnonzero(~val)
     out = np.flatnonzero(val)
 

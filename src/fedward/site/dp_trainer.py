@@ -18,6 +18,18 @@ superseded by the per-record `clip_norm`; `seed` is unused (randomness comes fro
 `proximal_mu > 0` is refused: FedProx's proximal term is not a sum of per-record terms, so Opacus cannot
 clip it per record.
 
+The patient as the unit (`groups` given, one patient key per record; `[privacy] unit = "patient"`): each
+step Poisson-samples PATIENTS (each joins with probability q = batch_size / patients; q = 1 when
+batch_size >= patients) and takes all their records, computes per-record gradients (Opacus
+`GradSampleModule`), sums them per patient, clips each patient's sum to `clip_norm`, sums over patients,
+adds N(0, (noise_multiplier * clip_norm)^2) per coordinate (Opacus's secure-mode noise from the same
+generator) and divides by the expected number of patients q * patients. Adding or removing one patient
+with any number of records then moves the noiseless sum by at most `clip_norm`: the sampled Gaussian
+mechanism with the patient as the unit, so the event (noise_multiplier, q over patients, steps) is
+accounted exactly as the record path's. Opacus's `DPOptimizer` clips per record, so this path is a small
+hand-written part (`_patient_step`, `clip_per_patient`, `sample_patients`); the record path is Opacus's.
+Class weights apply to each record's loss before its patient's sum is clipped, so the bound is unchanged.
+
 The caller's module is trained in place and handed back clean: Opacus's hooks and the attributes it puts on
 modules and parameters are removed even when training fails, so the same module can be reused for private
 or plain training. The returned loss is computed on the raw data without noise: it is NOT covered by the
@@ -27,10 +39,12 @@ privacy guarantee and must not leave the site as is.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 
 import torch
 from opacus import GradSampleModule
 from opacus.optimizers import DPOptimizer
+from opacus.optimizers.optimizer import _generate_noise
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import nn
 
@@ -38,7 +52,7 @@ from fedward.privacy import PrivacyEvent, dpsgd_schedule
 from fedward.settings import TrainSettings
 from fedward.site.trainer import build_optimizer, class_weight_tensor, training_part
 
-__all__ = ["poisson_schedule", "train_private"]
+__all__ = ["clip_per_patient", "patient_members", "poisson_schedule", "sample_patients", "train_private"]
 
 _Snapshot = tuple[dict[int, set[str]], dict[int, set[str]]]
 
@@ -146,6 +160,113 @@ def _run(
     return total, drawn
 
 
+def patient_members(groups: Sequence[str]) -> list[torch.Tensor]:
+    """The record indices of each patient, patients in sorted key order."""
+    rows: dict[str, list[int]] = {}
+    for i, key in enumerate(groups):
+        rows.setdefault(key, []).append(i)
+    return [torch.as_tensor(rows[k], dtype=torch.long) for k in sorted(rows)]
+
+
+def sample_patients(
+    members: Sequence[torch.Tensor], sample_rate: float, steps: int, generator: torch.Generator
+) -> Iterator[torch.Tensor]:
+    """`steps` Poisson samples over patients: each patient joins a step with probability `sample_rate`,
+    independently, and brings all of their records; yields (patient indices, record indices)."""
+    sampler = UniformWithReplacementSampler(
+        num_samples=len(members), sample_rate=sample_rate, generator=generator, steps=steps
+    )
+    for batch in sampler:
+        chosen = [int(i) for i in batch]
+        if chosen:
+            yield torch.cat([members[i] for i in chosen])
+        else:
+            yield torch.zeros(0, dtype=torch.long)
+
+
+def clip_per_patient(
+    grad_samples: Sequence[torch.Tensor], patient_of: torch.Tensor, clip_norm: float
+) -> list[torch.Tensor]:
+    """Sum per-record gradients (one `[records, *shape]` tensor per parameter) by patient (`patient_of`:
+    each record's patient index, 0..k-1), clip each patient's summed gradient to L2 norm `clip_norm`
+    over all parameters together, and return the sum over patients, one tensor per parameter."""
+    k = int(patient_of.max()) + 1 if len(patient_of) else 0
+    summed = [
+        torch.zeros((k, *g.shape[1:]), dtype=g.dtype).index_add_(0, patient_of, g) for g in grad_samples
+    ]
+    norms = torch.stack([s.reshape(k, -1).norm(dim=1) for s in summed]).norm(dim=0)
+    factor = (clip_norm / (norms + 1e-6)).clamp(max=1.0)
+    return [torch.einsum("k,k...->...", factor, s) for s in summed]
+
+
+def _grad_sample(p: nn.Parameter) -> torch.Tensor:
+    """The per-record gradients Opacus put on `p` for this step's one forward pass."""
+    sample = vars(p).get("grad_sample")
+    if not isinstance(sample, torch.Tensor):
+        raise RuntimeError("Opacus computed no per-record gradients for a trained parameter")
+    return sample
+
+
+def _patient_step(
+    module: GradSampleModule,
+    params: list[nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    noise: tuple[float, float, float, torch.Generator],
+    weight: torch.Tensor | None,
+) -> float:
+    """One DP-SGD step with the patient as the unit on the drawn patients' records (`batch`: inputs,
+    labels, each record's patient index within the batch); `noise` is (multiplier, clip_norm, expected
+    patients per step, generator)."""
+    x, y, patient_of = batch
+    sigma, clip_norm, expected, generator = noise
+    module.zero_grad(set_to_none=True)
+    optimizer.zero_grad(set_to_none=True)
+    loss_value = 0.0
+    if len(x):
+        logits = module(x.detach().requires_grad_(True))
+        loss = nn.functional.cross_entropy(logits, y, weight=weight, reduction="sum")
+        torch.autograd.backward(loss)
+        loss_value = float(loss.detach())
+        clipped = clip_per_patient([_grad_sample(p) for p in params], patient_of, clip_norm)
+    else:  # no patient drawn: only noise moves the model
+        clipped = [torch.zeros_like(p) for p in params]
+    module.set_grad_sample_to_none()  # the per-record gradients are spent
+    for p, c in zip(params, clipped, strict=True):  # replaces the raw batch gradient backward left
+        p.grad = (c + _generate_noise(sigma * clip_norm, p, generator, secure_mode=True)) / expected
+    optimizer.step()
+    return loss_value
+
+
+def _run_patients(
+    module: GradSampleModule,
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    groups: Sequence[str],
+    settings: TrainSettings,
+    noise_multiplier: float,
+    clip_norm: float,
+    generator: torch.Generator,
+) -> tuple[float, int]:
+    """The DP-SGD loop with the patient as the unit; returns (summed loss, records drawn)."""
+    x, y = data
+    members = patient_members(groups)
+    q, steps = poisson_schedule(settings, len(members))
+    patient_index = torch.empty(len(x), dtype=torch.long)
+    for i, rows in enumerate(members):
+        patient_index[rows] = i
+    optimizer = build_optimizer(model, settings)
+    params = [p for p in model.parameters() if p.requires_grad]
+    weight = class_weight_tensor(settings)
+    noise = (noise_multiplier, clip_norm, q * len(members), generator)
+    total, drawn = 0.0, 0
+    for idx in sample_patients(members, q, steps, generator):
+        _, local = torch.unique(patient_index[idx], return_inverse=True)
+        total += _patient_step(module, params, optimizer, (x[idx], y[idx], local), noise, weight)
+        drawn += len(idx)
+    return total, drawn
+
+
 def train_private(
     model: nn.Module,
     x: torch.Tensor,
@@ -155,18 +276,28 @@ def train_private(
     noise_multiplier: float,
     clip_norm: float,
     generator: torch.Generator,
+    groups: Sequence[str] | None = None,
 ) -> tuple[float, PrivacyEvent]:
     """DP-SGD in place on (x, y); returns the mean training loss per drawn record (NaN if none was drawn;
-    not private) and the privacy event spent."""
+    not private) and the privacy event spent. With `groups` (each record's patient key) the patient is
+    the unit: patients are sampled and each patient's summed gradient is clipped."""
     _check(settings, noise_multiplier, clip_norm)
-    q, steps = poisson_schedule(settings, len(x))
+    if groups is not None and len(groups) != len(x):
+        raise ValueError(f"groups has {len(groups)} patient keys for {len(x)} records")
+    units = len(x) if groups is None else len(set(groups))
+    q, steps = poisson_schedule(settings, units)
     snapshot = _snapshot(model)
     model.train()
     module: GradSampleModule | None = None
     with training_part(model, settings.train_part):
         try:
             module = _wrap(model)
-            total, drawn = _run(module, model, x, y, settings, noise_multiplier, clip_norm, generator)
+            if groups is None:
+                total, drawn = _run(module, model, x, y, settings, noise_multiplier, clip_norm, generator)
+            else:
+                total, drawn = _run_patients(
+                    module, model, (x, y), groups, settings, noise_multiplier, clip_norm, generator
+                )
         finally:
             if module is not None:
                 module.to_standard_module()

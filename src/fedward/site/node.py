@@ -1,12 +1,12 @@
 """The site node: answers DESCRIBE, FIT, EVALUATE and PERSONALIZE tasks from its local data.
 
 What leaves the site: aggregate statistics (counts, per-feature sums and sums of squares, the set of
-label values), model parameters after local training, and confusion counts on the local test data with
-the metrics computed from them and from the test scores (the AUC); where the site's labels.csv names
-senders, the accuracy and count on test records from senders its training records hold (seen) and from
-the others (unseen). Which senders are seen depends on the training records, outside what differential
-privacy protects, so under DP those four figures follow the personalization rule below
-(`_shares_sender_split`).
+label values, the number of distinct training patients when the data names them), model parameters
+after local training, and confusion counts on the local test data with the metrics computed from them
+and from the test scores (the AUC); where the site's labels.csv names senders, the accuracy and count on
+test records from senders its training records hold (seen) and from the others (unseen). Which senders
+are seen depends on the training records, outside what differential privacy protects, so under DP those
+four figures follow the personalization rule below (`_shares_sender_split`).
 Rows never leave. Any exception becomes a FAILED reply naming the site, never a crash of the round.
 
 PERSONALIZE (site/personalize.py): the site fine-tunes the global model, trains its own, and picks one
@@ -112,6 +112,8 @@ class Site:
             "n_test": float(len(d.test_y)),
             "n_validation": float(len(d.val_y)),
         }
+        if d.train_patients:  # the unit count under `[privacy] unit = "patient"` (DP-SGD's sample rate)
+            metrics["n_patients"] = float(d.num_patients)
         metrics.update({f"train_class/{label}": float(n) for label, n in sorted(counts.items())})
         labels: list[JSONScalar] = [*sorted(set(d.train_y) | set(d.test_y))]
         features: list[JSONScalar] = [*d.features]
@@ -139,7 +141,7 @@ class Site:
         start = time.perf_counter()
         if dp.mode != DpMode.NONE:
             self._dp_runs.add(task.run_id)
-        loss, info = train_for_task(model, x, y, settings, dp)
+        loss, info = train_for_task(model, x, y, settings, dp, self.data.train_patients)
         seconds = time.perf_counter() - start
         params = model_arrays(model, copy=False)  # serialized right away: views are enough
         payload = self._protected(task, dp, start_params, params, len(y))

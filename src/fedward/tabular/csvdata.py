@@ -1,4 +1,5 @@
-"""Load a site's tabular data: a CSV file with a header; one label column, every other column numeric.
+"""Load a site's tabular data: a CSV file with a header; one label column, optionally one patient key
+column (`[data] patient_column`: any non-empty text, not a feature), every other column numeric.
 
 Errors name the file, the column and the line, so a data manager can fix the export.
 """
@@ -22,9 +23,10 @@ class TabularTable:
     features: tuple[str, ...]
     x: npt.NDArray[np.float32]
     y: tuple[str, ...]
+    patients: tuple[str, ...] = ()  # each row's patient key; empty without a patient column
 
 
-def load_table(path: Path, label: str) -> TabularTable:
+def load_table(path: Path, label: str, patient: str | None = None) -> TabularTable:
     if not path.is_file():
         raise DataError("file not found", where=path, hint="check the path in the config's [[sites]] table")
     try:
@@ -44,20 +46,37 @@ def load_table(path: Path, label: str) -> TabularTable:
     if len(set(header)) != len(header):
         raise DataError("duplicate column names in the header", where=path)
     li = header.index(label)
-    features = tuple(h for i, h in enumerate(header) if i != li)
+    pi = _patient_index(path, header, label, patient)
+    features = tuple(h for i, h in enumerate(header) if i not in (li, pi))
     if not features:
         raise DataError("no feature columns besides the label", where=path)
-    x, y = _parse_rows(path, rows[1:], header, li)
+    x, y, patients = _parse_rows(path, rows[1:], header, li, pi)
     if not y:
         raise DataError("no data rows", where=path)
-    return TabularTable(features, x, tuple(y))
+    return TabularTable(features, x, tuple(y), tuple(patients))
+
+
+def _patient_index(path: Path, header: list[str], label: str, patient: str | None) -> int | None:
+    if patient is None:
+        return None
+    if patient == label:
+        raise DataError(f"patient column {patient!r} is also the label column", where=path)
+    if patient not in header:
+        raise DataError(
+            f"patient column {patient!r} not found; columns are {', '.join(header)}",
+            where=path,
+            hint="set [data] patient_column to the name of the column holding each row's patient key",
+        )
+    return header.index(patient)
 
 
 def _parse_rows(
-    path: Path, rows: list[list[str]], header: list[str], li: int
-) -> tuple[npt.NDArray[np.float32], list[str]]:
+    path: Path, rows: list[list[str]], header: list[str], li: int, pi: int | None
+) -> tuple[npt.NDArray[np.float32], list[str], list[str]]:
     values: list[list[float]] = []
     labels: list[str] = []
+    patients: list[str] = []
+    width = len(header) - (1 if pi is None else 2)
     for lineno, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -66,9 +85,14 @@ def _parse_rows(
         lab = row[li].strip()
         if not lab:
             raise DataError(f"line {lineno}: empty label in column {header[li]!r}", where=path)
+        if pi is not None:
+            key = row[pi].strip()
+            if not key:
+                raise DataError(f"line {lineno}: empty patient key in column {header[pi]!r}", where=path)
+            patients.append(key)
         feats = []
         for i, cell in enumerate(row):
-            if i == li:
+            if i in (li, pi):
                 continue
             try:
                 v = float(cell)
@@ -83,7 +107,7 @@ def _parse_rows(
             feats.append(v)
         values.append(feats)
         labels.append(_canonical_label(lab))
-    return np.asarray(values, dtype=np.float32).reshape(len(values), len(header) - 1), labels
+    return np.asarray(values, dtype=np.float32).reshape(len(values), width), labels, patients
 
 
 def _canonical_label(text: str) -> str:

@@ -111,3 +111,27 @@ def test_a_database_without_a_password_is_accepted(tmp_path):
     assert (
         cfg.deployment is not None and cfg.deployment.database == "postgresql://fedward@db.internal/fedward"
     )
+
+
+def test_privacy_unit_and_patient_column_parse_and_are_checked():
+    from fedward.config import PrivacyUnit, parse_config
+
+    raw = {
+        "federation": {"task": "tabular"},
+        "data": {"patient_column": "pid"},
+        "model": {"name": "logistic"},
+        "privacy": {"dp": "record", "unit": "patient", "target_epsilon": 3.0},
+        "sites": [{"name": "a", "train": "a.csv", "test": "b.csv"}],
+    }
+    source = Path("/fed/federation.toml")
+    cfg = parse_config(raw, source=source)
+    assert cfg.privacy.unit == PrivacyUnit.PATIENT and cfg.data.patient_column == "pid"
+    record = parse_config({**raw, "privacy": {"dp": "record", "target_epsilon": 3.0}}, source=source)
+    assert record.privacy.unit == PrivacyUnit.RECORD and record.sha256() != cfg.sha256()
+    with pytest.raises(ConfigError, match="unit = 'patient' needs dp = 'record'"):
+        parse_config({**raw, "privacy": {"unit": "patient"}}, source=source)
+    with pytest.raises(ConfigError, match="patient_column' is for tabular data"):
+        parse_config(
+            {**raw, "federation": {"task": "documents"}, "model": {"name": "doc-cnn"}, "privacy": {}},
+            source=source,
+        )

@@ -101,3 +101,40 @@ def test_a_reply_must_report_its_dp_spend():
         record_dp_event({"dp_noise_multiplier": 1.2, "dp_sample_rate": 0.1})
     with pytest.raises(ValueError, match="numbers"):
         record_dp_event({"dp_noise_multiplier": "1", "dp_sample_rate": 0.1, "dp_steps": 20})
+
+
+@pytest.mark.parametrize(
+    ("privacy", "unit"),
+    [
+        ({}, None),
+        ({"dp": "record", "noise_multiplier": 1.0}, "record"),
+        ({"dp": "record", "unit": "patient", "noise_multiplier": 1.0}, "patient"),
+        ({"dp": "site", "noise_multiplier": 1.0}, "site"),
+    ],
+)
+def test_the_summary_says_whom_epsilon_is_for(privacy, unit):
+    assert _state(**privacy).summary()["unit"] == unit
+
+
+def test_patient_unit_sample_rates_come_from_the_sites_patient_counts():
+    from fedward.coordinator.privacy import privacy_units
+    from fedward.coordinator.setup import FederationSetup
+    from fedward.core.messages import Reply, ReplyStatus, TaskKind
+    from fedward.errors import FederationError
+    from fedward.models import ModelSpec
+
+    def described(site: str, records: int, patients: int | None) -> Reply:
+        metrics = {"n_train": float(records)} | ({"n_patients": float(patients)} if patients else {})
+        return Reply("r", 0, site, TaskKind.DESCRIBE, ReplyStatus.OK, num_samples=records, metrics=metrics)
+
+    def setup(descriptions: dict[str, Reply]) -> FederationSetup:
+        return FederationSetup(
+            list(descriptions), ["0", "1"], [], ModelSpec("logistic", 2, 2), b"", descriptions
+        )
+
+    both = setup({"a": described("a", 400, 40), "b": described("b", 50, 25)})
+    patient = PrivacyConfig(dp="record", unit="patient", noise_multiplier=1.0)
+    assert privacy_units(patient, both) == {"a": 40, "b": 25}
+    assert privacy_units(PrivacyConfig(dp="record", noise_multiplier=1.0), both) == {"a": 400, "b": 50}
+    with pytest.raises(FederationError, match=r"site 'b': .*no training patients"):
+        privacy_units(patient, setup({"a": described("a", 400, 40), "b": described("b", 50, None)}))

@@ -193,3 +193,34 @@ def test_other_keys_are_ignored():
     """A fit task's config holds the other concerns' keys too: each dataclass reads only its own."""
     config = BEFORE["none"][2] | {"epochs": 1, "secagg_session": "00", "trust_entry": "x"}
     assert DpSettings.from_config(config) == DpSettings.from_privacy(PrivacyConfig())
+
+
+def test_the_patient_unit_travels_in_the_task_and_record_tasks_keep_their_bytes():
+    from fedward.config import PrivacyUnit
+
+    patient = DpSettings.from_privacy(
+        PrivacyConfig(dp="record", unit="patient", noise_multiplier=1.1), noise_multiplier=1.1
+    )
+    config = patient.to_config()
+    assert config["dp_unit"] == "patient"
+    assert DpSettings.from_config(config) == patient
+    record = DpSettings.from_privacy(PrivacyConfig(dp="record", noise_multiplier=1.1), noise_multiplier=1.1)
+    assert "dp_unit" not in record.to_config()
+    assert DpSettings.from_config(record.to_config()).unit == PrivacyUnit.RECORD
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"dp_unit": "page"}, "'dp_unit' must be one of record, patient"),
+        ({"dp": "none", "dp_noise_multiplier": None}, "'dp_unit' is set only with dp = 'record'"),
+    ],
+)
+def test_a_bad_dp_unit_is_refused_naming_the_key(change, message):
+    config = DpSettings.from_privacy(
+        PrivacyConfig(dp="record", unit="patient", noise_multiplier=1.1), noise_multiplier=1.1
+    ).to_config()
+    config.update(change)
+    config = {k: v for k, v in config.items() if v is not None or k.startswith("dp_target")}
+    with pytest.raises(ValueError, match=message):
+        DpSettings.from_config(config)

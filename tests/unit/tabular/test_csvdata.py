@@ -47,3 +47,26 @@ def test_bad_files_name_file_and_problem(tmp_path, text, match):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_table(tmp_path / "nope.csv", "target")
+
+
+def test_a_patient_column_is_a_key_not_a_feature(tmp_path):
+    t = load_table(_write(tmp_path, "age,pid,target\n50,A-1,1\n61,A-1,0\n70,B 2,1\n"), "target", "pid")
+    assert t.features == ("age",)
+    assert t.x.shape == (3, 1)
+    assert t.patients == ("A-1", "A-1", "B 2")
+    assert load_table(_write(tmp_path, "age,target\n50,1\n"), "target").patients == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "patient", "message"),
+    [
+        ("age,target\n50,1\n", "pid", "patient column 'pid' not found"),
+        ("age,pid,target\n50,,1\n", "pid", "line 2: empty patient key in column 'pid'"),
+        ("age,target\n50,1\n", "target", "also the label column"),
+    ],
+)
+def test_patient_column_errors_name_the_file_and_line(tmp_path, text, patient, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(DataError, match=message) as err:
+        load_table(path, "target", patient)
+    assert err.value.where == str(path)

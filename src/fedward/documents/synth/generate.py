@@ -17,11 +17,12 @@ total, as PIL's `Image.rotate`), and `fields`: the patient details drawn on the 
 With `senders` (opt-in, `SenderSettings`), many pages come from a shared pool of outside senders (see
 `senders` and `exposure`): `senders.json` records the pool and each hospital's exposure to it, and every
 truth record also holds `sender` (the pool sender's slug, or the hospital's own name), `sender_kind`
-("hospital" for its own pages), `form_version` and `seen_locally` (whether this hospital's own training
-split holds a page of the same sender and form version; always true on training pages), and labels.csv
-carries the columns a site may have: `sender` (the same slug) and `patient` (the page's patient key; every
-page is a patient of its own today). Without `senders`
-the output is byte for byte what it was before senders existed.
+("hospital" for its own pages), `form_version`, `seen_locally` (whether this hospital's own training
+split holds a page of the same sender and form version; always true on training pages) and `patient`, the
+key of the patient the page belongs to: patients have several pages, each patient's at one hospital and
+in one split (`patients`). labels.csv carries the columns a site may have: `sender` (the same slug) and
+`patient` (the same key). Without `senders` the output is byte for byte what it was before senders
+existed.
 
 Each page's generators are seeded from (seed, hospital index, page index) alone, so the bytes on disk do
 not depend on `workers` or on the order in which a process pool finishes pages.
@@ -49,6 +50,7 @@ from fedward.documents.synth.cast import FEDERATION_CAST, MAX_SEED, Cast
 from fedward.documents.synth.classes import DOCUMENT_CLASSES
 from fedward.documents.synth.exposure import PageSource, draw_exposures, plan_sources
 from fedward.documents.synth.hospitals import HospitalProfile, make_profiles
+from fedward.documents.synth.patients import assign_patients
 from fedward.documents.synth.scanner import Scan, scan
 from fedward.documents.synth.senders import Sender, SenderSettings, make_pool, received
 from fedward.documents.synth.split import SPLITS, assign_labels
@@ -95,6 +97,7 @@ class _PageJob:
     label: str
     printer: HospitalProfile | None = None  # whose print identity, when not the hospital's own
     sent: _Sent | None = None  # only with senders
+    patient: str | None = None  # only with senders: the key of the patient the page belongs to
 
     @property
     def file(self) -> str:
@@ -247,9 +250,20 @@ def _with_senders(
     plans = plan_sources(seed, labels, pool, exposures, settings)
     sources = [s for plan in plans for split in SPLITS for s in plan[split]]
     seen = [{(s.sender, s.version) for s in plan["train"]} for plan in plans]
+    patients = [
+        key
+        for h, profile in enumerate(profiles)
+        for split, keys in assign_patients(
+            seed, h, profile.name, {s: len(labels[h][s]) for s in SPLITS}
+        ).items()
+        for key in keys
+    ]
     return [
-        _sent_job(job, source, pool, (source.sender, source.version) in seen[job.hospital_index])
-        for job, source in zip(jobs, sources, strict=True)
+        dataclasses.replace(
+            _sent_job(job, source, pool, (source.sender, source.version) in seen[job.hospital_index]),
+            patient=patient,
+        )
+        for job, source, patient in zip(jobs, sources, patients, strict=True)
     ]
 
 
@@ -324,6 +338,7 @@ def _truth(job: _PageJob, dpi: int, result: Scan) -> dict[str, Any]:
         "sender_kind": sent.kind,
         "form_version": sent.version,
         "seen_locally": sent.seen_locally,
+        "patient": job.patient,
     }
 
 
@@ -340,16 +355,9 @@ def _write_indexes(out: Path, jobs: list[_PageJob], truths: list[dict[str, Any]]
                 writer.writerows([row["file"], row["label"]] for row in rows)
             else:
                 writer.writerow(["file", "label", "sender", "patient"])
-                writer.writerows([row["file"], row["label"], row["sender"], _patient(row)] for row in rows)
+                writer.writerows([row["file"], row["label"], row["sender"], row["patient"]] for row in rows)
         with (folder / "truth.jsonl").open("w") as handle:
             handle.writelines(json.dumps(row) + "\n" for row in rows)
-
-
-def _patient(truth: dict[str, Any]) -> str:
-    """The site-local patient key of a page: today every page is drawn for a patient of its own
-    (`patient.make_patient`, once per page), so the key is the page's own; pages that share a patient
-    must share this key."""
-    return "patient-" + Path(truth["file"]).stem.removeprefix("p")
 
 
 def _summary(profile: HospitalProfile, jobs: list[_PageJob]) -> SiteSummary:
