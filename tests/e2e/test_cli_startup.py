@@ -42,6 +42,7 @@ def _loaded(*argv: str) -> list[str]:
         ["synth", "--help"],
         ["simulate", "--help"],
         ["demo", "--help"],
+        ["predict", "--help"],
     ],
 )
 def test_help_loads_no_heavy_module(argv):

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from fedward.cli import demo, keys, ledger, pretrain, release, roster, rundir, services, simulate, synth
+from fedward.cli import predict as predict_cli
 from fedward.cli import provision as provision_cli
 from fedward.core.allocator import tune_for_large_messages
 from fedward.errors import UserError
@@ -24,6 +25,7 @@ app.command("demo")(demo.demo)
 app.command("simulate")(simulate.simulate_command)
 app.command("provision")(provision_cli.provision_command)
 app.command("revoke")(provision_cli.revoke_command)
+app.command("predict")(predict_cli.predict_command)
 app.add_typer(synth.app, name="synth")
 app.add_typer(pretrain.app, name="pretrain")
 app.add_typer(keys.app, name="keys")

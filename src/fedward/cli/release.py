@@ -1,7 +1,8 @@
 """`fedward release verify PATH`: check a signed release folder (`fedward.release.verify_release`).
 
 A release verifies when its Ed25519 signature (RFC 8032) covers release.json, release.json is well formed
-and names its signing key and folder, and model.safetensors has the hash the record states. Without
+and names its signing key and folder, and model.safetensors (and, when the release carries them,
+inference.json and model.onnx) has the hash the record states. Without
 `--key` the signature is checked against the folder's own coordinator.pub, which proves integrity, not
 identity; the summary's trust note says which case applied.
 """
@@ -51,7 +52,8 @@ def summarize(record: ReleaseRecord) -> list[str]:
     return [
         f"release {record.version} verified: round {record.round} of run {record.run_id}, "
         f"model sha256 {record.model_sha256}, {len(record.accepted_packages)} accepted update packages, "
-        f"{ledger}",
+        f"{ledger}"
+        + ("; inference.json and model.onnx signed with it" if record.inference_sha256 is not None else ""),
         record.trust_note(),
     ]
 

@@ -15,7 +15,7 @@ Round by round (see docs/threat-model.md):
 - `update_roster` (between rounds, after a revocation): a `site_revoked` entry per newly revoked site;
 - `run_started` names the init file the first model came from (`init_model_hash`), when there is one;
 - `finish`: the final model is published as a signed release (`DIR/releases/final/`, naming that init
-  file too), then
+  file too, with what inference needs: class names, preprocessing, the ONNX export), then
   `release_signed` (with the `[release]` gates it passed, when any are set) and `run_finished` and a last
   checkpoint; when the final model failed a gate no release is written, and `release_refused` records
   the gate results instead (fedward.release.gates);
@@ -208,10 +208,11 @@ class Audit:
         privacy: Mapping[str, Any],
         reason: str,
         gates: Sequence[GateResult] | None = None,
+        inference: Callable[[], tuple[bytes, bytes]] | None = None,
     ) -> Path | None:
         """Publish the final release, or, when it failed one of its `gates`, refuse it (no release folder,
         a `release_refused` entry with the gate results); then `run_finished`. Returns the release folder
-        or None when refused."""
+        or None when refused. `inference` makes the release's inference.json and model.onnx."""
         model_hash = hashlib.sha256(model_bytes).hexdigest()
         results: dict[str, Any] = {} if not gates else {"gates": [g.to_json() for g in gates]}
         if gates and not gates_passed(gates):
@@ -236,6 +237,7 @@ class Audit:
             else {"tree_size": checkpoint.checkpoint.tree_size, "root_hash": checkpoint.checkpoint.root_hash},
             key=self.key,
             init_model_sha256=self.init_model_sha256,
+            inference=None if inference is None else inference(),
         )
         self.ledger.append(
             "release_signed", version=FINAL_RELEASE, round=last_round, model_hash=model_hash, **results

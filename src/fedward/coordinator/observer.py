@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from fedward.coordinator.audit import Audit
+from fedward.coordinator.inference import inference_files
 from fedward.coordinator.plan import FederationPlan
 from fedward.coordinator.result import FederationResult
 from fedward.core.arrays import arrays_to_bytes
@@ -122,8 +123,10 @@ class AuditObserver:
 
     def __init__(self, audit: Audit) -> None:
         self.audit = audit
+        self.plan: FederationPlan | None = None
 
     def run_started(self, plan: FederationPlan, code_sha256: str) -> None:
+        self.plan = plan
         init = None if plan.init_model is None else plan.init_model.sha256
         self.audit.run_started(plan.run_id, plan.federation, plan.config_sha256, code_sha256, init)
 
@@ -166,4 +169,7 @@ class AuditObserver:
             privacy=result.privacy.summary(),
             reason=reason,
             gates=result.gates,
+            inference=lambda: inference_files(
+                result.setup, None if self.plan is None else self.plan.preprocessing, result.params
+            ),
         )

@@ -6,7 +6,9 @@ A plain frozen value with no behaviour, below `setup.py` and `federation.py`, so
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from fedward.config import PrivacyConfig
 from fedward.core.compress import UNCOMPRESSED, CompressionSettings
@@ -41,6 +43,8 @@ class FederationPlan:
     class_weights: str = "none"
     gates: ReleaseGates | None = None  # `[release]` gates on the final model (and its baseline); None: none
     compression: CompressionSettings = UNCOMPRESSED  # `[compression]`: how sites send updates
+    # documents: the `[data]` page preprocessing spec (PipelineSpec.to_dict()), carried into the release
+    preprocessing: Mapping[str, Any] | None = None
 
     def evaluates(self, rnd: int) -> bool:
         """Is round `rnd` followed by an evaluation? Every `eval_every` rounds, and always the last."""

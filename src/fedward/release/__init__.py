@@ -19,8 +19,10 @@ from fedward.release.manifest import (
 )
 from fedward.release.publish import write_release
 from fedward.release.record import (
+    INFERENCE_FILE,
     KEY_FILE,
     MODEL_FILE,
+    ONNX_FILE,
     RECORD_FILE,
     RELEASE_FILES,
     SIGNATURE_FILE,
@@ -31,9 +33,11 @@ from fedward.release.trail import Trail, verify_trail
 from fedward.release.verify import verify_chain, verify_release
 
 __all__ = [
+    "INFERENCE_FILE",
     "KEY_FILE",
     "MANIFEST_FILE",
     "MODEL_FILE",
+    "ONNX_FILE",
     "RECORD_FILE",
     "RELEASE_FILES",
     "SIGNATURE_FILE",

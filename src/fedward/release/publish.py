@@ -1,4 +1,5 @@
-"""Writing a signed release: `DIR/releases/<version>/` with the model, its record, signature and key.
+"""Writing a signed release: `DIR/releases/<version>/` with the model, its record, signature and key,
+and, when given, the inference files (inference.json and model.onnx, their hashes in the signed record).
 
 The coordinator signs the exact bytes of release.json (canonical JSON) with its Ed25519 key (RFC 8032).
 Writing is atomic: the four files go into a hidden staging folder beside the releases, which is renamed
@@ -19,8 +20,10 @@ from typing import Any
 from fedward.core.arrays import arrays_from_bytes
 from fedward.crypto import SigningKey, key_id, public_key_pem
 from fedward.release.record import (
+    INFERENCE_FILE,
     KEY_FILE,
     MODEL_FILE,
+    ONNX_FILE,
     RECORD_FILE,
     SIGNATURE_FILE,
     ReleaseError,
@@ -48,9 +51,12 @@ def write_release(
     ledger_checkpoint: Mapping[str, Any] | None,
     key: SigningKey,
     init_model_sha256: str | None = None,
+    inference: tuple[bytes, bytes] | None = None,
 ) -> Path:
     """Sign and publish release `version`; return its folder. Refuses bad input and existing versions.
-    `init_model_sha256`: the `[model] init` file the run started from (recorded only when given)."""
+    `init_model_sha256`: the `[model] init` file the run started from (recorded only when given).
+    `inference`: the bytes of inference.json and model.onnx (fedward.release.inference), written beside
+    the model with their SHA-256 in the signed record."""
     fields = {
         "version": version,
         "run_id": run_id,
@@ -61,6 +67,8 @@ def write_release(
         "privacy": privacy,
         "ledger_checkpoint": ledger_checkpoint,
         "init_model_sha256": init_model_sha256,
+        "inference_sha256": None if inference is None else hashlib.sha256(inference[0]).hexdigest(),
+        "onnx_sha256": None if inference is None else hashlib.sha256(inference[1]).hexdigest(),
     }
     record = _new_record(releases_dir / version, model_bytes, key, fields)
     target = releases_dir / version
@@ -75,6 +83,8 @@ def write_release(
         SIGNATURE_FILE: key.sign(body).hex().encode("ascii") + b"\n",
         KEY_FILE: public_key_pem(key.public),
     }
+    if inference is not None:
+        files[INFERENCE_FILE], files[ONNX_FILE] = inference
     _publish(releases_dir, target, files)
     return target
 

@@ -9,6 +9,12 @@ A release folder `DIR/releases/<version>/` holds four files, all required:
   as hex;
 - `coordinator.pub`: the coordinator's public key (PEM).
 
+A release written by this version also holds what inference needs outside fedward (`fedward predict`,
+fedward.release.inference): `inference.json` (class names, task kind, model architecture, the tables'
+feature order and standardization, the documents' preprocessing spec and its hash) and `model.onnx` (the
+model as ONNX). The record names their SHA-256 (`inference_sha256`, `onnx_sha256`), so the signature
+covers them too; a release written before them has neither field and verifies as it was.
+
 The record ties the model (`model_sha256`, the SHA-256 of the model file's bytes) to the run, the round,
 its lineage (the previous release, `parent`, and, only when the run started from a `[model] init` file,
 that file's SHA-256, `init_model_sha256`; absent otherwise, so older records verify as they were),
@@ -29,8 +35,10 @@ from fedward.core.canonical import CanonicalError, canonical_bytes, parse_canoni
 from fedward.errors import UserError
 
 __all__ = [
+    "INFERENCE_FILE",
     "KEY_FILE",
     "MODEL_FILE",
+    "ONNX_FILE",
     "RECORD_FILE",
     "RELEASE_FILES",
     "SIGNATURE_FILE",
@@ -43,6 +51,8 @@ MODEL_FILE = "model.safetensors"
 RECORD_FILE = "release.json"
 SIGNATURE_FILE = "release.sig"
 KEY_FILE = "coordinator.pub"
+INFERENCE_FILE = "inference.json"
+ONNX_FILE = "model.onnx"
 RELEASE_FILES = (MODEL_FILE, RECORD_FILE, SIGNATURE_FILE, KEY_FILE)
 
 MAX_RECORD_BYTES = 16 << 20  # a record lists package hashes and metrics; far below this in practice
@@ -62,7 +72,9 @@ _FIELDS = (
     "ledger_checkpoint",
     "coordinator_key_id",
 )
-_OPTIONAL_FIELDS = ("init_model_sha256",)  # present only when set
+# present only when set; the inference files' hashes name INFERENCE_FILE and ONNX_FILE
+_OPTIONAL_FIELDS = ("init_model_sha256", "inference_sha256", "onnx_sha256")
+OPTIONAL_FILES = (("inference_sha256", INFERENCE_FILE), ("onnx_sha256", ONNX_FILE))
 
 
 class ReleaseError(UserError):
@@ -84,13 +96,15 @@ class ReleaseRecord:
     ledger_checkpoint: Mapping[str, Any] | None
     coordinator_key_id: str
     init_model_sha256: str | None = None  # the `[model] init` file the run started from, if any
+    inference_sha256: str | None = None  # inference.json, when the release carries it
+    onnx_sha256: str | None = None  # model.onnx, when the release carries it
     key_pinned: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         _validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON value of release.json (the signed fields only; `init_model_sha256` when set)."""
+        """The JSON value of release.json (the signed fields only; each optional hash only when set)."""
         out: dict[str, Any] = {
             "version": self.version,
             "run_id": self.run_id,
@@ -103,8 +117,9 @@ class ReleaseRecord:
             "ledger_checkpoint": None if self.ledger_checkpoint is None else dict(self.ledger_checkpoint),
             "coordinator_key_id": self.coordinator_key_id,
         }
-        if self.init_model_sha256 is not None:
-            out["init_model_sha256"] = self.init_model_sha256
+        for name in _OPTIONAL_FIELDS:
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         return out
 
     def to_bytes(self) -> bytes:
@@ -122,8 +137,9 @@ class ReleaseRecord:
             extra = sorted(keys - set(_FIELDS + _OPTIONAL_FIELDS))
             missing = sorted(set(_FIELDS) - keys)
             raise ValueError(f"release.json fields differ: unknown {extra}, missing {missing}")
-        if "init_model_sha256" in value and value["init_model_sha256"] is None:
-            raise ValueError("'init_model_sha256' is left out when there is none, never null")
+        for name in _OPTIONAL_FIELDS:
+            if name in value and value[name] is None:
+                raise ValueError(f"'{name}' is left out when there is none, never null")
         accepted = value["accepted_packages"]
         if not isinstance(accepted, list):
             raise ValueError("'accepted_packages' must be a list")
@@ -162,8 +178,11 @@ def _validate(record: ReleaseRecord) -> None:
     for i, package in enumerate(record.accepted_packages):
         _hex(package, _SHA256_HEX, f"accepted_packages[{i}]")
     _hex(record.coordinator_key_id, _KEY_ID, "coordinator_key_id")
-    if record.init_model_sha256 is not None:
-        _hex(record.init_model_sha256, _SHA256_HEX, "init_model_sha256")
+    for name in _OPTIONAL_FIELDS:
+        if getattr(record, name) is not None:
+            _hex(getattr(record, name), _SHA256_HEX, name)
+    if (record.inference_sha256 is None) != (record.onnx_sha256 is None):
+        raise ValueError("'inference_sha256' and 'onnx_sha256' come together or not at all")
     _validate_metrics(record.site_metrics)
     if not isinstance(record.privacy, Mapping):
         raise ValueError("'privacy' must be an object")

@@ -3,6 +3,9 @@
 A release verifies when all four files are present, release.sig is a valid Ed25519 signature (RFC 8032)
 over the exact bytes of release.json, release.json is canonical and well formed, names the signing key
 and its own folder, and model.safetensors has the SHA-256 the record states and parses as safetensors.
+When the record names the inference files' hashes (`inference_sha256`, `onnx_sha256`), inference.json
+and model.onnx must be present with those hashes; present without a hash in the record, they are
+unsigned and refused.
 Anything else raises `ReleaseError` naming the problem and the file (fail closed).
 
 Trust: with no pinned key, the signature is checked against the release's own coordinator.pub. That
@@ -23,6 +26,7 @@ from fedward.release.record import (
     KEY_FILE,
     MAX_RECORD_BYTES,
     MODEL_FILE,
+    OPTIONAL_FILES,
     RECORD_FILE,
     RELEASE_FILES,
     SIGNATURE_FILE,
@@ -48,6 +52,7 @@ def verify_release(path: Path, public_key: bytes | None = None) -> ReleaseRecord
     model = (path / MODEL_FILE).read_bytes()
     _check_model_hash(path, record, model)
     _check_model_format(path, model)
+    _check_inference_files(path, record)
     return replace(record, key_pinned=public_key is not None)
 
 
@@ -160,6 +165,38 @@ def _check_model_format(path: Path, model: bytes) -> None:
         raise ReleaseError(
             f"model is not a float32 safetensors file: {exc}", where=path / MODEL_FILE
         ) from None
+
+
+def _check_inference_files(path: Path, record: ReleaseRecord) -> None:
+    """inference.json and model.onnx: each with the hash the signed record names, or absent with none."""
+    for field_name, name in OPTIONAL_FILES:
+        expected = getattr(record, field_name)
+        where = path / name
+        if expected is None:
+            if where.exists():
+                raise ReleaseError(
+                    f"{name} is not covered by the signature: release.json names no {field_name}",
+                    where=where,
+                    hint="the file was added after the release was signed; do not use it",
+                )
+            continue
+        if where.is_symlink() or not where.is_file():
+            raise ReleaseError(f"release is missing {name}, which release.json names", where=where)
+        actual = _sha256_file(where)
+        if actual != expected:
+            raise ReleaseError(
+                f"{field_name} mismatch: the file's SHA-256 is {actual}, release.json says {expected}",
+                where=where,
+                hint="the file was changed after it was released; do not use it",
+            )
+
+
+def _sha256_file(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            sha.update(chunk)
+    return sha.hexdigest()
 
 
 def _read_bounded(path: Path) -> bytes:

@@ -14,6 +14,7 @@ from fedward.errors import ConfigError
 from fedward.models import InitModel, read_init_model
 from fedward.models.builtin import builtin_model
 from fedward.release.gates import ReleaseGates
+from fedward.run.data import pipeline_spec
 from fedward.settings import PersonalizeSettings, TrainSettings
 
 __all__ = ["init_model_for", "plan_for", "strategy_for"]
@@ -65,6 +66,7 @@ def plan_for(
         personalize=_personalize(cfg),
         gates=gates,
         compression=CompressionSettings(cfg.compression.kind, cfg.compression.topk_fraction),
+        preprocessing=pipeline_spec(cfg).to_dict() if f.task == "documents" else None,
     )
 
 

@@ -1,0 +1,150 @@
+"""What `fedward predict` scores: page images through the release's preprocessing `Pipeline`, or the rows
+of a CSV in the release's feature order and standardization.
+
+Documents: one PNG, JPEG or single-page TIFF file, or a folder searched recursively for them (other files
+are skipped); each page is named by its path relative to the folder. A page the pipeline rejects (too
+low a resolution, blank) or that cannot be read is kept as a row without a class and with its reason, so
+it goes to review rather than disappearing. Tables: a CSV with a header holding every feature column
+the release names (in any order; other columns, such as a label, are ignored); a row is named by its
+line number. A missing column, a non-numeric or non-finite value is a `DataError` naming the file, the
+column and the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, UnidentifiedImageError
+
+from fedward.documents.pipeline import Pipeline, PipelineSpec
+from fedward.errors import DataError
+from fedward.release.inference import InferenceSpec
+
+__all__ = ["IMAGE_SUFFIXES", "Inputs", "read_documents", "read_table"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Model inputs (float32, in the model's input shape) for the `names` whose `reasons` entry is None;
+    `names` lists every input in order, the rejected ones with their reason."""
+
+    names: tuple[str, ...]
+    reasons: tuple[str | None, ...]
+    x: npt.NDArray[np.float32]
+    key: str  # the output column naming an input: "file" or "row"
+
+
+def read_documents(path: Path, spec: PipelineSpec) -> Inputs:
+    """Every page image at `path` (a file or a folder), preprocessed by `spec`'s pipeline."""
+    files = _image_files(path)
+    root = path if path.is_dir() else path.parent
+    pipeline = Pipeline(spec)
+    names: list[str] = []
+    reasons: list[str | None] = []
+    images: list[npt.NDArray[np.float32]] = []
+    for file in files:
+        name = file.relative_to(root).as_posix()
+        image, reason = _page(pipeline, file, name)
+        names.append(name)
+        reasons.append(reason)
+        if image is not None:
+            images.append(image)
+    x = np.stack(images)[:, None] if images else np.zeros((0, 1, spec.image_size, spec.image_size))
+    return Inputs(tuple(names), tuple(reasons), x.astype(np.float32, copy=False), "file")
+
+
+def _image_files(path: Path) -> list[Path]:
+    if path.is_file():
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise DataError(
+                f"not a page image: a documents release reads {', '.join(IMAGE_SUFFIXES)}",
+                where=path,
+            )
+        return [path]
+    if not path.is_dir():
+        raise DataError("input not found", where=path)
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and not p.is_symlink() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not files:
+        raise DataError(f"no page images ({', '.join(IMAGE_SUFFIXES)}) in the folder", where=path)
+    return files
+
+
+def _page(pipeline: Pipeline, file: Path, name: str) -> tuple[npt.NDArray[np.float32] | None, str | None]:
+    """The preprocessed page, or None and why it cannot be scored."""
+    try:
+        with Image.open(file) as image:
+            if getattr(image, "n_frames", 1) > 1:
+                return None, "several frames: split multi-page files into one image per page"
+            image.load()
+            result = pipeline.process(image, file=name)
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError, SyntaxError) as exc:
+        return None, f"unreadable image ({type(exc).__name__}: {exc})"
+    if result.image is None:
+        return None, result.reason or "rejected by the preprocessing"
+    return result.image.astype(np.float32, copy=False), None
+
+
+def read_table(path: Path, spec: InferenceSpec) -> Inputs:
+    """The rows of CSV `path`, their features in the release's order, standardized as the federation did."""
+    rows = _csv_rows(path)
+    header = [h.strip() for h in rows[0]]
+    if len(set(header)) != len(header):
+        raise DataError("duplicate column names in the header", where=path)
+    for feature in spec.features:
+        if feature not in header:
+            raise DataError(
+                f"feature column {feature!r} is missing; the release's model reads {len(spec.features)} "
+                f"columns: {', '.join(spec.features)}",
+                where=path,
+            )
+    columns = [header.index(f) for f in spec.features]
+    names: list[str] = []
+    values: list[list[float]] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"line {line}: {len(row)} fields, header has {len(header)}", where=path)
+        values.append([_number(path, line, header[i], row[i]) for i in columns])
+        names.append(str(line))
+    if not values:
+        raise DataError("no data rows", where=path)
+    x = (np.asarray(values, np.float32) - np.asarray(spec.mean, np.float32)) / np.asarray(
+        spec.scale, np.float32
+    )
+    return Inputs(tuple(names), (None,) * len(names), x.astype(np.float32), "row")
+
+
+def _csv_rows(path: Path) -> Sequence[list[str]]:
+    if not path.is_file():
+        raise DataError("input CSV not found", where=path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read CSV: {exc}", where=path) from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise DataError("empty file: expected a header row and data rows", where=path)
+    return rows
+
+
+def _number(path: Path, line: int, column: str, cell: str) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        raise DataError(f"line {line}: column {column!r} is not numeric: {cell!r}", where=path) from None
+    if not math.isfinite(value):
+        raise DataError(f"line {line}: column {column!r} is not finite: {cell!r}", where=path)
+    return value
