@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from fedward.config import PrivacyConfig
 from fedward.core.compress import UNCOMPRESSED, CompressionSettings
-from fedward.models import InitModel
+from fedward.models import InitModel, UserCode
 from fedward.release.gates import ReleaseGates
 from fedward.settings import PersonalizeSettings, TrainSettings
 
@@ -41,6 +41,7 @@ class FederationPlan:
     class_weights: str = "none"
     gates: ReleaseGates | None = None  # `[release]` gates on the final model (and its baseline); None: none
     compression: CompressionSettings = UNCOMPRESSED  # `[compression]`: how sites send updates
+    model_code: UserCode | None = None  # `[model] code`, read (model_name "code"); None: a built-in model
 
     def evaluates(self, rnd: int) -> bool:
         """Is round `rnd` followed by an evaluation? Every `eval_every` rounds, and always the last."""

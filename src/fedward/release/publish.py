@@ -48,9 +48,11 @@ def write_release(
     ledger_checkpoint: Mapping[str, Any] | None,
     key: SigningKey,
     init_model_sha256: str | None = None,
+    model_code_sha256: str | None = None,
 ) -> Path:
     """Sign and publish release `version`; return its folder. Refuses bad input and existing versions.
-    `init_model_sha256`: the `[model] init` file the run started from (recorded only when given)."""
+    `init_model_sha256`: the `[model] init` file the run started from, `model_code_sha256`: the `[model]
+    code` file the sites ran (each recorded only when given)."""
     fields = {
         "version": version,
         "run_id": run_id,
@@ -61,6 +63,7 @@ def write_release(
         "privacy": privacy,
         "ledger_checkpoint": ledger_checkpoint,
         "init_model_sha256": init_model_sha256,
+        "model_code_sha256": model_code_sha256,
     }
     record = _new_record(releases_dir / version, model_bytes, key, fields)
     target = releases_dir / version

@@ -11,7 +11,8 @@ A release folder `DIR/releases/<version>/` holds four files, all required:
 
 The record ties the model (`model_sha256`, the SHA-256 of the model file's bytes) to the run, the round,
 its lineage (the previous release, `parent`, and, only when the run started from a `[model] init` file,
-that file's SHA-256, `init_model_sha256`; absent otherwise, so older records verify as they were),
+that file's SHA-256, `init_model_sha256`, and, only when the sites ran the user's own `[model] code`,
+that file's SHA-256, `model_code_sha256`; absent otherwise, so older records verify as they were),
 the update packages that went into it, the per-site metrics, the
 privacy spent, and a ledger checkpoint (RFC 6962 tree size and root hash). This module only defines and
 validates the record; `publish` writes releases and `verify` checks them.
@@ -62,7 +63,7 @@ _FIELDS = (
     "ledger_checkpoint",
     "coordinator_key_id",
 )
-_OPTIONAL_FIELDS = ("init_model_sha256",)  # present only when set
+_OPTIONAL_FIELDS = ("init_model_sha256", "model_code_sha256")  # present only when set
 
 
 class ReleaseError(UserError):
@@ -84,13 +85,14 @@ class ReleaseRecord:
     ledger_checkpoint: Mapping[str, Any] | None
     coordinator_key_id: str
     init_model_sha256: str | None = None  # the `[model] init` file the run started from, if any
+    model_code_sha256: str | None = None  # the `[model] code` file the sites ran, if any
     key_pinned: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         _validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON value of release.json (the signed fields only; `init_model_sha256` when set)."""
+        """The JSON value of release.json (the signed fields only; the optional ones when set)."""
         out: dict[str, Any] = {
             "version": self.version,
             "run_id": self.run_id,
@@ -105,6 +107,8 @@ class ReleaseRecord:
         }
         if self.init_model_sha256 is not None:
             out["init_model_sha256"] = self.init_model_sha256
+        if self.model_code_sha256 is not None:
+            out["model_code_sha256"] = self.model_code_sha256
         return out
 
     def to_bytes(self) -> bytes:
@@ -122,8 +126,9 @@ class ReleaseRecord:
             extra = sorted(keys - set(_FIELDS + _OPTIONAL_FIELDS))
             missing = sorted(set(_FIELDS) - keys)
             raise ValueError(f"release.json fields differ: unknown {extra}, missing {missing}")
-        if "init_model_sha256" in value and value["init_model_sha256"] is None:
-            raise ValueError("'init_model_sha256' is left out when there is none, never null")
+        for optional in _OPTIONAL_FIELDS:
+            if optional in value and value[optional] is None:
+                raise ValueError(f"'{optional}' is left out when there is none, never null")
         accepted = value["accepted_packages"]
         if not isinstance(accepted, list):
             raise ValueError("'accepted_packages' must be a list")
@@ -162,8 +167,10 @@ def _validate(record: ReleaseRecord) -> None:
     for i, package in enumerate(record.accepted_packages):
         _hex(package, _SHA256_HEX, f"accepted_packages[{i}]")
     _hex(record.coordinator_key_id, _KEY_ID, "coordinator_key_id")
-    if record.init_model_sha256 is not None:
-        _hex(record.init_model_sha256, _SHA256_HEX, "init_model_sha256")
+    for optional in _OPTIONAL_FIELDS:
+        value = getattr(record, optional)
+        if value is not None:
+            _hex(value, _SHA256_HEX, optional)
     _validate_metrics(record.site_metrics)
     if not isinstance(record.privacy, Mapping):
         raise ValueError("'privacy' must be an object")
