@@ -168,7 +168,7 @@ class SitePolicy:
     min_samples: int
     max_rounds: int
     init_models: tuple[str, ...] | None = None  # SHA-256s of the accepted `[model] init` files; None: any
-    # SHA-256s of the `[model] code` files the site runs; None: none ("*" only in the simulation's policy)
+    # SHA-256s of the `[model] code` files the site runs; None: none (there is no wildcard)
     training_code: tuple[str, ...] | None = None
     source: str = field(default="<in memory>", compare=False)
     accepts_any_task: bool = False  # only `accept_any_task()`: an operator's explicit opt-in
@@ -177,10 +177,11 @@ class SitePolicy:
     share_personalization: bool = False
 
     @classmethod
-    def simulation_default(cls) -> SitePolicy:
-        """The permissive policy of the in-process simulation: any code (the configured `[model] code`
-        included: its operator wrote the config), any privacy, any site size."""
-        return cls(**_PERMISSIVE, training_code=(ANY_CODE,), source=_SIMULATION_SOURCE)
+    def simulation_default(cls, model_code_sha256: str | None = None) -> SitePolicy:
+        """The permissive policy of the in-process simulation: any code, any privacy, any site size; and
+        the configured `[model] code` (its SHA-256, given by the simulation that read the file)."""
+        code = None if model_code_sha256 is None else (model_code_sha256,)
+        return cls(**_PERMISSIVE, training_code=code, source=_SIMULATION_SOURCE)
 
     @classmethod
     def accept_any_task(cls) -> SitePolicy:
@@ -222,8 +223,7 @@ class SitePolicy:
 
     def allows_model_code(self, sha256: str) -> bool:
         """May this site run the `[model] code` whose source hashes to `sha256`?"""
-        codes = self.training_code or ()
-        return ANY_CODE in codes or sha256.lower() in codes
+        return sha256.lower() in (self.training_code or ())
 
     def check(self, request: PolicyRequest) -> PolicyResult:
         """Judge a request against every rule; never raises for a request, refuses instead."""

@@ -59,6 +59,11 @@ def _digest(tmp: Path) -> str:
     return hashlib.sha256((tmp / "my_model.py").read_bytes()).hexdigest()
 
 
+def _configured(cfg: FederationConfig) -> str | None:
+    """The hash of the configured model code: what the simulation's built-in policy runs."""
+    return None if cfg.model.code is None else hashlib.sha256(cfg.model.code.read_bytes()).hexdigest()
+
+
 def _policy(*training_code: str) -> SitePolicy:
     rules = {
         "allowed_code": ["*"],
@@ -89,7 +94,7 @@ def _run(
                     keys,
                     name,
                     "f" * 64,
-                    policies.get(name, SitePolicy.simulation_default()),
+                    policies.get(name, SitePolicy.simulation_default(_configured(cfg))),
                     utc_clock,
                 ),
             )

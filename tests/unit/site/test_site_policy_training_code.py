@@ -53,6 +53,8 @@ def test_a_malformed_list_is_refused_naming_the_key(value: object) -> None:
         _policy(training_code=value)
 
 
-def test_the_simulation_runs_the_configured_code_and_accept_any_task_runs_none() -> None:
-    assert SitePolicy.simulation_default().check(_request(DIGEST)).passed
+def test_the_simulation_runs_the_configured_code_only_and_accept_any_task_runs_none() -> None:
+    assert SitePolicy.simulation_default(DIGEST).check(_request(DIGEST)).passed
+    assert not SitePolicy.simulation_default(DIGEST).check(_request("cd" * 32)).passed
+    assert not SitePolicy.simulation_default().check(_request(DIGEST)).passed
     assert not SitePolicy.accept_any_task().check(_request(DIGEST)).passed
