@@ -6,6 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fedward-installed
 DEMO_OUT ?= runs/demo
+# where torch comes from; on a Linux machine without a CPU-only mirror, make demo
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu keeps pip from pulling the CUDA build
+TORCH_INDEX ?=
 # OpenMP threads sleep instead of spinning: spinning made training 15x slower on a shared machine
 export OMP_WAIT_POLICY ?= PASSIVE
 
@@ -17,7 +20,7 @@ $(BIN)/python:
 
 # torch goes first, through the constraints file, so that no dependency can pull a CUDA build.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 

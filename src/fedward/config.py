@@ -81,7 +81,10 @@ class TrainPart(StrEnum):
 
 
 class ModelConfig(_Strict):
-    name: Literal["logistic", "mlp", "doc-cnn"]
+    # a built-in model, or (instead) `code`: the user's own Python file defining build_model(spec),
+    # relative to the config (fedward.models.usercode); exactly one of the two
+    name: Literal["logistic", "mlp", "doc-cnn"] | None = None
+    code: Path | None = None
     hidden: list[int] = Field(default_factory=lambda: [64])
     channels: list[int] = Field(default_factory=lambda: [16, 32, 64])
     # the initial global model: a .safetensors file (relative to the config) or a shipped base model,
@@ -95,6 +98,15 @@ class ModelConfig(_Strict):
         if any(h < 1 for h in v):
             raise ValueError("sizes must be positive integers")
         return v
+
+    @model_validator(mode="after")
+    def _name_or_code(self) -> ModelConfig:
+        if (self.name is None) == (self.code is None):
+            raise ValueError(
+                "[model] needs exactly one of 'name' (a built-in model: logistic, mlp, doc-cnn) or 'code' "
+                "(your own model file defining build_model(spec))"
+            )
+        return self
 
 
 class StrategyConfig(_Strict):
@@ -345,7 +357,7 @@ class FederationConfig(_Strict):
                 f"min_sites={self.federation.min_sites} but only {len(self.sites)} sites are listed"
             )
         docs = self.federation.task == "documents"
-        if docs != (self.model.name == "doc-cnn"):
+        if self.model.name is not None and docs != (self.model.name == "doc-cnn"):
             raise ValueError(
                 f"model {self.model.name!r} does not fit task {self.federation.task!r}: use doc-cnn "
                 "for documents, logistic or mlp for tabular"
@@ -441,6 +453,8 @@ class FederationConfig(_Strict):
             del model["init"]
         if model["train"] == TrainPart.ALL:
             del model["train"]
+        if model["code"] is None:  # and of configs without [model] code (its hash is recorded apart)
+            del model["code"]
         if settings["strategy"]["class_weights"] == "auto":  # and of configs without class_weights
             del settings["strategy"]["class_weights"]
         if settings["personalization"] == PersonalizationConfig().model_dump(mode="json"):
@@ -484,7 +498,8 @@ def parse_config(raw: dict[str, Any], *, source: Path) -> FederationConfig:
     init = cfg.model.init
     if init is not None and not str(init).startswith(BUILTIN_PREFIX):  # a built-in names no file here
         init = base / init
-    model = cfg.model.model_copy(update={"init": init})
+    code = cfg.model.code and base / cfg.model.code
+    model = cfg.model.model_copy(update={"init": init, "code": code})
     r = cfg.release
     release = r.model_copy(
         update={

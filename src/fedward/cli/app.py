@@ -1,4 +1,6 @@
-"""The `fedward` entry point. User errors print one or two lines and exit 2; bugs keep their traceback."""
+"""The `fedward` entry point. User errors print one or two lines and exit 2; bugs keep their traceback.
+A command that needs a package of an extra that is not installed (`pip install 'fedward[server]'`...)
+says which extra, and exits 2."""
 
 from __future__ import annotations
 
@@ -12,7 +14,18 @@ from fedward.cli import provision as provision_cli
 from fedward.core.allocator import tune_for_large_messages
 from fedward.errors import UserError
 
-__all__ = ["app", "main"]
+__all__ = ["EXTRAS", "app", "main"]
+
+# the optional packages (pyproject.toml's extras), by the name they are imported as
+EXTRAS = {
+    "fastapi": "server",
+    "uvicorn": "server",
+    "sqlalchemy": "server",
+    "prometheus_client": "server",
+    "psycopg": "postgres",
+    "faker": "synth",
+    "PIL": "documents",
+}
 
 app = typer.Typer(
     name="fedward",
@@ -43,4 +56,14 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=True)
     except UserError as exc:
         sys.stderr.write(f"error: {exc.render()}\n")  # plain text: paths and [tables] must not be re-wrapped
+        sys.exit(2)
+    except ModuleNotFoundError as exc:
+        package = (exc.name or "").partition(".")[0]
+        if package not in EXTRAS:
+            raise
+        extra = EXTRAS[package]
+        sys.stderr.write(
+            f"error: this command needs {package!r}, from fedward's optional '{extra}' packages\n"
+            f"  hint: pip install 'fedward[{extra}]' (from a clone: pip install -e '.[{extra}]')\n"
+        )
         sys.exit(2)

@@ -18,6 +18,7 @@ import typer
 
 from fedward.cli.progress import console
 from fedward.core.allocator import tune_for_bounded_memory
+from fedward.errors import UserError
 
 __all__ = ["coordinator_app", "site_app"]
 
@@ -25,15 +26,25 @@ coordinator_app = typer.Typer(help="Run or inspect the coordinator service.", no
 site_app = typer.Typer(help="Run a site node.", no_args_is_help=True)
 
 _KIT = typer.Argument(..., help="the participant's startup kit, written by `fedward provision`")
+_LOG_FORMAT = typer.Option("json", "--log-format", help="json (one object per line) | text")
+_LOG_LEVEL = typer.Option("info", "--log-level", help="debug | info | warning | error")
+
+
+def _logging(log_format: str, log_level: str) -> None:
+    from fedward.deployment.logs import configure_logging
+
+    try:
+        configure_logging(log_format, log_level.lower())
+    except ValueError as exc:
+        raise UserError(str(exc), where="--log-format/--log-level") from None
 
 
 @coordinator_app.command("serve")
-def serve_command(kit: Path = _KIT) -> None:
+def serve_command(kit: Path = _KIT, log_format: str = _LOG_FORMAT, log_level: str = _LOG_LEVEL) -> None:
     """Serve the federation over mutual TLS and run it to the end; resumes a run after a crash."""
+    _logging(log_format, log_level)
     from fedward.deployment.coordinator import serve  # the service's modules load only here
-    from fedward.deployment.logs import configure_json_logging
 
-    configure_json_logging()
     tune_for_bounded_memory()  # many request threads and model-sized buffers: keep the peak bounded
     result = serve(kit)
     console.print(
@@ -69,12 +80,13 @@ def run_command(
         help="run without a policy file, accepting any task the federation sends (deny by default "
         "otherwise); recorded in every manifest the site signs",
     ),
+    log_format: str = _LOG_FORMAT,
+    log_level: str = _LOG_LEVEL,
 ) -> None:
     """Connect out to the coordinator and answer its tasks until the run is finished."""
-    from fedward.deployment.logs import configure_json_logging
+    _logging(log_format, log_level)
     from fedward.deployment.site import TEST_FAULTS_ENV, run_site_kit
 
-    configure_json_logging()
     test_faults = os.environ.get(TEST_FAULTS_ENV) == "1"  # test-only; see the module docstring
     result = run_site_kit(kit, accept_any_task=accept_any_task, test_faults=test_faults)
     console.print(f"run finished: {result.tasks_handled} tasks answered")

@@ -58,6 +58,7 @@ class Audit:
     accepted: list[str] = field(default_factory=list)  # manifest hashes of accepted packages
     round_model_sha256: str = ""  # the hash of the open round's model, computed once per round
     init_model_sha256: str | None = None  # the `[model] init` file the run started from, if any
+    model_code_sha256: str | None = None  # the `[model] code` file the sites ran, if any
 
     @property
     def roster(self) -> Roster:
@@ -75,10 +76,15 @@ class Audit:
         config_hash: str,
         code_hash: str,
         init_model_hash: str | None = None,
+        model_code_hash: str | None = None,
     ) -> None:
-        """`run_started` (with the init file's hash when the run starts from one) and the roster."""
+        """`run_started` (with the init file's hash when the run starts from one, and the model code's
+        when the run trains the user's own model) and the roster."""
         self.init_model_sha256 = init_model_hash
+        self.model_code_sha256 = model_code_hash
         init = {} if init_model_hash is None else {"init_model_hash": init_model_hash}
+        if model_code_hash is not None:
+            init["model_code_hash"] = model_code_hash
         self.ledger.append(
             "run_started",
             run_id=run_id,
@@ -238,6 +244,7 @@ class Audit:
             key=self.key,
             init_model_sha256=self.init_model_sha256,
             inference=None if inference is None else inference(),
+            model_code_sha256=self.model_code_sha256,
         )
         self.ledger.append(
             "release_signed", version=FINAL_RELEASE, round=last_round, model_hash=model_hash, **results

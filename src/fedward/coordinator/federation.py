@@ -153,7 +153,11 @@ def _start(
     ctx = RoundContext(transport, plan, strategy, setup, privacy, combiner, observer, frozen)
     observer.run_started(plan, _code_sha256(ctx))
     init_sha256 = None if plan.init_model is None else plan.init_model.sha256
-    return ctx, FederationResult(plan.run_id, setup, params, privacy, init_model_sha256=init_sha256)
+    code_sha256 = None if plan.model_code is None else plan.model_code.sha256
+    result = FederationResult(
+        plan.run_id, setup, params, privacy, init_model_sha256=init_sha256, model_code_sha256=code_sha256
+    )
+    return ctx, result
 
 
 def _frozen(spec: ModelSpec, part: TrainPart) -> frozenset[str]:

@@ -128,7 +128,8 @@ class AuditObserver:
     def run_started(self, plan: FederationPlan, code_sha256: str) -> None:
         self.plan = plan
         init = None if plan.init_model is None else plan.init_model.sha256
-        self.audit.run_started(plan.run_id, plan.federation, plan.config_sha256, code_sha256, init)
+        code = None if plan.model_code is None else plan.model_code.sha256
+        self.audit.run_started(plan.run_id, plan.federation, plan.config_sha256, code_sha256, init, code)
 
     def open_round(
         self, rnd: int, selected: Sequence[str], model_bytes: bytes, not_admitted: Sequence[str] = ()

@@ -12,7 +12,7 @@ from typing import Any
 
 from fedward.config import PrivacyConfig
 from fedward.core.compress import UNCOMPRESSED, CompressionSettings
-from fedward.models import InitModel
+from fedward.models import InitModel, UserCode
 from fedward.release.gates import ReleaseGates
 from fedward.settings import PersonalizeSettings, TrainSettings
 
@@ -45,6 +45,7 @@ class FederationPlan:
     compression: CompressionSettings = UNCOMPRESSED  # `[compression]`: how sites send updates
     # documents: the `[data]` page preprocessing spec (PipelineSpec.to_dict()), carried into the release
     preprocessing: Mapping[str, Any] | None = None
+    model_code: UserCode | None = None  # `[model] code`, read (model_name "code"); None: a built-in model
 
     def evaluates(self, rnd: int) -> bool:
         """Is round `rnd` followed by an evaluation? Every `eval_every` rounds, and always the last."""

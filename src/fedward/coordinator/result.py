@@ -24,6 +24,7 @@ class FederationResult:
     privacy: PrivacyState
     rounds: list[RoundRecord] = field(default_factory=list)
     init_model_sha256: str | None = None  # the `[model] init` file the run started from, if any
+    model_code_sha256: str | None = None  # the `[model] code` file the sites ran (training-code hash)
     personalization: PersonalizationResult | None = None  # None: the plan had no personalization
     # why the run ended before its planned rounds (the privacy budget, too few admitted sites); None: it ran
     # them all

@@ -35,7 +35,8 @@ class FederationSetup:
 
     @property
     def task_config(self) -> dict[str, JSONValue]:
-        """What every fit and evaluate task carries: the architecture and the class list."""
+        """What every fit and evaluate task carries: the architecture (with `[model] code`, its source
+        text and hash) and the class list."""
         classes: list[str | int | float | bool | None] = list(self.classes)
         return {**self.spec.to_config(), "classes": classes}
 
@@ -70,7 +71,7 @@ def describe_federation(transport: Transport, plan: FederationPlan) -> Federatio
         stats = combine_stats(arrays_from_bytes(r.parameters, dtype=np.float64) for r in ok.values())
         context = arrays_to_bytes(stats.as_arrays())
     input_dim = len(features) if features else int(ok[next(iter(ok))].metrics.get("image_size", 0))
-    spec = ModelSpec(plan.model_name, input_dim, len(classes), plan.hidden, plan.channels)
+    spec = ModelSpec(plan.model_name, input_dim, len(classes), plan.hidden, plan.channels, plan.model_code)
     weights = class_weights(federated_class_counts(ok.values()), classes, plan.class_weights)
     return FederationSetup(
         [s for s in transport.sites if s in ok], classes, features, spec, context, ok, excluded, weights

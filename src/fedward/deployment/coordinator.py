@@ -43,7 +43,7 @@ from fedward.models import InitModel
 from fedward.release.gates import release_gates
 from fedward.run.audit import open_audit
 from fedward.run.outputs import write_run
-from fedward.run.plan import init_model_for, plan_for, strategy_for
+from fedward.run.plan import init_model_for, model_code_for, plan_for, strategy_for
 from fedward.run.privacy_checks import check_privacy_config
 from fedward.run.summary import build_summary, described_site_data
 from fedward.trust import FederationKeys, Roster, RosterError, SiteStatus
@@ -70,6 +70,7 @@ def serve(kit_dir: Path) -> ServeResult:
         raise ConfigError("missing [deployment] table", where=kit.path / "federation.toml")
     check_privacy_config(cfg, kit.path / "federation.toml")
     init = init_model_for(cfg)  # a bad [model] init file stops here, before any state is written
+    model_code_for(cfg)  # so does a [model] code file that cannot be read or is not valid Python
     release_gates(
         cfg.release, kit.keys.coordinator_public
     )  # and so does a [release] baseline that does not verify

@@ -114,7 +114,8 @@ ENTRY_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
 # they do not apply to) keep exactly the entries, bytes and hashes they had
 OPTIONAL_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
-        "run_started": {"init_model_hash": "hash"},  # the `[model] init` file's SHA-256
+        # the `[model] init` file's SHA-256; the `[model] code` file's (the user's model code)
+        "run_started": {"init_model_hash": "hash", "model_code_hash": "hash"},
         "round_opened": {"not_admitted": "sites"},  # set-up sites left out: revoked or expired
         "release_signed": {"gates": "gates"},  # the `[release]` gates it passed, when any were set
     }

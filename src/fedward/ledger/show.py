@@ -46,6 +46,7 @@ _FORMATS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
         f"run {f['run_id']} of federation {f['federation']} started: config {_short(f['config_hash'])}, "
         f"code {_short(f['code_hash'])}"
         + (f", from init model {_short(f['init_model_hash'])}" if "init_model_hash" in f else "")
+        + (f", model code {_short(f['model_code_hash'])}" if "model_code_hash" in f else "")
     ),
     "site_admitted": lambda f: f"site {f['site']} admitted (key {_short(f['key_id'])})",
     "site_revoked": lambda f: f"site {f['site']} revoked: {f['reason']}",

@@ -16,10 +16,24 @@ from torch import nn
 
 from fedward.core.arrays import Arrays, FloatArray
 from fedward.core.messages import JSONValue
+from fedward.models.usercode import UserCode, build_user_model
 
-__all__ = ["MODEL_NAMES", "ModelSpec", "build_model", "head_names", "load_arrays", "model_arrays"]
+__all__ = [
+    "CODE_KEYS",
+    "MODEL_NAMES",
+    "USER_CODE",
+    "ModelSpec",
+    "build_model",
+    "head_names",
+    "load_arrays",
+    "model_arrays",
+]
 
 MODEL_NAMES = ("logistic", "mlp", "doc-cnn")
+USER_CODE = "code"  # the model name of `[model] code`: the user's own build_model(spec)
+# a task config's keys for the user's model code (present only with `[model] code`): the file name,
+# its source text, the declared SHA-256 of that text (the training-code hash) and the input kind
+CODE_KEYS = ("model_code_file", "model_code", "model_code_sha256", "model_code_inputs")
 
 
 @dataclass(frozen=True)
@@ -31,15 +45,24 @@ class ModelSpec:
     num_classes: int
     hidden: tuple[int, ...] = (64,)
     channels: tuple[int, ...] = (16, 32, 64)
+    code: UserCode | None = None  # `[model] code`, with name "code"; None for the built-in models
+
+    def __post_init__(self) -> None:
+        if (self.name == USER_CODE) != (self.code is not None):
+            raise ValueError(f"model {self.name!r}: user code goes with the name {USER_CODE!r}, and only")
 
     def to_config(self) -> dict[str, JSONValue]:
-        return {
+        out: dict[str, JSONValue] = {
             "model": self.name,
             "input_dim": self.input_dim,
             "num_classes": self.num_classes,
             "hidden": list(self.hidden),
             "channels": list(self.channels),
         }
+        if self.code is not None:
+            c = self.code
+            out |= dict(zip(CODE_KEYS, (c.filename, c.source, c.sha256, c.inputs), strict=True))
+        return out
 
     @classmethod
     def from_config(cls, config: Mapping[str, JSONValue]) -> ModelSpec:
@@ -52,7 +75,21 @@ class ModelSpec:
             _int(config["num_classes"]),
             tuple(_int(h) for h in hidden),
             tuple(_int(c) for c in channels),
+            _code(config),
         )
+
+
+def _code(config: Mapping[str, JSONValue]) -> UserCode | None:
+    """The user's model code from a task config, unverified (`build_user_model` checks its hash)."""
+    if not any(key in config for key in CODE_KEYS):
+        return None
+    values = [config.get(key) for key in CODE_KEYS]
+    if not all(isinstance(v, str) for v in values):
+        raise ValueError(f"model config: {', '.join(CODE_KEYS)} must all be strings")
+    filename, source, sha256, inputs = (str(v) for v in values)
+    if inputs not in ("features", "image"):
+        raise ValueError(f"model config: 'model_code_inputs' must be features or image, not {inputs!r}")
+    return UserCode(filename, source, sha256, "features" if inputs == "features" else "image")
 
 
 def _int(value: JSONValue) -> int:
@@ -89,6 +126,8 @@ def build_model(spec: ModelSpec, *, seed: int) -> nn.Module:
     """Build the architecture with its initial weights drawn from `seed` (global RNG state untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        if spec.code is not None:
+            return build_user_model(spec.code, spec.input_dim, spec.num_classes)
         if spec.name == "logistic":
             return nn.Linear(spec.input_dim, spec.num_classes)
         if spec.name == "mlp":

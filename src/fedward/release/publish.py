@@ -52,11 +52,13 @@ def write_release(
     key: SigningKey,
     init_model_sha256: str | None = None,
     inference: tuple[bytes, bytes] | None = None,
+    model_code_sha256: str | None = None,
 ) -> Path:
     """Sign and publish release `version`; return its folder. Refuses bad input and existing versions.
-    `init_model_sha256`: the `[model] init` file the run started from (recorded only when given).
-    `inference`: the bytes of inference.json and model.onnx (fedward.release.inference), written beside
-    the model with their SHA-256 in the signed record."""
+    `init_model_sha256`: the `[model] init` file the run started from, `model_code_sha256`: the `[model]
+    code` file the sites ran (each recorded only when given). `inference`: the bytes of inference.json
+    and model.onnx (fedward.release.inference), written beside the model with their SHA-256 in the
+    signed record."""
     fields = {
         "version": version,
         "run_id": run_id,
@@ -69,6 +71,7 @@ def write_release(
         "init_model_sha256": init_model_sha256,
         "inference_sha256": None if inference is None else hashlib.sha256(inference[0]).hexdigest(),
         "onnx_sha256": None if inference is None else hashlib.sha256(inference[1]).hexdigest(),
+        "model_code_sha256": model_code_sha256,
     }
     record = _new_record(releases_dir / version, model_bytes, key, fields)
     target = releases_dir / version

@@ -17,7 +17,8 @@ covers them too; a release written before them has neither field and verifies as
 
 The record ties the model (`model_sha256`, the SHA-256 of the model file's bytes) to the run, the round,
 its lineage (the previous release, `parent`, and, only when the run started from a `[model] init` file,
-that file's SHA-256, `init_model_sha256`; absent otherwise, so older records verify as they were),
+that file's SHA-256, `init_model_sha256`, and, only when the sites ran the user's own `[model] code`,
+that file's SHA-256, `model_code_sha256`; absent otherwise, so older records verify as they were),
 the update packages that went into it, the per-site metrics, the
 privacy spent, and a ledger checkpoint (RFC 6962 tree size and root hash). This module only defines and
 validates the record; `publish` writes releases and `verify` checks them.
@@ -73,7 +74,7 @@ _FIELDS = (
     "coordinator_key_id",
 )
 # present only when set; the inference files' hashes name INFERENCE_FILE and ONNX_FILE
-_OPTIONAL_FIELDS = ("init_model_sha256", "inference_sha256", "onnx_sha256")
+_OPTIONAL_FIELDS = ("init_model_sha256", "inference_sha256", "onnx_sha256", "model_code_sha256")
 OPTIONAL_FILES = (("inference_sha256", INFERENCE_FILE), ("onnx_sha256", ONNX_FILE))
 
 
@@ -98,6 +99,7 @@ class ReleaseRecord:
     init_model_sha256: str | None = None  # the `[model] init` file the run started from, if any
     inference_sha256: str | None = None  # inference.json, when the release carries it
     onnx_sha256: str | None = None  # model.onnx, when the release carries it
+    model_code_sha256: str | None = None  # the `[model] code` file the sites ran, if any
     key_pinned: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -11,13 +11,13 @@ from fedward.config import BUILTIN_PREFIX, FederationConfig
 from fedward.coordinator import FederationPlan
 from fedward.core.compress import CompressionSettings
 from fedward.errors import ConfigError
-from fedward.models import InitModel, read_init_model
+from fedward.models import USER_CODE, InitModel, UserCode, read_init_model, read_user_code
 from fedward.models.builtin import builtin_model
 from fedward.release.gates import ReleaseGates
 from fedward.run.data import pipeline_spec
 from fedward.settings import PersonalizeSettings, TrainSettings
 
-__all__ = ["init_model_for", "plan_for", "strategy_for"]
+__all__ = ["init_model_for", "model_code_for", "plan_for", "strategy_for"]
 
 
 def init_model_for(cfg: FederationConfig) -> InitModel | None:
@@ -36,6 +36,14 @@ def init_model_for(cfg: FederationConfig) -> InitModel | None:
     return read_init_model(init)
 
 
+def model_code_for(cfg: FederationConfig) -> UserCode | None:
+    """The `[model] code` file, read and compiled (not run; ConfigError naming it if it cannot be), or
+    None with a built-in model. Its source and hash travel in every task (fedward.models.usercode)."""
+    if cfg.model.code is None:
+        return None
+    return read_user_code(cfg.model.code, "image" if cfg.federation.task == "documents" else "features")
+
+
 def plan_for(
     cfg: FederationConfig, run_id: str, init: InitModel | None, gates: ReleaseGates | None = None
 ) -> FederationPlan:
@@ -46,9 +54,10 @@ def plan_for(
         raise ValueError("plan_for: pass init_model_for(cfg), the [model] init file, exactly when it is set")
     f, s = cfg.federation, cfg.strategy
     init_sha256 = None if init is None else init.sha256
+    code = model_code_for(cfg)
     return FederationPlan(
         run_id=run_id,
-        model_name=cfg.model.name,
+        model_name=USER_CODE if code is not None else str(cfg.model.name),
         rounds=f.rounds,
         seed=f.seed,
         train=TrainSettings.from_strategy(s, train_part=cfg.model.train, init_model_sha256=init_sha256),
@@ -67,6 +76,7 @@ def plan_for(
         gates=gates,
         compression=CompressionSettings(cfg.compression.kind, cfg.compression.topk_fraction),
         preprocessing=pipeline_spec(cfg).to_dict() if f.task == "documents" else None,
+        model_code=code,
     )
 
 

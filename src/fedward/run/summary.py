@@ -132,11 +132,14 @@ def build_summary(
         "stopped_reason": result.stopped,  # why the run ended early (privacy budget, too few sites); null
         "strategy": cfg.strategy.model_dump(mode="json"),
         "model": {
-            "name": cfg.model.name,
+            "name": cfg.model.name or "code",  # "code": the user's own `[model] code`
             "parameters": num_parameters(result.params),
             "sha256": sha256_arrays(result.params),
             "path": "model/global.safetensors",
             "init_model_sha256": result.init_model_sha256,  # the `[model] init` file's; null: the seed
+            # the `[model] code` file's SHA-256 (the training-code hash); null: a built-in model
+            "model_code_sha256": result.model_code_sha256,
+            "code": None if cfg.model.code is None else cfg.model.code.name,
             "train": cfg.model.train.value,  # "all", or "head": only the final layer trained
         },
         "data": {"sites": {name: dict(d) for name, d in site_data.items()}},

@@ -28,7 +28,7 @@ from fedward.run.audit import open_audit
 from fedward.run.data import LoadedSite, load_sites
 from fedward.run.faults import FaultySite
 from fedward.run.outputs import write_run
-from fedward.run.plan import init_model_for, plan_for, strategy_for
+from fedward.run.plan import init_model_for, model_code_for, plan_for, strategy_for
 from fedward.run.privacy_checks import check_privacy_config
 from fedward.run.site_trust import site_trust
 from fedward.run.summary import BaselineResult, build_summary, loaded_site_data
@@ -117,7 +117,10 @@ def _policy(cfg: FederationConfig, name: str) -> SitePolicy:
     """The site's policy file, or the built-in simulation policy (a simulation plays every hospital; a
     deployed site has no such fallback)."""
     site = next(s for s in cfg.sites if s.name == name)
-    return SitePolicy.simulation_default() if site.policy is None else load_policy(site.policy)
+    if site.policy is not None:
+        return load_policy(site.policy)
+    code = model_code_for(cfg)  # the built-in policy runs the configured model code, and only it
+    return SitePolicy.simulation_default(None if code is None else code.sha256)
 
 
 def simulate(

@@ -326,6 +326,8 @@ class Site:
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise ValueError("task config lacks the federation's class list")
         spec = ModelSpec.from_config(task.config)
+        if spec.code is not None and self.trust is not None:  # checked before the code is imported
+            self.trust.check_model_code(spec)
         if self._model is None or self._model[0] != spec:
             self._model = (spec, build_model(spec, seed=0))
         model = self._model[1]

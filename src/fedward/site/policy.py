@@ -1,28 +1,33 @@
 """The site policy: what a hospital agrees to run, written by the site and never by the coordinator.
 
 A site refuses every task its policy does not allow (deny by default). The policy is a TOML file with one
-`[policy]` table; every rule must be stated (only `fedward_versions` and `init_models` may be left out,
-meaning any version and any initial model), unknown keys are errors, and an empty or missing file is an
-error, so a typo or a forgotten file can never widen what a site accepts. Two permissive policies are
-built in and say so in their names: `SitePolicy.simulation_default()`, for the in-process simulation
-only, and `SitePolicy.accept_any_task()`, which a deployed site runs only when its operator asked for it
-explicitly (`fedward site run --accept-any-task`). The latter is marked in its rules (so its hash differs
-from every file's) and adds an `accept_any_task` entry to every result's checks, so each signed manifest
-says that the site accepted any task. The checks of both still run and are recorded like any other.
+`[policy]` table; every rule must be stated (only `fedward_versions`, `init_models` and `training_code`
+may be left out, meaning any version, any initial model and no user model code), unknown keys are errors,
+and an empty or missing file is an error, so a typo or a forgotten file can never widen what a site
+accepts. Two permissive policies are built in and say so in their names:
+`SitePolicy.simulation_default()`, for the in-process simulation only, and `SitePolicy.accept_any_task()`,
+which a deployed site runs only when its operator asked for it explicitly (`fedward site run
+--accept-any-task`). The latter is marked in its rules (so its hash differs from every file's) and adds an
+`accept_any_task` entry to every result's checks, so each signed manifest says that the site accepted any
+task. The checks of both still run and are recorded like any other.
 
-`check` returns one result per rule and a reason for each refusal, naming the rule and the values, so
-the refusal can travel back to the coordinator as data and be written to the ledger. Privacy rules follow
+`check` returns one result per rule and a reason for each refusal, naming the rule and the values, so the
+refusal can travel back to the coordinator as data and be written to the ledger. Privacy rules follow
 docs/privacy.md: record-level DP (Abadi et al., CCS 2016) and site-level DP (McMahan et al., ICLR 2018)
 are different guarantees, so neither stands in for the other, and an epsilon only counts when it is
 proven: a calibrated target or an enforced budget, never a bare noise multiplier. `init_models` pins the
 base models a site accepts to start from (SHA-256s of `[model] init` files): a task that starts from any
-other, or from a model built from the seed, is refused; an entry "builtin:NAME" names a base model
-shipped with fedward by its name and stands for its SHA-256. `share_personalization` is a setting, not a
-rule (it never refuses a task): under DP it lets the site send its personalized and local models'
-figures (docs/personalization.md). `allow_shared_noise` (optional; left out means false) accepts
-record-level DP whose noise is shared between the sites under secure aggregation: the task's epsilon then
-holds only if secure aggregation hides each update and the other sites add their shares
-(docs/privacy.md), so a site must opt in.
+other, or from a model built from the seed, is refused; an entry "builtin:NAME" names a base model shipped
+with fedward by its name and stands for its SHA-256. `training_code` lists the user model code (`[model]
+code` files, "sha256:HEX") the site agrees to run: a task that ships any other code, or any code at all
+when the list is left out, is refused before the code is imported (docs/threat-model.md: allow-listing a
+hash means running that program with the site process's rights). The simulation's built-in policy runs the
+configured code; `accept_any_task` runs none. `share_personalization` is a setting, not a rule (it never
+refuses a task): under DP it lets the site send its personalized and local models' figures
+(docs/personalization.md). `allow_shared_noise` (optional; left out means false) accepts record-level DP
+whose noise is shared between the sites under secure aggregation: the task's epsilon then holds only if
+secure aggregation hides each update and the other sites add their shares (docs/privacy.md), so a site
+must opt in.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from fedward.models.builtin import builtin_model
 __all__ = [
     "ACCEPT_ANY_TASK",
     "ANY_CODE",
+    "CODE_PREFIX",
     "DP_LEVELS",
     "OPTIONAL_RULES",
     "RULES",
@@ -67,10 +73,12 @@ RULES = (
     "min_samples",
     "max_rounds",
     "init_models",
+    "training_code",
     "allow_shared_noise",
 )
-# may be left out: then any version or initial model is accepted, and no shared noise
-OPTIONAL_RULES = ("fedward_versions", "init_models", "allow_shared_noise")
+# may be left out: then any version or initial model is accepted, no user model code and no shared noise
+OPTIONAL_RULES = ("fedward_versions", "init_models", "training_code", "allow_shared_noise")
+CODE_PREFIX = "sha256:"  # `training_code = ["sha256:HEX"]`: the SHA-256 of a `[model] code` file
 # settings, not rules: they decide what the site does, never whether it accepts a task
 SETTINGS = ("share_personalization",)
 DpLevel = Literal["none", "record", "site"]
@@ -80,8 +88,8 @@ _SIMULATION_SOURCE = "built-in simulation policy (permissive; for `fedward simul
 _ACCEPT_ANY_SOURCE = "built-in accept-any-task policy (the site's operator chose --accept-any-task)"
 ACCEPT_ANY_TASK = "accept_any_task"  # the marker in the rules and the checks of that policy
 _HINT = (
-    "state every rule in [policy]; only 'fedward_versions' and 'init_models' may be left out (then any "
-    "version, any initial model is accepted)"
+    "state every rule in [policy]; only 'fedward_versions', 'init_models' and 'training_code' may be left "
+    "out (then any version, any initial model and no user model code is accepted)"
 )
 
 
@@ -104,6 +112,7 @@ class PolicyRequest:
     num_samples: int
     init_model_sha256: str | None = None  # the `[model] init` file the run starts from; None: the seed
     shared_noise: bool = False  # record-level DP whose noise the sites share under secure aggregation
+    model_code_sha256: str | None = None  # the `[model] code` the task ships; None: a built-in model
 
     @classmethod
     def from_privacy(
@@ -165,6 +174,8 @@ class SitePolicy:
     min_samples: int
     max_rounds: int
     init_models: tuple[str, ...] | None = None  # SHA-256s of the accepted `[model] init` files; None: any
+    # SHA-256s of the `[model] code` files the site runs; None: none (there is no wildcard)
+    training_code: tuple[str, ...] | None = None
     source: str = field(default="<in memory>", compare=False)
     accepts_any_task: bool = False  # only `accept_any_task()`: an operator's explicit opt-in
     # under DP, send the personalized and local candidates' figures and the recommendation (they are
@@ -173,9 +184,11 @@ class SitePolicy:
     allow_shared_noise: bool = False  # accept DP noise shared between sites under secure aggregation
 
     @classmethod
-    def simulation_default(cls) -> SitePolicy:
-        """The permissive policy of the in-process simulation: any code, any privacy, any site size."""
-        return cls(**_PERMISSIVE, source=_SIMULATION_SOURCE)
+    def simulation_default(cls, model_code_sha256: str | None = None) -> SitePolicy:
+        """The permissive policy of the in-process simulation: any code, any privacy, any site size; and
+        the configured `[model] code` (its SHA-256, given by the simulation that read the file)."""
+        code = None if model_code_sha256 is None else (model_code_sha256,)
+        return cls(**_PERMISSIVE, training_code=code, source=_SIMULATION_SOURCE)
 
     @classmethod
     def accept_any_task(cls) -> SitePolicy:
@@ -203,6 +216,8 @@ class SitePolicy:
         }
         if self.init_models is not None:
             rules["init_models"] = list(self.init_models)
+        if self.training_code is not None:
+            rules["training_code"] = list(self.training_code)
         if self.accepts_any_task:
             rules[ACCEPT_ANY_TASK] = True
         if self.share_personalization:
@@ -214,6 +229,10 @@ class SitePolicy:
     def sha256(self) -> str:
         """Hex SHA-256 of the canonical JSON of the rules: stable across key order and list order."""
         return hashlib.sha256(canonical_bytes(self.to_dict())).hexdigest()
+
+    def allows_model_code(self, sha256: str) -> bool:
+        """May this site run the `[model] code` whose source hashes to `sha256`?"""
+        return sha256.lower() in (self.training_code or ())
 
     def check(self, request: PolicyRequest) -> PolicyResult:
         """Judge a request against every rule; never raises for a request, refuses instead."""
@@ -315,6 +334,15 @@ def _check_shared_noise(policy: SitePolicy, request: PolicyRequest) -> str | Non
     )
 
 
+def _check_training_code(policy: SitePolicy, request: PolicyRequest) -> str | None:
+    code = request.model_code_sha256
+    if code is None or policy.allows_model_code(code):
+        return None
+    if policy.training_code is None:
+        return f"training_code: the task ships model code {CODE_PREFIX}{code}; the site's policy runs none"
+    return f"training_code: model code {CODE_PREFIX}{code} is not in the site's training_code list"
+
+
 _CHECKS: dict[str, Callable[[SitePolicy, PolicyRequest], str | None]] = {
     "allowed_code": _check_code,
     "fedward_versions": _check_version,
@@ -325,6 +353,7 @@ _CHECKS: dict[str, Callable[[SitePolicy, PolicyRequest], str | None]] = {
     "max_rounds": _check_rounds,
     "init_models": _check_init_model,
     "allow_shared_noise": _check_shared_noise,
+    "training_code": _check_training_code,
 }
 
 
@@ -393,6 +422,7 @@ def _build(table: Mapping[str, Any], source: str) -> SitePolicy:
         min_samples=_positive_int(table, "min_samples"),
         max_rounds=_positive_int(table, "max_rounds"),
         init_models=_init_models(table),
+        training_code=_training_code(table),
         source=source,
         share_personalization=_boolean(table, "share_personalization")
         if "share_personalization" in table
@@ -417,6 +447,22 @@ def _init_models(table: Mapping[str, Any]) -> tuple[str, ...] | None:
     bad = [h for h in hashes if not _SHA256_HEX.match(h)]
     if bad:
         raise ValueError(f"[policy] 'init_models': {bad[0]!r} is not a SHA-256 hex digest")
+    return hashes
+
+
+def _training_code(table: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The SHA-256s of the `[model] code` files the site runs: "sha256:HEX" (or the bare digest)."""
+    if "training_code" not in table:
+        return None
+    hashes = tuple(
+        sorted({h.lower().removeprefix(CODE_PREFIX) for h in _string_list(table, "training_code")})
+    )
+    bad = [h for h in hashes if not _SHA256_HEX.match(h)]
+    if bad:
+        raise ValueError(
+            f"[policy] 'training_code': {bad[0]!r} is not 'sha256:' and a SHA-256 hex digest (a site "
+            "lists each model file it agrees to run; there is no wildcard)"
+        )
     return hashes
 
 

@@ -6,7 +6,10 @@ Before it trains on (or evaluates) a global model, a site
 2. verifies the coordinator's signed ledger checkpoint that comes with the task, and that it extends the
    checkpoints this site has seen before (`CheckpointWitness`: a coordinator showing two histories is a
    fork and the site stops), and
-3. checks that the ledger entry naming this round's model is included in that checkpoint and that its
+3. with the user's own model code in the task (`[model] code`), checks that the shipped source hashes
+   to the hash the task declares and that its policy's `training_code` lists that hash, before the code
+   is imported (`check_model_code`; nothing runs otherwise), and
+4. checks that the ledger entry naming this round's model is included in that checkpoint and that its
    model hash is the hash of the model bytes it received, so the coordinator cannot hand this site a
    model other than the one it recorded.
 With `witness_dir` (a deployed site: `KIT/witness/`), the latest checkpoint it accepted for each run is
@@ -32,6 +35,7 @@ from fedward.core.messages import JSONValue, Task
 from fedward.core.provenance import code_identity, task_sha256
 from fedward.crypto import SigningKey
 from fedward.ledger import CheckpointWitness, parse_signed_checkpoint
+from fedward.models import ModelSpec, code_sha256
 from fedward.privacy import Accountant, PrivacyEvent, rdp_epsilon
 from fedward.settings import DpSettings, LedgerEvidence, TrainSettings
 from fedward.site.policy import PolicyRequest, PolicyResult, SitePolicy
@@ -83,6 +87,11 @@ def export_witnessed(witness_dir: Path, witness: CheckpointWitness) -> Path | No
     return path
 
 
+def _model_code_sha256(config: Mapping[str, JSONValue]) -> str | None:
+    code = ModelSpec.from_config(config).code
+    return None if code is None else code.sha256
+
+
 @dataclass
 class SiteTrust:
     """One site's keys, policy and memory of the coordinator's ledger, for the length of a run."""
@@ -103,6 +112,7 @@ class SiteTrust:
     def check_policy(self, task: Task, num_samples: int) -> PolicyResult:
         try:
             dp, train = DpSettings.from_config(task.config), TrainSettings.from_config(task.config)
+            code = ModelSpec.from_config(task.config).code
         except ValueError as exc:
             raise TrustRefusal(
                 f"site {self.name} refuses a task with malformed privacy or training settings: {exc}"
@@ -119,11 +129,31 @@ class SiteTrust:
             num_samples=num_samples,
             init_model_sha256=train.init_model_sha256,
             shared_noise=dp.shared_noise,
+            model_code_sha256=None if code is None else code.sha256,
         )
         result = self.policy.check(request)
         if not result.passed:
             raise TrustRefusal(f"site {self.name} policy refuses the task: " + "; ".join(result.reasons))
         return result
+
+    def check_model_code(self, spec: ModelSpec) -> None:
+        """Before the task's `[model] code` is imported: its source must hash to the declared hash (else
+        it was changed on the way), and the policy's `training_code` must list that hash."""
+        code = spec.code
+        if code is None:
+            return
+        actual = code_sha256(code.source)
+        if actual != code.sha256:
+            raise TrustRefusal(
+                f"site {self.name} refuses the task: its model code {code.filename!r} does not match the "
+                f"declared hash sha256:{code.sha256} (the source received hashes to sha256:{actual}); "
+                "nothing was run"
+            )
+        if not self.policy.allows_model_code(code.sha256):
+            raise TrustRefusal(
+                f"site {self.name} policy refuses the task: training_code: model code {code.filename!r} "
+                f"(sha256:{code.sha256}) is not in the site's training_code list; nothing was run"
+            )
 
     def check_model(self, task: Task) -> None:
         """Verify the signed checkpoint, its consistency with what this site saw, and the model's entry."""
@@ -182,6 +212,7 @@ class SiteTrust:
             policy=PolicyRecord(policy.policy_sha256, dict(policy.checks), policy.passed),
             timestamp=self.clock(),
             init_model_sha256=TrainSettings.from_config(task.config).init_model_sha256,
+            model_code_sha256=_model_code_sha256(task.config),
         )
         return sign_package(manifest, payload, self.key).to_fields()
 

@@ -1,14 +1,15 @@
 """The update manifest: what a site states, and signs, about one model update it sends.
 
-The manifest binds the update's payload (by SHA-256) to the federation, run, round and site it belongs
-to, to the global model it was trained from (`base_model_sha256`: this round's model, not to be confused
-with `init_model_sha256`, the `[model] init` file the run started from, present only when there is one,
-so manifests of runs without it keep their keys and bytes), to a per-site sequence number (replay
-protection), and to the code, data, privacy settings and policy checks that produced it. It travels as
-canonical JSON (`fedward.core.canonical`), so exactly one byte string carries a given meaning, and it is
-parsed strictly: unknown or missing keys, wrong types, duplicate keys, non-canonical bytes or more than
-`MAX_MANIFEST_BYTES` raise `PackageError`. Constructing one in Python runs the same checks, so whatever
-`to_bytes` writes, `from_bytes` reads back to an equal manifest and the same bytes.
+The manifest binds the update's payload (by SHA-256) to the federation, run, round and site it belongs to,
+to the global model it was trained from (`base_model_sha256`: this round's model, not to be confused with
+`init_model_sha256`, the `[model] init` file the run started from, present only when there is one, so
+manifests of runs without it keep their keys and bytes; likewise `model_code_sha256`, the user's `[model]
+code` file the site ran, present only in runs that train the user's own model), to a per-site sequence
+number (replay protection), and to the code, data, privacy settings and policy checks that produced it. It
+travels as canonical JSON (`fedward.core.canonical`), so exactly one byte string carries a given meaning,
+and it is parsed strictly: unknown or missing keys, wrong types, duplicate keys, non-canonical bytes or
+more than `MAX_MANIFEST_BYTES` raise `PackageError`. Constructing one in Python runs the same checks, so
+whatever `to_bytes` writes, `from_bytes` reads back to an equal manifest and the same bytes.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ _KEYS = {
     "payload_kind", "num_samples", "training_code", "preprocessing_sha256", "dataset_fingerprint",
     "metrics", "privacy", "policy", "timestamp",
 }  # fmt: skip
-_OPTIONAL_KEYS = {"init_model_sha256"}  # present only when set
+_OPTIONAL_KEYS = {"init_model_sha256", "model_code_sha256"}  # present only when set
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,7 @@ class UpdateManifest:
     policy: PolicyRecord
     timestamp: str  # ISO 8601 UTC, passed in by the caller
     init_model_sha256: str | None = None  # hex SHA-256 of the run's `[model] init` file, if it has one
+    model_code_sha256: str | None = None  # hex SHA-256 of the `[model] code` the site ran, if any
 
     def __post_init__(self) -> None:
         try:
@@ -201,6 +203,8 @@ class UpdateManifest:
         check_timestamp(self.timestamp, "timestamp")
         if self.init_model_sha256 is not None:
             check_hex(self.init_model_sha256, "init_model_sha256", nbytes=_SHA256_BYTES)
+        if self.model_code_sha256 is not None:
+            check_hex(self.model_code_sha256, "model_code_sha256", nbytes=_SHA256_BYTES)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -223,6 +227,8 @@ class UpdateManifest:
         }
         if self.init_model_sha256 is not None:
             out["init_model_sha256"] = self.init_model_sha256
+        if self.model_code_sha256 is not None:
+            out["model_code_sha256"] = self.model_code_sha256
         return out
 
     def to_bytes(self) -> bytes:
@@ -246,8 +252,9 @@ class UpdateManifest:
         mapping = check_object(value, "manifest")
         optional = set(mapping) & _OPTIONAL_KEYS
         doc = dict(check_keys(mapping, _KEYS | optional, "manifest"))
-        if any(doc[key] is None for key in optional):
-            raise ValueError("manifest: init_model_sha256 is left out when there is none, never null")
+        for key in sorted(optional):
+            if doc[key] is None:
+                raise ValueError(f"manifest: {key} is left out when there is none, never null")
         code = check_keys(doc.pop("training_code"), {"fedward_version", "task_sha256"}, "training_code")
         privacy = check_keys(doc.pop("privacy"), set(PrivacyRecord.__dataclass_fields__), "privacy")
         policy = check_keys(doc.pop("policy"), {"sha256", "checks", "passed"}, "policy")

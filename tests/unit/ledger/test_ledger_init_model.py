@@ -34,7 +34,7 @@ def test_the_field_must_be_a_hash(value: object) -> None:
 
 def test_optional_fields_exist_only_where_declared() -> None:
     assert dict(OPTIONAL_FIELDS) == {
-        "run_started": {"init_model_hash": "hash"},
+        "run_started": {"init_model_hash": "hash", "model_code_hash": "hash"},
         "round_opened": {"not_admitted": "sites"},
         "release_signed": {"gates": "gates"},
     }
