@@ -125,6 +125,7 @@ class AuditObserver:
 
     def run_started(self, plan: FederationPlan, code_sha256: str) -> None:
         init = None if plan.init_model is None else plan.init_model.sha256
+        self.audit.norm_bound = plan.train.norm_bound
         self.audit.run_started(plan.run_id, plan.federation, plan.config_sha256, code_sha256, init)
 
     def open_round(
