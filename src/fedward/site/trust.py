@@ -181,6 +181,7 @@ class SiteTrust:
             policy=PolicyRecord(policy.policy_sha256, dict(policy.checks), policy.passed),
             timestamp=self.clock(),
             init_model_sha256=TrainSettings.from_config(task.config).init_model_sha256,
+            norm_bound=TrainSettings.from_config(task.config).norm_bound,
         )
         return sign_package(manifest, payload, self.key).to_fields()
 

@@ -147,7 +147,7 @@ _KEYS = {
     "payload_kind", "num_samples", "training_code", "preprocessing_sha256", "dataset_fingerprint",
     "metrics", "privacy", "policy", "timestamp",
 }  # fmt: skip
-_OPTIONAL_KEYS = {"init_model_sha256"}  # present only when set
+_OPTIONAL_KEYS = {"init_model_sha256", "norm_bound"}  # present only when set
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,7 @@ class UpdateManifest:
     policy: PolicyRecord
     timestamp: str  # ISO 8601 UTC, passed in by the caller
     init_model_sha256: str | None = None  # hex SHA-256 of the run's `[model] init` file, if it has one
+    norm_bound: float | None = None  # the L2 bound the site clipped its update to (`[strategy] norm_bound`)
 
     def __post_init__(self) -> None:
         try:
@@ -201,6 +202,8 @@ class UpdateManifest:
         check_timestamp(self.timestamp, "timestamp")
         if self.init_model_sha256 is not None:
             check_hex(self.init_model_sha256, "init_model_sha256", nbytes=_SHA256_BYTES)
+        if self.norm_bound is not None and not check_number(self.norm_bound, "norm_bound") > 0:
+            raise ValueError("norm_bound: must be > 0")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -223,6 +226,8 @@ class UpdateManifest:
         }
         if self.init_model_sha256 is not None:
             out["init_model_sha256"] = self.init_model_sha256
+        if self.norm_bound is not None:
+            out["norm_bound"] = self.norm_bound
         return out
 
     def to_bytes(self) -> bytes:
@@ -247,7 +252,7 @@ class UpdateManifest:
         optional = set(mapping) & _OPTIONAL_KEYS
         doc = dict(check_keys(mapping, _KEYS | optional, "manifest"))
         if any(doc[key] is None for key in optional):
-            raise ValueError("manifest: init_model_sha256 is left out when there is none, never null")
+            raise ValueError("manifest: init_model_sha256 and norm_bound are left out when unset, never null")
         code = check_keys(doc.pop("training_code"), {"fedward_version", "task_sha256"}, "training_code")
         privacy = check_keys(doc.pop("privacy"), set(PrivacyRecord.__dataclass_fields__), "privacy")
         policy = check_keys(doc.pop("policy"), {"sha256", "checks", "passed"}, "policy")
