@@ -36,6 +36,7 @@ from scipy.stats import norm
 from fedward.config import AttackConfig
 from fedward.core.arrays import Arrays, flatten, unflatten
 from fedward.core.messages import Reply, Task, TaskKind
+from fedward.settings.fields import read_str_list
 from fedward.site import Site
 from fedward.site.data import LocalData
 from fedward.site.trust import SiteTrust
@@ -143,7 +144,7 @@ class AttackingSite(Site):
         x, y = self.data.train_x, self.data.train_y
         if not self._active(task) or self.attack.kind not in ("label_flip", "backdoor"):
             return x, y
-        classes = [str(c) for c in task.config["classes"]]  # type: ignore[union-attr]
+        classes = read_str_list(task.config, "classes")
         if self.attack.kind == "label_flip":
             return x, flip_labels(y, classes)
         half = np.arange(len(y)) % 2 == 0
