@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "dp_utility": ["--quick"],
     "deployment": ["--quick"],
     "compression": ["--quick"],
+    "robustness": ["--quick"],
 }
 
 
@@ -52,7 +53,7 @@ def run_one(name: str, quick: bool, out_dir: Path) -> dict[str, Any]:
 
 def _goals(result: dict[str, Any]) -> dict[str, Any]:
     """Goal checks as {name: met}; accuracy's are per case."""
-    if "cases" in result:
+    if result.get("cases") and "dataset" in result["cases"][0] and "goals" in result["cases"][0]:
         return {
             f"{c['dataset']}/{c['model']}/{c['variant']}: {k}": g["met"]
             for c in result["cases"]

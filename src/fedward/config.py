@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from fedward.errors import ConfigError
 
 __all__ = [
+    "ATTACK_KINDS",
+    "ROBUST_STRATEGIES",
+    "AttackConfig",
     "CompressionConfig",
     "DataConfig",
     "DeploymentConfig",
@@ -109,8 +112,22 @@ class ModelConfig(_Strict):
         return self
 
 
+ROBUST_STRATEGIES = ("fedmedian", "trimmed_mean", "krum", "multikrum", "centered_clip")
+
+
 class StrategyConfig(_Strict):
-    name: Literal["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedmedian"] = "fedavg"
+    name: Literal[
+        "fedavg",
+        "fedprox",
+        "fedadam",
+        "fedyogi",
+        "fedadagrad",
+        "fedmedian",
+        "trimmed_mean",
+        "krum",
+        "multikrum",
+        "centered_clip",
+    ] = "fedavg"
     local_epochs: int = Field(1, ge=1)
     batch_size: int = Field(32, ge=1)
     optimizer: Literal["sgd", "adam"] = "sgd"
@@ -126,6 +143,25 @@ class StrategyConfig(_Strict):
     # the loss's class weights (fedward.settings.class_weights): "balanced" (N / (K n_c)), "none", or
     # "auto": balanced when the largest training class has at least twice the smallest's rows
     class_weights: Literal["auto", "balanced", "none"] = "auto"
+    # robust rules (fedward.aggregation.robust) and norm bounding (fedward.aggregation.norm_bound)
+    trim_fraction: float = Field(0.1, gt=0, lt=0.5)  # trimmed_mean: share dropped at each end
+    byzantine_sites: int | None = Field(None, ge=0)  # f, the attackers a rule must tolerate
+    multikrum_m: int | None = Field(None, ge=1)  # multikrum: how many lowest-scoring models to average
+    clip_tau: float = Field(1.0, gt=0)  # centered_clip: the clipping radius
+    clip_iterations: int = Field(3, ge=1, le=100)  # centered_clip: iterations
+    norm_bound: float | None = Field(None, gt=0)  # any strategy: clip each update's L2 norm to this
+
+    @model_validator(mode="after")
+    def _robust_keys(self) -> StrategyConfig:
+        if self.name in ("krum", "multikrum") and self.byzantine_sites is None:
+            raise ValueError(
+                f"'name' = '{self.name}' needs 'byzantine_sites' (f, the attacking sites it tolerates)"
+            )
+        if self.name == "multikrum" and self.multikrum_m is None:
+            raise ValueError("'name' = 'multikrum' needs 'multikrum_m' (how many models to average)")
+        if self.multikrum_m is not None and self.name != "multikrum":
+            raise ValueError(f"'multikrum_m' has no effect with 'name' = '{self.name}'")
+        return self
 
 
 class PersonalizationConfig(_Strict):
@@ -222,6 +258,22 @@ class FaultConfig(_Strict):
     site: str
     round: int = Field(ge=1)
     stage: Literal["before_train", "before_upload", "after_upload"]
+
+
+ATTACK_KINDS = ("sign_flip", "scale", "gaussian", "label_flip", "alie", "ipm", "backdoor")
+
+
+class AttackConfig(_Strict):
+    """`[[attacks]]`: make a simulated site poison its update from `from_round` on (fedward.simulation.
+    attacks). Simulation only: a federation file with `[deployment]`, and every kit, refuses them.
+    `scale`: the factor of `scale` and `ipm`, the noise std of `gaussian`, the z of `alie` (default:
+    Baruch et al.'s z_max from the number of sites), the boost of `backdoor` (1: no model replacement)."""
+
+    site: str
+    kind: Literal["sign_flip", "scale", "gaussian", "label_flip", "alie", "ipm", "backdoor"]
+    scale: float | None = Field(None, gt=0)
+    from_round: int = Field(1, ge=1)
+    target: int = Field(0, ge=0)  # backdoor: the class index triggered inputs are relabelled to
 
 
 class SiteConfig(_Strict):
@@ -344,6 +396,7 @@ class FederationConfig(_Strict):
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     sites: list[SiteConfig] = Field(min_length=1)
     faults: list[FaultConfig] = Field(default_factory=list)
+    attacks: list[AttackConfig] = Field(default_factory=list)
     deployment: DeploymentConfig | None = None
 
     @model_validator(mode="after")
@@ -370,6 +423,8 @@ class FederationConfig(_Strict):
         self._check_privacy()
         self._check_compression()
         self._check_faults(names)
+        self._check_attacks(names)
+        self._check_robust(len(names))
         self._check_release()
         return self
 
@@ -385,20 +440,68 @@ class FederationConfig(_Strict):
                 f"[release] 'min_sites'={r.min_sites} but only {len(self.sites)} sites are listed"
             )
 
+    def _check_attacks(self, names: list[str]) -> None:
+        if self.attacks and self.deployment is not None:
+            raise ValueError(
+                "[[attacks]] poison updates for robustness simulations only; a federation file with "
+                "[deployment] must not have them"
+            )
+        for i, attack in enumerate(self.attacks, start=1):
+            if attack.site not in names:
+                raise ValueError(f"[[attacks]] #{i} 'site': {attack.site!r} is not one of the [[sites]]")
+        attackers = [a.site for a in self.attacks]
+        twice = sorted({a for a in attackers if attackers.count(a) > 1})
+        if twice:
+            raise ValueError(f"[[attacks]] 'site': one attack per site; {', '.join(twice)} has more")
+
+    def _check_robust(self, n: int) -> None:
+        """Each robust rule's tolerance against the listed sites (checked again each round against the
+        sites that replied, fedward.aggregation.robust)."""
+        s = self.strategy
+        f = s.byzantine_sites
+        if s.name in ("krum", "multikrum") and f is not None and n < 2 * f + 3:
+            raise ValueError(
+                f"[strategy] 'byzantine_sites' = {f}: {s.name} needs at least 2f + 3 = {2 * f + 3} sites "
+                f"(Blanchard et al. 2017), only {n} are listed"
+            )
+        if s.name == "multikrum" and f is not None and s.multikrum_m is not None and s.multikrum_m > n - f:
+            raise ValueError(
+                f"[strategy] 'multikrum_m' = {s.multikrum_m} is more than the {n - f} sites (n - f) "
+                "that are not attackers"
+            )
+        if s.name == "trimmed_mean":
+            k = int(s.trim_fraction * n)
+            if f is not None and k < f:
+                raise ValueError(
+                    f"[strategy] 'trim_fraction' = {s.trim_fraction} trims {k} of {n} sites per side, "
+                    f"fewer than 'byzantine_sites' = {f}; raise it to at least {f / n:.3g}"
+                )
+            if k < 1:
+                raise ValueError(
+                    f"[strategy] 'trim_fraction' = {s.trim_fraction} trims nothing with {n} sites "
+                    f"(floor({s.trim_fraction} * {n}) = 0); raise it to at least {1 / n:.3g}"
+                )
+        if s.name == "centered_clip" and f is not None and 2 * f >= n:
+            raise ValueError(
+                f"[strategy] 'byzantine_sites' = {f}: centered_clip tolerates fewer than half of the "
+                f"{n} sites"
+            )
+
     def _check_privacy(self) -> None:
         p, strategy = self.privacy, self.strategy.name
-        if p.secure_aggregation and strategy == "fedmedian":
+        if p.secure_aggregation and strategy in ROBUST_STRATEGIES:
             raise ValueError(
-                "[strategy] 'name' = 'fedmedian' needs each site's individual update, which secure "
-                "aggregation hides; use fedavg, fedprox, fedadam, fedyogi or fedadagrad"
+                f"[strategy] 'name' = '{strategy}' needs each site's individual update, which secure "
+                "aggregation hides; use fedavg, fedprox, fedadam, fedyogi or fedadagrad (with "
+                "'norm_bound', which the sites enforce)"
             )
         if p.dp == DpMode.RECORD and strategy == "fedprox":
             raise ValueError(
                 "[strategy] 'name' = 'fedprox' does not work with [privacy] dp = 'record': the proximal "
                 "term is not a per-record gradient; use fedavg or a server optimizer (fedadam, ...)"
             )
-        if p.dp == DpMode.SITE and strategy == "fedmedian":
-            raise ValueError("[strategy] 'name' = 'fedmedian' has no sensitivity bound for dp = 'site'")
+        if p.dp == DpMode.SITE and strategy in ROBUST_STRATEGIES:
+            raise ValueError(f"[strategy] 'name' = '{strategy}' has no sensitivity bound for dp = 'site'")
         if p.shared_noise:
             self._check_shared_noise()
 
@@ -444,31 +547,42 @@ class FederationConfig(_Strict):
                 )
 
     def sha256(self) -> str:
-        """Hash of the validated settings (canonical JSON), for the summary and later the ledger."""
+        """Hash of the validated settings (canonical JSON), for the summary and later the ledger. Keys
+        added since the hash was first defined are left out while at their defaults (`_ADDED_KEYS`), and so
+        are whole tables added since at their defaults, so the hash of an older file stays what it was."""
         settings = self.model_dump(mode="json")
-        if settings["deployment"] is None:  # hashes of configs without it stay what they were
-            del settings["deployment"]
-        model = settings["model"]
-        if model["init"] is None:  # so do hashes of configs without the [model] init and train keys
-            del model["init"]
-        if model["train"] == TrainPart.ALL:
-            del model["train"]
-        if model["code"] is None:  # and of configs without [model] code (its hash is recorded apart)
-            del model["code"]
-        if settings["strategy"]["class_weights"] == "auto":  # and of configs without class_weights
-            del settings["strategy"]["class_weights"]
-        if settings["personalization"] == PersonalizationConfig().model_dump(mode="json"):
-            del settings["personalization"]  # and of configs that leave [personalization] at its defaults
-        if settings["release"] == ReleaseConfig().model_dump(mode="json"):
-            del settings["release"]  # and of configs without [release] gates
-        if settings["compression"] == CompressionConfig().model_dump(mode="json"):
-            del settings["compression"]  # and of configs without [compression] (or at its defaults)
-        if settings["data"]["patient_column"] is None:  # and of configs without the privacy unit keys
-            del settings["data"]["patient_column"]
-        if settings["privacy"]["unit"] == PrivacyUnit.RECORD:
-            del settings["privacy"]["unit"]
+        for table, key, default in _ADDED_KEYS:
+            if settings[table][key] == default:
+                del settings[table][key]
+        for table, empty in (
+            ("deployment", None),
+            ("attacks", []),
+            ("personalization", PersonalizationConfig().model_dump(mode="json")),
+            ("release", ReleaseConfig().model_dump(mode="json")),
+            ("compression", CompressionConfig().model_dump(mode="json")),
+        ):
+            if settings[table] == empty:
+                del settings[table]
         blob = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# (table, key, default) of each key added to a table after config hashes were first recorded
+_ADDED_KEYS: tuple[tuple[str, str, object], ...] = (
+    ("model", "init", None),
+    ("model", "train", TrainPart.ALL.value),
+    ("model", "code", None),  # its hash is recorded apart
+    ("strategy", "class_weights", "auto"),
+    ("strategy", "trim_fraction", 0.1),  # the robust rules and norm bounding
+    ("strategy", "byzantine_sites", None),
+    ("strategy", "multikrum_m", None),
+    ("strategy", "clip_tau", 1.0),
+    ("strategy", "clip_iterations", 3),
+    ("strategy", "norm_bound", None),
+    ("data", "patient_column", None),  # the privacy unit
+    ("privacy", "unit", PrivacyUnit.RECORD.value),
+    ("privacy", "shared_noise", False),
+)
 
 
 def load_config(path: Path) -> FederationConfig:
@@ -524,7 +638,7 @@ def _describe(err: Any, raw: dict[str, Any]) -> str:
 
 def _toml_location(loc: list[str], raw: dict[str, Any]) -> str:
     """('sites', '1', 'train') -> "[[sites]] #2 (x) 'train'"; ('model', 'name') -> "[model] 'name'"."""
-    if loc[0] in ("sites", "faults") and len(loc) >= 2 and loc[1].isdigit():
+    if loc[0] in ("sites", "faults", "attacks") and len(loc) >= 2 and loc[1].isdigit():
         i = int(loc[1])
         items = raw.get(loc[0])
         name = (

@@ -182,3 +182,17 @@ def test_compression_quick(tmp_path: Path) -> None:
     assert all(0 <= c["mean_site_accuracy"] <= 1 for c in cases.values())
     for g in result["goals"].values():
         _check_goal(g)
+
+
+def test_robustness_quick(tmp_path: Path) -> None:
+    result = _run("robustness", tmp_path / "robustness.json")
+    (case,) = result["cases"]
+    assert case["rule"] == "trimmed_mean" and set(case["attacks"]) == {"sign_flip"}
+    assert 0 <= case["worst_accuracy"] <= 1 and case["worst_attack"] == "sign_flip"
+    (backdoor,) = result["backdoor"]
+    for arm in ("without", "with_norm_bound"):
+        assert 0 <= backdoor[arm]["attack_success_rate"] <= 1
+    assert set(result["goals"]) == {"alpha1.0_f1", "alpha1.0_backdoor"}
+    assert set(_module("run_all")._goals(result)) == set(result["goals"])
+    for g in result["goals"].values():
+        _check_goal(g)

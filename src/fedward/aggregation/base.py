@@ -16,7 +16,12 @@ from fedward.aggregation.weighted import WeightedMean
 from fedward.core.arrays import Arrays, FloatArray
 from fedward.core.messages import JSONScalar
 
-__all__ = ["Accumulator", "Strategy"]
+__all__ = ["Accumulator", "Strategy", "TooFewUpdates"]
+
+
+class TooFewUpdates(ValueError):
+    """A robust rule's tolerance does not hold for the updates that arrived (e.g. Krum with n < 2f + 3):
+    raised by an accumulator's `result`; the round keeps its model and records this as the reason."""
 
 
 class Accumulator(Protocol):
@@ -38,7 +43,8 @@ class Strategy(ABC):
       sites' policies pin, core/provenance.py) and holds JSON scalars only.
     - `accumulator()` returns a fresh, empty accumulator for one round; by default the streaming
       sample-weighted mean. A strategy whose accumulator needs each site's model (not just their sum)
-      sets `requires_individual_updates`, and the config refuses it with secure aggregation.
+      sets `requires_individual_updates`, and the config refuses it with secure aggregation. Its
+      `result` may raise `TooFewUpdates` when its tolerance does not hold for the updates that arrived.
     - `aggregate(global, mean)` is deterministic given its inputs and the strategy's own state: it
       returns arrays with the global model's names and shapes and leaves `global` unchanged; `mean` is
       fresh each round and the coordinator's last use of it, so it may become the new model as is.
@@ -50,8 +56,9 @@ class Strategy(ABC):
     name: ClassVar[str]
     requires_individual_updates: ClassVar[bool] = False
 
-    def accumulator(self) -> Accumulator:
-        """How this round's site models are combined before `aggregate`: the streaming weighted mean."""
+    def accumulator(self, start: Mapping[str, FloatArray] | None = None) -> Accumulator:
+        """How this round's site models are combined before `aggregate`: the streaming weighted mean.
+        `start` is the round's global model (rules that measure updates against it need it)."""
         return WeightedMean()
 
     def site_config(self) -> dict[str, JSONScalar]:

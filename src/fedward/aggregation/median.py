@@ -47,7 +47,7 @@ class FedMedian(Strategy):
     name = "fedmedian"
     requires_individual_updates = True
 
-    def accumulator(self) -> CoordinateMedian:
+    def accumulator(self, start: Mapping[str, FloatArray] | None = None) -> CoordinateMedian:
         return CoordinateMedian()
 
     def aggregate(

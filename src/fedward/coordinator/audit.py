@@ -9,7 +9,9 @@ Round by round (see docs/threat-model.md):
 - `check_update`: every reply's package is verified (`PackageVerifier`) before anything in it is used,
   with the sample count the reply claims (it must be the signed one, and not above the site's set-up
   count: the update's aggregation weight is signed); the outcome is an `update_accepted` or
-  `update_rejected` entry with the manifest hash and the reason.
+  `update_rejected` entry with the manifest hash and the reason; with `[strategy] norm_bound` the
+  manifest must also state that bound (a site's signed claim that it clipped: the only evidence of the
+  clip under secure aggregation).
 - `close_round`: `privacy_spent` and `aggregate_computed` (the new model's hash), then a checkpoint;
   evaluation tasks carry the evidence for that entry.
 - `update_roster` (between rounds, after a revocation): a `site_revoked` entry per newly revoked site;
@@ -59,6 +61,7 @@ class Audit:
     round_model_sha256: str = ""  # the hash of the open round's model, computed once per round
     init_model_sha256: str | None = None  # the `[model] init` file the run started from, if any
     model_code_sha256: str | None = None  # the `[model] code` file the sites ran, if any
+    norm_bound: float | None = None  # `[strategy] norm_bound`: every manifest must state it was applied
 
     @property
     def roster(self) -> Roster:
@@ -184,6 +187,12 @@ class Audit:
                 "update_rejected", round=rnd, site=reply.site, reason=str(exc.reason), manifest_hash=None
             )
             return f"update package rejected ({exc.reason}): {exc.detail}"
+        if manifest.norm_bound != self.norm_bound:
+            detail = f"the manifest states norm_bound {manifest.norm_bound}, the run asks {self.norm_bound}"
+            self.ledger.append(
+                "update_rejected", round=rnd, site=reply.site, reason="norm_bound", manifest_hash=None
+            )
+            return f"update package rejected (norm_bound): {detail}"
         digest = manifest.sha256()
         self.ledger.append("update_accepted", round=rnd, site=reply.site, manifest_hash=digest)
         self.accepted.append(digest)

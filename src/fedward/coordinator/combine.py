@@ -8,6 +8,11 @@ three ways there are. Chosen once per run from the privacy settings (`combiner_f
 - `SecureCombiner`: secure aggregation (Bonawitz et al. 2017; coordinator/secure_round.py): only the
   sum is ever decoded; its mean is the start model plus the summed updates over the summed weights.
 
+With `[strategy] norm_bound` the folding combiners clip each site's update (model - global) to that L2
+norm before it is folded in (`NormBounded`), whatever the site did; under secure aggregation only the
+sites can clip, and their signed manifests state the bound. A robust rule whose tolerance does not hold
+for the replies that arrived (`TooFewUpdates`) leaves no combined model and says why.
+
 Every combiner bounds a site's sample count (its aggregation weight) by the count it described at
 set-up (`check_weight`); with an audit the count must also be the one the site signed (`PackageVerifier`).
 Under secure aggregation the weight travels inside the masked vector: the decoded weight sum must be
@@ -20,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from fedward.aggregation import Accumulator, Strategy
+from fedward.aggregation import Accumulator, NormBounded, Strategy, TooFewUpdates
 from fedward.config import DpMode, PrivacyConfig
 from fedward.coordinator.observer import RoundObserver
 from fedward.coordinator.payloads import UnusablePayload, check_weight, fit_update
@@ -95,14 +100,18 @@ def combiner_for(
     if p.secure_aggregation:
         weight_scale = max(samples.values())
         return SecureCombiner(plan.run_id, p, weight_scale, plan.deadline_s, setup_samples=samples)
+    bound = plan.train.norm_bound
     if p.dp == DpMode.SITE:
-        return NoisyCombiner(privacy, plan.deadline_s, setup_samples=samples, compression=plan.compression)
+        return NoisyCombiner(
+            privacy, plan.deadline_s, setup_samples=samples, compression=plan.compression, norm_bound=bound
+        )
     return PlainCombiner(
         strategy,
         plan.deadline_s,
         record_spend=p.dp == DpMode.RECORD,
         setup_samples=samples,
         compression=plan.compression,
+        norm_bound=bound,
     )
 
 
@@ -131,10 +140,12 @@ class _FoldingCombiner:
         record_spend: bool,
         setup_samples: Mapping[str, int],
         compression: CompressionSettings = UNCOMPRESSED,
+        norm_bound: float | None = None,
     ) -> None:
         self._deadline_s, self._record_spend = deadline_s, record_spend
         self._setup_samples = dict(setup_samples)  # each site's DESCRIBE count: its largest weight
         self._compression = compression
+        self._norm_bound = norm_bound
 
     def task_config(self, rnd: int, selected: Sequence[str], params: Arrays) -> dict[str, JSONValue]:
         return self._compression.to_config()
@@ -145,6 +156,8 @@ class _FoldingCombiner:
         replies = transport.exchange(tasks, self._deadline_s)
         failed = take_failures(tasks, replies, observer)
         acc = self._accumulator(params, len(tasks))
+        if self._norm_bound is not None:
+            acc = NormBounded(acc, params, self._norm_bound)
         return fold_replies(
             tasks,
             replies,
@@ -172,14 +185,19 @@ class PlainCombiner(_FoldingCombiner):
         record_spend: bool,
         setup_samples: Mapping[str, int],
         compression: CompressionSettings = UNCOMPRESSED,
+        norm_bound: float | None = None,
     ) -> None:
         super().__init__(
-            deadline_s, record_spend=record_spend, setup_samples=setup_samples, compression=compression
+            deadline_s,
+            record_spend=record_spend,
+            setup_samples=setup_samples,
+            compression=compression,
+            norm_bound=norm_bound,
         )
         self._strategy = strategy
 
     def _accumulator(self, params: Arrays, selected: int) -> Accumulator:
-        return self._strategy.accumulator()
+        return self._strategy.accumulator(params)
 
 
 class NoisyCombiner(_FoldingCombiner):
@@ -193,8 +211,15 @@ class NoisyCombiner(_FoldingCombiner):
         *,
         setup_samples: Mapping[str, int],
         compression: CompressionSettings = UNCOMPRESSED,
+        norm_bound: float | None = None,
     ) -> None:
-        super().__init__(deadline_s, record_spend=False, setup_samples=setup_samples, compression=compression)
+        super().__init__(
+            deadline_s,
+            record_spend=False,
+            setup_samples=setup_samples,
+            compression=compression,
+            norm_bound=norm_bound,
+        )
         self._privacy = privacy
 
     def _accumulator(self, params: Arrays, selected: int) -> Accumulator:
@@ -230,7 +255,13 @@ def fold_replies(
         if event is not None:
             events[task.site] = event
     contributors = [s for s, o in outcomes.items() if o.status == "ok"]
-    return Combined(acc.result() if acc.count else None, outcomes, events, contributors)
+    if not acc.count:
+        return Combined(None, outcomes, events, contributors)
+    try:
+        mean = acc.result()
+    except TooFewUpdates as exc:  # a robust rule's tolerance does not hold for these replies
+        return Combined(None, outcomes, events, contributors, reason=str(exc))
+    return Combined(mean, outcomes, events, contributors)
 
 
 def _fold(

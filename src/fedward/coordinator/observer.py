@@ -129,6 +129,7 @@ class AuditObserver:
         self.plan = plan
         init = None if plan.init_model is None else plan.init_model.sha256
         code = None if plan.model_code is None else plan.model_code.sha256
+        self.audit.norm_bound = plan.train.norm_bound
         self.audit.run_started(plan.run_id, plan.federation, plan.config_sha256, code_sha256, init, code)
 
     def open_round(

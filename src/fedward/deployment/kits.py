@@ -259,6 +259,13 @@ def load_kit_config(kit: CoordinatorKit | SiteKit) -> FederationConfig:
         cfg = parse_config(raw, source=kit.config_dir / FEDERATION_FILE)
     except ConfigError as exc:
         raise ConfigError(str(exc), where=path, hint=exc.hint) from None
+    if cfg.attacks:
+        raise ConfigError(
+            "[[attacks]] poison updates for robustness simulations only; a deployed coordinator or site "
+            "refuses a federation file that has them",
+            where=path,
+            hint="remove [[attacks]] from the federation file",
+        )
     if cfg.federation.name != kit.federation or tuple(s.name for s in cfg.sites) != kit.sites:
         raise ConfigError("the federation or its sites differ from the kit's kit.json", where=path)
     if isinstance(kit, CoordinatorKit):

@@ -93,6 +93,18 @@ def _personalize(cfg: FederationConfig) -> PersonalizeSettings | None:
 
 
 def strategy_for(cfg: FederationConfig) -> Strategy:
-    """The `[strategy]` table as a fresh `Strategy` (FedAvg, FedProx, FedOpt or FedMedian)."""
+    """The `[strategy]` table as a fresh `Strategy` (FedAvg, FedProx, FedOpt, or a robust rule)."""
     s = cfg.strategy
-    return build_strategy(s.name, mu=s.mu, server_lr=s.server_lr, beta1=s.beta1, beta2=s.beta2, tau=s.tau)
+    return build_strategy(
+        s.name,
+        mu=s.mu,
+        server_lr=s.server_lr,
+        beta1=s.beta1,
+        beta2=s.beta2,
+        tau=s.tau,
+        trim_fraction=s.trim_fraction,
+        byzantine_sites=s.byzantine_sites,
+        multikrum_m=s.multikrum_m,
+        clip_tau=s.clip_tau,
+        clip_iterations=s.clip_iterations,
+    )

@@ -15,6 +15,9 @@ coordinator replays tasks from its journal):
   absent: "all") and `init_model_sha256` (the SHA-256 of the `[model] init` file the run started from;
   absent: the initial model was built from the seed). Both are part of the task definition, so a
   site's policy and its signed manifests cover them.
+- run-wide, present only when set: `norm_bound` (`[strategy] norm_bound`: the site clips its update,
+  trained - start, to this L2 norm before anything else is done to it, and its signed manifest records
+  the bound; fedward.aggregation.norm_bound).
 - run-wide, present only when the loss is weighted: `class_weights` (a list of finite positive numbers,
   one per class of the task's `classes`, `fedward.settings.class_weights`); absent: unweighted loss.
 
@@ -34,13 +37,22 @@ from fedward.config import StrategyConfig, TrainPart
 from fedward.core.messages import JSONValue
 from fedward.settings.fields import read_float, read_int, read_optional_float, read_str, read_str_list
 
-__all__ = ["CLASS_WEIGHTS", "INIT_MODEL_SHA256", "PROXIMAL_MU", "SEED", "TRAIN_PART", "TrainSettings"]
+__all__ = [
+    "CLASS_WEIGHTS",
+    "INIT_MODEL_SHA256",
+    "NORM_BOUND",
+    "PROXIMAL_MU",
+    "SEED",
+    "TRAIN_PART",
+    "TrainSettings",
+]
 
 SEED = "seed"  # the per-site training seed's key in a fit task's config
 PROXIMAL_MU = "proximal_mu"  # FedProx's proximal weight's key (sent by the strategy)
 TRAIN_PART = "train_part"  # which tensors the site trains; absent: all
 INIT_MODEL_SHA256 = "init_model_sha256"  # the run's init file's hash; absent: built from the seed
 CLASS_WEIGHTS = "class_weights"  # the loss's per-class weights; absent: unweighted
+NORM_BOUND = "norm_bound"  # the L2 bound on the site's update; absent: none
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -60,8 +72,11 @@ class TrainSettings:
     train_part: TrainPart = TrainPart.ALL  # `[model] train`: every tensor, or the head alone
     init_model_sha256: str | None = None  # the `[model] init` file's SHA-256; None: built from the seed
     class_weights: tuple[float, ...] | None = None  # the loss's weight per class; None: unweighted
+    norm_bound: float | None = None  # clip the update (trained - start) to this L2 norm; None: no clip
 
     def __post_init__(self) -> None:
+        if self.norm_bound is not None and not (math.isfinite(self.norm_bound) and self.norm_bound > 0):
+            raise ValueError(f"task config {NORM_BOUND!r} must be a finite number > 0")
         if self.init_model_sha256 is not None and not _SHA256_HEX.fullmatch(self.init_model_sha256):
             raise ValueError(f"task config {INIT_MODEL_SHA256!r} must be a SHA-256 hex digest")
         if self.class_weights is not None and not (
@@ -101,6 +116,7 @@ class TrainSettings:
             train_part=train_part,
             init_model_sha256=init_model_sha256,
             class_weights=class_weights,
+            norm_bound=s.norm_bound,
         )
 
     def to_config(self) -> dict[str, JSONValue]:
@@ -122,6 +138,8 @@ class TrainSettings:
             out[INIT_MODEL_SHA256] = self.init_model_sha256
         if self.class_weights is not None:
             out[CLASS_WEIGHTS] = [float(w) for w in self.class_weights]
+        if self.norm_bound is not None:
+            out[NORM_BOUND] = self.norm_bound
         return out
 
     @staticmethod
@@ -148,6 +166,7 @@ class TrainSettings:
             train_part=_train_part(config),
             init_model_sha256=read_str(config, INIT_MODEL_SHA256) if INIT_MODEL_SHA256 in config else None,
             class_weights=_class_weights(config),
+            norm_bound=read_float(config, NORM_BOUND) if NORM_BOUND in config else None,
         )
 
 

@@ -32,12 +32,14 @@ from fedward.run.plan import init_model_for, model_code_for, plan_for, strategy_
 from fedward.run.privacy_checks import check_privacy_config
 from fedward.run.site_trust import site_trust
 from fedward.run.summary import BaselineResult, build_summary, loaded_site_data
+from fedward.simulation.attacks import AttackersLast, simulated_sites
 from fedward.simulation.baselines import centralized, local_only
 from fedward.simulation.keys import simulation_keys
-from fedward.site import Site, TrainSettings
+from fedward.site import TrainSettings
 from fedward.site.policy import SitePolicy, load_policy
 from fedward.site.trust import SiteTrust
 from fedward.transport import InMemoryTransport
+from fedward.transport.base import Transport
 
 __all__ = ["SimulationHooks", "SimulationResult", "simulate"]
 
@@ -91,8 +93,10 @@ def _federate(
     trusts: dict[str, SiteTrust] = {}
     if work is not None:
         audit, trusts = _audit(cfg, sites, run_id, work)
-    handlers = [FaultySite(Site(s.name, s.data, trusts.get(s.name)), cfg.faults) for s in sites]
-    transport = InMemoryTransport(handlers)
+    simulated, attackers = simulated_sites([(s.name, s.data) for s in sites], trusts, cfg.attacks)
+    handlers = [FaultySite(site, cfg.faults) for site in simulated]
+    inner = InMemoryTransport(handlers)
+    transport: Transport = AttackersLast(inner, attackers) if attackers else inner
     try:
         gates = None if audit is None else release_gates(cfg.release, audit.key.public)
         return run_federation(transport, plan_for(cfg, run_id, init, gates), strategy, on_round, audit), audit
@@ -186,7 +190,7 @@ def _simulate(
     if compare_non_private and cfg.privacy != PrivacyConfig():
         if hooks.on_phase is not None:
             hooks.on_phase("the same federation without privacy")
-        plain_cfg = cfg.model_copy(update={"privacy": PrivacyConfig(), "faults": []})
+        plain_cfg = cfg.model_copy(update={"privacy": PrivacyConfig(), "faults": [], "attacks": []})
         plain, _ = _federate(plain_cfg, sites, strategy_for(cfg), None, init)
     base = None
     if baselines:

@@ -136,15 +136,17 @@ class Site:
         settings, dp = TrainSettings.from_config(task.config), DpSettings.from_config(task.config)
         model, classes = self._model_for(task)
         start_params = arrays_from_bytes(task.parameters)
-        x = torch.from_numpy(self._inputs(self.data.train_x, task.context))
-        y = torch.from_numpy(encode_labels(self.data.train_y, classes))
+        train_x, train_y = self._training_data(task)
+        x = torch.from_numpy(self._inputs(train_x, task.context))
+        y = torch.from_numpy(encode_labels(train_y, classes))
         start = time.perf_counter()
         if dp.mode != DpMode.NONE:
             self._dp_runs.add(task.run_id)
         loss, info = train_for_task(model, x, y, settings, dp, self.data.train_patients)
         seconds = time.perf_counter() - start
         params = model_arrays(model, copy=False)  # serialized right away: views are enough
-        payload = self._protected(task, dp, start_params, params, len(y))
+        params = self._poisoned(task, start_params, params)
+        payload = self._protected(task, dp, settings.norm_bound, start_params, params, len(y))
         # under DP the training loss is a function of the private records: it stays at the site
         metrics = {} if dp.mode != DpMode.NONE else {"train_loss": loss}
         if self.trust is not None and policy is not None:
@@ -165,6 +167,17 @@ class Site:
             train_seconds=seconds,
         )
 
+    def _training_data(self, task: Task) -> tuple[npt.NDArray[np.float32], tuple[str, ...]]:
+        """The records a fit task trains on: the site's training split. A seam for the simulation's
+        attack harness alone (fedward.simulation.attacks), which poisons them before training."""
+        return self.data.train_x, self.data.train_y
+
+    def _poisoned(self, task: Task, start: Arrays, trained: Arrays) -> Arrays:
+        """The trained model as it goes on to be protected, signed and sent: as trained. A seam for the
+        simulation's attack harness alone, so an attacked update passes every later step as an honest
+        one does."""
+        return trained
+
     def _check(self, task: Task, num_samples: int) -> PolicyResult | None:
         """The site's own checks before it touches a model: its policy, and the model against the ledger."""
         if self.trust is None:
@@ -173,19 +186,25 @@ class Site:
         return self.trust.check_policy(task, num_samples) if task.kind is TaskKind.FIT else None
 
     def _protected(
-        self, task: Task, dp: DpSettings, start: Arrays, trained: Arrays, num_samples: int
+        self,
+        task: Task,
+        dp: DpSettings,
+        norm_bound: float | None,
+        start: Arrays,
+        trained: Arrays,
+        num_samples: int,
     ) -> bytes:
-        """What leaves the site: the model, the clipped model (site-level DP), the compressed update (after
-        any clipping: post-processing), or a SecAgg session opening."""
+        """What leaves the site: the model, the clipped model (norm bound, site-level DP), the compressed
+        update (after any clipping: post-processing), or a SecAgg session opening."""
         secure = SecAggTask.in_config(task.config)
         compression = CompressionSettings.from_config(task.config)
         if compression.kind != "none":
             if secure:  # the config refuses this pair; a task asking for it is refused too
                 raise ValueError("compressed updates do not work with secure aggregation")
-            return self._compressed(task.run_id, protect_update(start, trained, dp), compression)
-        if not secure and dp.mode != DpMode.SITE:
+            return self._compressed(task.run_id, protect_update(start, trained, dp, norm_bound), compression)
+        if not secure and dp.mode != DpMode.SITE and norm_bound is None:
             return arrays_to_bytes(trained)
-        update = protect_update(start, trained, dp)
+        update = protect_update(start, trained, dp, norm_bound)
         if not secure:
             return arrays_to_bytes(add(start, update))
         spec = SecAggTask.from_config(task.config)

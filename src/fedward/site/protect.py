@@ -10,6 +10,8 @@
 - `dp = "site"` (DP-FedAvg, McMahan et al. 2018): the update (trained - start) is clipped to
   `dp_clip_norm` in L2; under secure aggregation the site also adds its share of the Gaussian noise
   (`dp_noise_std`), since the coordinator only ever sees the sum.
+- `norm_bound` (any strategy): the update is clipped to that L2 norm first (fedward.aggregation.
+  norm_bound; Sun et al. 2019). Under secure aggregation this is the only place it can be enforced.
 """
 
 from __future__ import annotations
@@ -64,9 +66,12 @@ def train_for_task(
     return loss, info
 
 
-def protect_update(start: Arrays, trained: Arrays, dp: DpSettings) -> Arrays:
-    """The update to send: trained - start, clipped and partly noised for site-level DP."""
+def protect_update(start: Arrays, trained: Arrays, dp: DpSettings, norm_bound: float | None = None) -> Arrays:
+    """The update to send: trained - start, clipped to `norm_bound`, then clipped and partly noised for
+    site-level DP."""
     update = subtract(trained, start)
+    if norm_bound is not None:
+        update, _ = clip_l2(update, norm_bound)
     if dp.mode != DpMode.SITE:
         return update
     update, _ = clip_l2(update, dp.clip_norm)

@@ -213,6 +213,7 @@ class SiteTrust:
             timestamp=self.clock(),
             init_model_sha256=TrainSettings.from_config(task.config).init_model_sha256,
             model_code_sha256=_model_code_sha256(task.config),
+            norm_bound=TrainSettings.from_config(task.config).norm_bound,
         )
         return sign_package(manifest, payload, self.key).to_fields()
 

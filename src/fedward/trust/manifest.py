@@ -148,7 +148,7 @@ _KEYS = {
     "payload_kind", "num_samples", "training_code", "preprocessing_sha256", "dataset_fingerprint",
     "metrics", "privacy", "policy", "timestamp",
 }  # fmt: skip
-_OPTIONAL_KEYS = {"init_model_sha256", "model_code_sha256"}  # present only when set
+_OPTIONAL_KEYS = {"init_model_sha256", "model_code_sha256", "norm_bound"}  # present only when set
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,7 @@ class UpdateManifest:
     timestamp: str  # ISO 8601 UTC, passed in by the caller
     init_model_sha256: str | None = None  # hex SHA-256 of the run's `[model] init` file, if it has one
     model_code_sha256: str | None = None  # hex SHA-256 of the `[model] code` the site ran, if any
+    norm_bound: float | None = None  # the L2 bound the site clipped its update to (`[strategy] norm_bound`)
 
     def __post_init__(self) -> None:
         try:
@@ -205,6 +206,8 @@ class UpdateManifest:
             check_hex(self.init_model_sha256, "init_model_sha256", nbytes=_SHA256_BYTES)
         if self.model_code_sha256 is not None:
             check_hex(self.model_code_sha256, "model_code_sha256", nbytes=_SHA256_BYTES)
+        if self.norm_bound is not None and not check_number(self.norm_bound, "norm_bound") > 0:
+            raise ValueError("norm_bound: must be > 0")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -229,6 +232,8 @@ class UpdateManifest:
             out["init_model_sha256"] = self.init_model_sha256
         if self.model_code_sha256 is not None:
             out["model_code_sha256"] = self.model_code_sha256
+        if self.norm_bound is not None:
+            out["norm_bound"] = self.norm_bound
         return out
 
     def to_bytes(self) -> bytes:

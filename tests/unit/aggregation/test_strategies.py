@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fedward.aggregation import STRATEGY_NAMES, WeightedMean, build_strategy
+from fedward.aggregation import ROBUST_NAMES, STRATEGY_NAMES, WeightedMean, build_strategy
 from fedward.aggregation.fedavg import FedAvg, FedProx
 from fedward.aggregation.fedopt import FedAdagrad, FedAdam, FedYogi
 from fedward.aggregation.median import FedMedian
@@ -121,10 +121,12 @@ def test_fedprox_sends_mu_and_averages_like_fedavg():
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)
 def test_registry_builds_every_strategy(name):
-    s = build_strategy(name, mu=0.01, server_lr=0.01, beta1=0.9, beta2=0.99, tau=1e-3)
+    s = build_strategy(
+        name, mu=0.01, server_lr=0.01, beta1=0.9, beta2=0.99, tau=1e-3, byzantine_sites=1, multikrum_m=2
+    )
     assert s.name == name
-    # only the median needs each site's update; the others run under secure aggregation
-    assert s.requires_individual_updates == (name == "fedmedian")
+    # only the robust rules need each site's update; the others run under secure aggregation
+    assert s.requires_individual_updates == (name in ROBUST_NAMES)
 
 
 def test_median_ignores_one_hostile_site_where_the_mean_does_not():

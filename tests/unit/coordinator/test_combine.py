@@ -88,7 +88,7 @@ def test_record_level_dp_needs_the_spend_in_every_reply():
 class _Broken(FedAvg):
     """A strategy whose accumulator has a bug: the coordinator's own error, not any site's."""
 
-    def accumulator(self):
+    def accumulator(self, start=None):
         class Buggy(WeightedMean):
             def add(self, arrays, weight):
                 raise RuntimeError("accumulator bug")

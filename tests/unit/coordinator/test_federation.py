@@ -151,7 +151,7 @@ def test_site_refuses_a_task_for_another_site():
 class _BuggyAccumulatorFedAvg(FedAvg):
     """A coordinator-side bug: the accumulator raises on every update."""
 
-    def accumulator(self):
+    def accumulator(self, start=None):
         class Buggy(WeightedMean):
             def add(self, arrays, weight):
                 raise RuntimeError("accumulator bug")

@@ -265,6 +265,20 @@ def test_a_kit_config_that_no_longer_matches_kit_json_is_refused(kits):
     assert caught.value.where == str((kits / "coordinator" / "federation.toml").resolve())
 
 
+@pytest.mark.parametrize("role", ["coordinator", "st-olav"])
+def test_a_kit_config_with_attacks_is_refused(kits, role):
+    """`[[attacks]]` are for simulations: neither a coordinator nor a site kit runs with them (power
+    check: the same kit loads without them)."""
+    folder = kits / role
+    load = load_coordinator_kit if role == "coordinator" else load_site_kit
+    assert load_kit_config(load(folder)).attacks == []
+    path = folder / "federation.toml"
+    site = load_coordinator_kit(kits / "coordinator").sites[0]
+    path.write_text(path.read_text() + f'\n[[attacks]]\nsite = "{site}"\nkind = "scale"\n')
+    with pytest.raises(ConfigError, match=r"\[\[attacks\]\] poison updates for robustness simulations only"):
+        load_kit_config(load(folder))
+
+
 # --- provisioning refuses what it cannot do, and writes nothing then
 
 

@@ -124,7 +124,9 @@ def test_a_mistyped_key_is_named(key, value):
 
 def test_every_field_travels():
     """A field added to TrainSettings must get a wire key (or be documented as per-site) to pass."""
-    settings = TrainSettings(train_part=TrainPart.HEAD, init_model_sha256=INIT, class_weights=(1.0, 2.0))
+    settings = TrainSettings(
+        train_part=TrainPart.HEAD, init_model_sha256=INIT, class_weights=(1.0, 2.0), norm_bound=0.5
+    )
     config = settings.to_config() | TrainSettings.seed_config(0) | {PROXIMAL_MU: 0.0}
     assert set(config) == {f.name for f in dataclasses.fields(TrainSettings)}
 
@@ -147,6 +149,16 @@ def test_the_new_keys_travel_only_when_set_and_read_back():
     assert TrainSettings.from_config(config | TrainSettings.seed_config(0)) == settings
     head_only = dataclasses.replace(settings, init_model_sha256=None).to_config()
     assert "init_model_sha256" not in head_only and head_only["train_part"] == "head"
+
+
+def test_norm_bound_travels_only_when_set_and_reads_back():
+    assert "norm_bound" not in TrainSettings().to_config()
+    bounded = TrainSettings(norm_bound=0.25)
+    config = bounded.to_config()
+    assert config["norm_bound"] == 0.25
+    assert TrainSettings.from_config(config | TrainSettings.seed_config(0)) == bounded
+    with pytest.raises(ValueError, match="norm_bound"):
+        TrainSettings(norm_bound=0.0)
 
 
 @pytest.mark.parametrize(

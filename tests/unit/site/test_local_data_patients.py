@@ -15,7 +15,7 @@ def _data(patients: tuple[str, ...], labels: tuple[str, ...]) -> LocalData:
 
 
 def test_patient_keys_must_match_the_training_records():
-    with pytest.raises(ValueError, match="2 keys for 3 training records"):
+    with pytest.raises(ValueError, match="train_patients: 2 entries for 3 records"):
         _data(("a", "b"), ("0", "1", "0"))
 
 
