@@ -147,6 +147,9 @@ def _dicom_pages(data: bytes, dpi: int) -> list[Image.Image]:
         raise UnreadableFileError("DICOM file holds neither an image nor an encapsulated PDF")
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
     _check_count(frames)
+    area = int(dataset.get("Rows", 0)) * int(dataset.get("Columns", 0))
+    if Image.MAX_IMAGE_PIXELS is not None and area > Image.MAX_IMAGE_PIXELS:
+        raise UnreadableFileError(f"DICOM frames of {area} pixels: over the decompression-bomb limit")
     pixels = np.asarray(dataset.pixel_array)
     samples = int(dataset.get("SamplesPerPixel", 1))
     if frames == 1:
