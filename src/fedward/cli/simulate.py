@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from fedward.cli.progress import console, results, round_progress
 from fedward.cli.tables import results_notes, results_table, senders_table
@@ -35,6 +36,10 @@ def run_and_report(
             console.print(
                 f"[yellow]site {site.name}: {len(site.rejected)} page(s) not used[/] "
                 f"(first: {site.rejected[0][0]}: {site.rejected[0][1]})"
+            )
+        for file, reason in site.unreadable:  # each one named: a file an operator must replace
+            console.print(
+                f"[yellow]site {site.name}: {escape(file)} skipped: {escape(reason)}[/]", highlight=False
             )
     hooks = SimulationHooks(on_phase=lambda p: console.print(f"training {p}..."))
     with round_progress(cfg.federation.rounds) as on_round:

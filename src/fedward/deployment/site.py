@@ -49,6 +49,11 @@ def run_site_kit(kit_dir: Path, *, accept_any_task: bool = False, test_faults: b
         raise ConfigError("missing [deployment] table", where=kit.path / "federation.toml")
     policy = site_policy(cfg, kit, accept_any_task=accept_any_task)
     loaded = load_site(cfg, kit.name)
+    for file, reason in loaded.unreadable:  # skipped, never fatal: named so an operator can replace it
+        log.warning(
+            f"{file} skipped: {reason}",
+            extra={"event": "file_unreadable", "site": kit.name, "file": file, "reason": reason},
+        )
     trust = site_trust(cfg, kit.keys, kit.name, loaded.fingerprint, policy, utc_clock)
     trust.witness_dir = kit.path / WITNESS_DIR  # the latest checkpoint it saw, for `ledger --checkpoint`
     site = Site(kit.name, loaded.data, trust, keep_dir=kit.path / "models")

@@ -1,16 +1,21 @@
 """A site's document folder, loaded through a preprocessing pipeline into arrays for training.
 
-The folder holds `labels.csv` and the page images it names. Its header starts `file,label` (`file`
-relative to the folder); optional columns may follow in any order: `sender` (who wrote the page, free
-text, site-local; an empty cell is an unknown sender) and `patient` (a site-local patient key; never
-empty when the column is there). Any other column is refused. Nothing else is read: in particular not
-`truth.jsonl`, the synthetic generator's ground truth, which real sites do not have. Every problem with
-the input is a `DataError` that names the file (and the line of labels.csv) and what is wrong; pages the
-pipeline rejects (too low a resolution, blank) are kept apart with their reasons rather than dropped
-silently. The order of the pages is the order of
-labels.csv, and `workers > 1` gives byte-identical results (each page is processed independently).
-Multi-page files are refused (one image per page); EXIF orientation tags are ignored, since the pipeline
-reads a page's orientation from its content.
+The folder holds `labels.csv` and the document files it names: PDF, TIFF (one page per frame), PNG,
+JPEG or DICOM (see `fedward.documents.sources`). Its header starts `file,label` (each label covers every
+page of its file) or `file,page,label` (`page` 1-based: one line per page, and a page not listed is not
+used); `file` is relative to the folder. Optional columns may follow in any order: `sender` (who wrote the
+page, free text, site-local; an empty cell is an unknown sender) and `patient` (a site-local patient key;
+never empty when the column is there). Any other column is refused. Nothing else is read: in particular
+not `truth.jsonl`, the synthetic generator's ground truth, which real sites do not have.
+
+Every problem with labels.csv is a `DataError` that names the file (and the line of labels.csv) and what
+is wrong: a listed file that is missing, or a page beyond its file's last. A file that is there but
+cannot be read (broken, truncated, encrypted) is skipped and reported in `unreadable` with its reason; pages
+the pipeline rejects (too low a resolution, blank) are kept apart in `rejected` with their reasons. Neither
+is ever dropped silently, and neither stops the site. The order of the pages is the order of labels.csv
+(a file's pages in page order), and `workers > 1` gives byte-identical results (each file is processed
+independently). EXIF orientation tags are ignored, since the pipeline reads a page's orientation from
+its content.
 """
 
 from __future__ import annotations
@@ -26,28 +31,41 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, UnidentifiedImageError
 
 from fedward.documents.pipeline import PageResult, Pipeline, PipelineSpec
+from fedward.documents.sources import PDF_RENDER_DPI, UnreadableFileError, read_pages
 from fedward.errors import DataError
 
 __all__ = [
     "DocumentSet",
+    "FileResult",
     "LabelRow",
     "RejectedPage",
+    "UnreadableFile",
     "dataset_fingerprint",
     "load_document_folder",
+    "process_file",
     "read_labels",
 ]
 
 LABELS_FILE = "labels.csv"
 _HEADER = ["file", "label"]
+_PAGE_HEADER = ["file", "page", "label"]
 OPTIONAL_COLUMNS = ("sender", "patient")
 
 
 @dataclass(frozen=True)
 class RejectedPage:
-    """A page the pipeline did not accept, and why."""
+    """A page the pipeline did not accept, and why; `page` is 1-based within its file."""
+
+    file: str
+    reason: str
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class UnreadableFile:
+    """A listed file that gave no pages (broken, truncated, encrypted, not a document), and why."""
 
     file: str
     reason: str
@@ -55,18 +73,21 @@ class RejectedPage:
 
 @dataclass(frozen=True)
 class LabelRow:
-    """One line of labels.csv: `line` is the 1-based line number, for error messages."""
+    """One line of labels.csv: `line` is the 1-based line number, for error messages; `page` is None
+    when the label covers every page of the file."""
 
     file: str
     label: str
     line: int
     sender: str | None = None  # None: no sender column; "" : the sender of this page is unknown
     patient: str | None = None  # None: no patient column
+    page: int | None = None
 
 
 @dataclass(frozen=True)
 class DocumentSet:
-    """The accepted pages of a folder: images float32 [N, 1, S, S] (ink in [0, 1]), labels, files."""
+    """The accepted pages of a folder: images float32 [N, 1, S, S] (ink in [0, 1]), labels, files, and
+    each page's 1-based number within its file."""
 
     images: npt.NDArray[np.float32]
     labels: tuple[str, ...]
@@ -74,6 +95,17 @@ class DocumentSet:
     rejected: tuple[RejectedPage, ...]
     senders: tuple[str, ...] = ()  # per accepted page ("" unknown); empty without a sender column
     patients: tuple[str, ...] = ()  # per accepted page; empty without a patient column
+    pages: tuple[int, ...] = ()  # per accepted page
+    unreadable: tuple[UnreadableFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file through the pipeline: its pages' results in page order, or why it gave none."""
+
+    file: str
+    pages: tuple[PageResult, ...]
+    problem: str | None = None
 
 
 def read_labels(folder: Path) -> list[LabelRow]:
@@ -95,23 +127,27 @@ def read_labels(folder: Path) -> list[LabelRow]:
         if cells
     ]
     if not parsed:
-        raise DataError("labels.csv lists no pages", where=path, hint="add one line per page: file,label")
+        raise DataError("labels.csv lists no pages", where=path, hint="add one line per file: file,label")
     _reject_duplicates(path, parsed)
     return parsed
 
 
 def _columns(path: Path, header: list[str] | None) -> tuple[str, ...]:
-    """The header's column names: `file,label`, then any of OPTIONAL_COLUMNS once each, in any order."""
+    """The header's column names: `file,label` or `file,page,label`, then any of OPTIONAL_COLUMNS once
+    each, in any order."""
     names = tuple(cell.strip() for cell in header) if header else ()
-    if list(names[:2]) != _HEADER:
+    fixed = 3 if list(names[:3]) == _PAGE_HEADER else 2
+    if list(names[:fixed]) not in (_HEADER, _PAGE_HEADER):
         found = ",".join(header) if header else "nothing"
-        raise DataError(f"header must start with 'file,label', found {found!r}", where=path)
-    for i, name in enumerate(names[2:], start=2):
+        raise DataError(
+            f"header must start with 'file,label' or 'file,page,label', found {found!r}", where=path
+        )
+    for i, name in enumerate(names[fixed:], start=fixed):
         if name not in OPTIONAL_COLUMNS:
             raise DataError(
                 f"unknown column {name!r} in the header",
                 where=path,
-                hint=f"after file,label only these columns are read: {', '.join(OPTIONAL_COLUMNS)}",
+                hint=f"after {','.join(names[:fixed])} only these are read: {', '.join(OPTIONAL_COLUMNS)}",
             )
         if name in names[:i]:
             raise DataError(f"column {name!r} appears twice in the header", where=path)
@@ -124,19 +160,32 @@ def _label_row(folder: Path, path: Path, cells: list[str], line: int, columns: t
         raise DataError(
             f"expected {len(columns)} columns ({','.join(columns)}), found {len(cells)}", where=where
         )
-    file, label = cells[0].strip(), cells[1].strip()
-    extra = {name: cells[i].strip() for i, name in enumerate(columns) if i >= 2}
+    values = {name: cells[i].strip() for i, name in enumerate(columns)}
+    file, label = values["file"], values["label"]
     if not file:
         raise DataError("empty file name", where=where)
+    page = _page_number(values["page"], file, where) if "page" in values else None
     if not label:
         raise DataError(f"empty label for {file}", where=where, hint="every page needs a label")
-    patient = extra.get("patient")
+    patient = values.get("patient")
     if patient == "":
         raise DataError(f"empty patient for {file}", where=where, hint="every page needs its patient key")
     _check_inside(folder, file, where)
     if not (folder / file).is_file():
-        raise DataError(f"page image not found: {file}", where=where, hint=f"expected it at {folder / file}")
-    return LabelRow(file=file, label=label, line=line, sender=extra.get("sender"), patient=patient)
+        raise DataError(f"file not found: {file}", where=where, hint=f"expected it at {folder / file}")
+    return LabelRow(
+        file=file, label=label, line=line, sender=values.get("sender"), patient=patient, page=page
+    )
+
+
+def _page_number(cell: str, file: str, where: str) -> int:
+    if not cell.isdigit() or int(cell) < 1:
+        raise DataError(
+            f"page of {file} must be a whole number from 1, found {cell!r}",
+            where=where,
+            hint="pages are counted from 1 within their file",
+        )
+    return int(cell)
 
 
 def _check_inside(folder: Path, file: str, where: str) -> None:
@@ -152,77 +201,95 @@ def _check_inside(folder: Path, file: str, where: str) -> None:
 
 
 def _reject_duplicates(path: Path, rows: list[LabelRow]) -> None:
-    first: dict[str, int] = {}
+    first: dict[tuple[str, int | None], int] = {}
     for row in rows:
-        key = Path(row.file).as_posix()
+        key = (Path(row.file).as_posix(), row.page)
         if key in first:
-            raise DataError(
-                f"{row.file} is listed twice (also on line {first[key]})", where=f"{path}:{row.line}"
-            )
+            what = row.file if row.page is None else f"page {row.page} of {row.file}"
+            raise DataError(f"{what} is listed twice (also on line {first[key]})", where=f"{path}:{row.line}")
         first[key] = row.line
 
 
 def load_document_folder(folder: Path, pipeline: Pipeline, *, workers: int = 1) -> DocumentSet:
-    """Read labels.csv, run every page through `pipeline`, and stack the accepted ones in labels.csv order."""
+    """Read labels.csv, run every page of every listed file through `pipeline`, and stack the accepted
+    pages in labels.csv order (a file's pages in page order)."""
     rows = read_labels(folder)
-    results = list(_process_all(folder, [row.file for row in rows], pipeline.spec, workers))
-    accepted = [(row, result) for row, result in zip(rows, results, strict=True) if result.image is not None]
-    rejected = tuple(RejectedPage(r.file, r.reason or "rejected") for r in results if r.image is None)
+    files = list(dict.fromkeys(Path(row.file).as_posix() for row in rows))
+    by_file = {r.file: r for r in _process_all(folder, files, pipeline.spec, workers)}
+    examples: list[tuple[LabelRow, int, PageResult]] = []
+    for row in rows:
+        result = by_file[Path(row.file).as_posix()]
+        if result.problem is not None:
+            continue
+        if row.page is None:
+            examples += [(row, i, page) for i, page in enumerate(result.pages, start=1)]
+        elif row.page > len(result.pages):
+            raise DataError(
+                f"page {row.page} of {row.file} does not exist: the file has {len(result.pages)} page(s)",
+                where=f"{folder / LABELS_FILE}:{row.line}",
+            )
+        else:
+            examples.append((row, row.page, result.pages[row.page - 1]))
+    unreadable = tuple(
+        UnreadableFile(r.file, r.problem) for r in (by_file[f] for f in files) if r.problem is not None
+    )
+    accepted = [(row, n, result) for row, n, result in examples if result.image is not None]
+    rejected = tuple(
+        RejectedPage(row.file, result.reason or "rejected", n)
+        for row, n, result in examples
+        if result.image is None
+    )
     if not accepted:
-        example = f" (e.g. {rejected[0].file}: {rejected[0].reason})" if rejected else ""
+        first = rejected[0] if rejected else unreadable[0] if unreadable else None
+        example = f" (e.g. {first.file}: {first.reason})" if first is not None else ""
         raise DataError(
-            f"no usable pages: all {len(rows)} were rejected{example}",
+            f"no usable pages: all {len(examples)} page(s) were rejected and {len(unreadable)} file(s) "
+            f"could not be read{example}",
             where=folder / LABELS_FILE,
-            hint=f"the pipeline needs pages of at least {pipeline.spec.min_dpi} dpi with visible ink",
+            hint=f"the pipeline needs readable pages of {pipeline.spec.min_dpi} dpi or more, with ink",
         )
-    images = np.stack([result.image for _, result in accepted if result.image is not None])[:, None]
+    images = np.stack([result.image for _, _, result in accepted if result.image is not None])[:, None]
     return DocumentSet(
         images=images.astype(np.float32, copy=False),
-        labels=tuple(row.label for row, _ in accepted),
-        files=tuple(row.file for row, _ in accepted),
+        labels=tuple(row.label for row, _, _ in accepted),
+        files=tuple(row.file for row, _, _ in accepted),
         rejected=rejected,
-        senders=tuple(row.sender or "" for row, _ in accepted) if rows[0].sender is not None else (),
-        patients=tuple(row.patient or "" for row, _ in accepted) if rows[0].patient is not None else (),
+        senders=tuple(row.sender or "" for row, _, _ in accepted) if rows[0].sender is not None else (),
+        patients=tuple(row.patient or "" for row, _, _ in accepted) if rows[0].patient is not None else (),
+        pages=tuple(n for _, n, _ in accepted),
+        unreadable=unreadable,
     )
 
 
-def _process_all(folder: Path, files: list[str], spec: PipelineSpec, workers: int) -> Iterator[PageResult]:
-    """Pages in input order; with workers > 1 a spawn-started process pool (no fork of a threaded parent)."""
+def _process_all(folder: Path, files: list[str], spec: PipelineSpec, workers: int) -> Iterator[FileResult]:
+    """Files in input order; with workers > 1 a spawn-started process pool (no fork of a threaded parent)."""
     if workers <= 1 or len(files) < 2:
         pipeline = Pipeline(spec)
-        yield from (_unwrap(folder, _process_page(pipeline, folder, file)) for file in files)
+        yield from (process_file(pipeline, folder / file, file) for file in files)
         return
     context = multiprocessing.get_context("spawn")
     chunk = max(1, len(files) // (workers * 4))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         jobs = [(str(folder), file, spec.to_dict()) for file in files]
-        yield from (
-            _unwrap(folder, outcome) for outcome in pool.map(_process_in_worker, jobs, chunksize=chunk)
-        )
+        yield from pool.map(_process_in_worker, jobs, chunksize=chunk)
 
 
-def _process_in_worker(job: tuple[str, str, dict[str, object]]) -> PageResult | tuple[str, str]:
+def _process_in_worker(job: tuple[str, str, dict[str, object]]) -> FileResult:
     folder, file, spec = job
-    return _process_page(Pipeline(PipelineSpec.from_dict(spec)), Path(folder), file)
+    return process_file(Pipeline(PipelineSpec.from_dict(spec)), Path(folder) / file, file)
 
 
-def _process_page(pipeline: Pipeline, folder: Path, file: str) -> PageResult | tuple[str, str]:
-    """The page's result, or (file, problem) when the image cannot be read: errors travel back as data."""
+def process_file(pipeline: Pipeline, path: Path, name: str) -> FileResult:
+    """Every page of the file at `path` through `pipeline`; a file that cannot be read comes back as
+    data (its `problem`), never as an exception, so one bad file cannot stop a site."""
     try:
-        with Image.open(folder / file) as image:
-            if getattr(image, "n_frames", 1) > 1:
-                return file, "has several frames; split multi-page files into one image per page"
-            image.load()
-            return pipeline.process(image, file=file)
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError, SyntaxError) as exc:
-        return file, f"unreadable image ({type(exc).__name__}: {exc})"
-
-
-def _unwrap(folder: Path, outcome: PageResult | tuple[str, str]) -> PageResult:
-    if isinstance(outcome, PageResult):
-        return outcome
-    file, problem = outcome
-    raise DataError(f"page {file} {problem}", where=folder / file, hint="replace or remove it in labels.csv")
+        images = read_pages(path, render_dpi=PDF_RENDER_DPI)
+    except UnreadableFileError as exc:
+        return FileResult(name, (), exc.reason)
+    try:
+        return FileResult(name, tuple(pipeline.process(image, file=name) for image in images))
+    except Exception as exc:  # a page that decodes but breaks a step: the file is reported, not fatal
+        return FileResult(name, (), f"cannot process a page ({type(exc).__name__}: {exc})")
 
 
 def dataset_fingerprint(folder: Path) -> str:

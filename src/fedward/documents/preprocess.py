@@ -62,10 +62,11 @@ _EVEN_LIGHT = 0.06  # paper brightness varying less than this share counts as ev
 
 @dataclass(frozen=True)
 class Resolution:
-    """Scan resolution in dots per inch and where it came from ("metadata" or "estimated")."""
+    """Scan resolution in dots per inch and where it came from: "metadata", "estimated", or "rendered"
+    (a PDF page, rendered at that resolution)."""
 
     dpi: float
-    source: Literal["metadata", "estimated"]
+    source: Literal["metadata", "estimated", "rendered"]
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,15 @@ class Ink:
 
 
 def page_resolution(image: Image.Image, *, page_width_in: float) -> Resolution:
-    """The scan resolution: metadata `dpi` when plausible, else the short side over the page width.
+    """The scan resolution: the dpi a PDF page was rendered at, else metadata `dpi` when plausible, else
+    the short side over the page width.
 
     Metadata below 10 dpi is treated as absent (JPEG files store 1 when they only record an aspect ratio).
     When x and y resolution differ, the lower one counts, so the check never overstates the resolution.
     """
+    rendered = image.info.get("fedward.rendered_dpi")  # fedward.documents.sources.RENDERED_DPI_KEY
+    if isinstance(rendered, int | float) and math.isfinite(rendered) and rendered > 0:
+        return Resolution(dpi=float(rendered), source="rendered")
     raw = image.info.get("dpi")
     if isinstance(raw, tuple) and len(raw) == 2:
         try:

@@ -1,13 +1,15 @@
-"""What `fedward predict` scores: page images through the release's preprocessing `Pipeline`, or the rows
-of a CSV in the release's feature order and standardization.
+"""What `fedward predict` scores: document pages through the release's preprocessing `Pipeline`, or the
+rows of a CSV in the release's feature order and standardization.
 
-Documents: one PNG, JPEG or single-page TIFF file, or a folder searched recursively for them (other files
-are skipped); each page is named by its path relative to the folder. A page the pipeline rejects (too
-low a resolution, blank) or that cannot be read is kept as a row without a class and with its reason, so
-it goes to review rather than disappearing. Tables: a CSV with a header holding every feature column
-the release names (in any order; other columns, such as a label, are ignored); a row is named by its
-line number. A missing column, a non-numeric or non-finite value is a `DataError` naming the file, the
-column and the line.
+Documents: one PDF, TIFF, PNG, JPEG or DICOM file, or a folder searched recursively for them (other files
+are skipped), read as a site reads its training folder (`fedward.documents.sources`: every page of a
+PDF or multi-page TIFF, PDF pages rendered at the same fixed dpi). Each page is named by its file's path
+relative to the folder and its 1-based page number. A page the pipeline rejects (too low a resolution,
+blank), or a file that cannot be read (broken, truncated, encrypted: one row, without a page number), is
+kept as a row without a class and with its reason, so it goes to review rather than disappearing.
+Tables: a CSV with a header holding every feature column the release names (in any order; other
+columns, such as a label, are ignored); a row is named by its line number. A missing column, a
+non-numeric or non-finite value is a `DataError` naming the file, the column and the line.
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, UnidentifiedImageError
 
+from fedward.documents.dataset import process_file
 from fedward.documents.pipeline import Pipeline, PipelineSpec
+from fedward.documents.sources import DOCUMENT_SUFFIXES
 from fedward.errors import DataError
 from fedward.release.inference import InferenceSpec
 
 __all__ = ["IMAGE_SUFFIXES", "Inputs", "read_documents", "read_table"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+IMAGE_SUFFIXES = DOCUMENT_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -40,32 +43,41 @@ class Inputs:
     reasons: tuple[str | None, ...]
     x: npt.NDArray[np.float32]
     key: str  # the output column naming an input: "file" or "row"
+    pages: tuple[int | None, ...] = ()  # documents: each input's 1-based page (None: an unreadable file)
 
 
 def read_documents(path: Path, spec: PipelineSpec) -> Inputs:
-    """Every page image at `path` (a file or a folder), preprocessed by `spec`'s pipeline."""
-    files = _image_files(path)
+    """Every page of the documents at `path` (a file or a folder), preprocessed by `spec`'s pipeline."""
+    files = _document_files(path)
     root = path if path.is_dir() else path.parent
     pipeline = Pipeline(spec)
     names: list[str] = []
+    pages: list[int | None] = []
     reasons: list[str | None] = []
     images: list[npt.NDArray[np.float32]] = []
     for file in files:
         name = file.relative_to(root).as_posix()
-        image, reason = _page(pipeline, file, name)
-        names.append(name)
-        reasons.append(reason)
-        if image is not None:
-            images.append(image)
+        result = process_file(pipeline, file, name)
+        if result.problem is not None:
+            names.append(name)
+            pages.append(None)
+            reasons.append(result.problem)
+            continue
+        for number, page in enumerate(result.pages, start=1):
+            names.append(name)
+            pages.append(number)
+            reasons.append(None if page.image is not None else page.reason or "rejected by the preprocessing")
+            if page.image is not None:
+                images.append(page.image.astype(np.float32, copy=False))
     x = np.stack(images)[:, None] if images else np.zeros((0, 1, spec.image_size, spec.image_size))
-    return Inputs(tuple(names), tuple(reasons), x.astype(np.float32, copy=False), "file")
+    return Inputs(tuple(names), tuple(reasons), x.astype(np.float32, copy=False), "file", tuple(pages))
 
 
-def _image_files(path: Path) -> list[Path]:
+def _document_files(path: Path) -> list[Path]:
     if path.is_file():
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise DataError(
-                f"not a page image: a documents release reads {', '.join(IMAGE_SUFFIXES)}",
+                f"not a document: a documents release reads {', '.join(IMAGE_SUFFIXES)}",
                 where=path,
             )
         return [path]
@@ -77,23 +89,8 @@ def _image_files(path: Path) -> list[Path]:
         if p.is_file() and not p.is_symlink() and p.suffix.lower() in IMAGE_SUFFIXES
     )
     if not files:
-        raise DataError(f"no page images ({', '.join(IMAGE_SUFFIXES)}) in the folder", where=path)
+        raise DataError(f"no documents ({', '.join(IMAGE_SUFFIXES)}) in the folder", where=path)
     return files
-
-
-def _page(pipeline: Pipeline, file: Path, name: str) -> tuple[npt.NDArray[np.float32] | None, str | None]:
-    """The preprocessed page, or None and why it cannot be scored."""
-    try:
-        with Image.open(file) as image:
-            if getattr(image, "n_frames", 1) > 1:
-                return None, "several frames: split multi-page files into one image per page"
-            image.load()
-            result = pipeline.process(image, file=name)
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError, SyntaxError) as exc:
-        return None, f"unreadable image ({type(exc).__name__}: {exc})"
-    if result.image is None:
-        return None, result.reason or "rejected by the preprocessing"
-    return result.image.astype(np.float32, copy=False), None
 
 
 def read_table(path: Path, spec: InferenceSpec) -> Inputs:

@@ -1,7 +1,8 @@
 """The predictions, one per input, and the two CSV files `fedward predict` writes.
 
-`predictions.csv` has the columns `file` (documents; the page's path relative to the input folder) or
-`row` (tables; the line of the input CSV), then `class`, `confidence` (the top class probability, 6
+`predictions.csv` has the columns `file` and `page` (documents; the file's path relative to the input
+folder and the 1-based page within it, empty for a file that could not be read) or `row` (tables; the
+line of the input CSV), then `class`, `confidence` (the top class probability, 6
 decimals), `review` (`true` when the confidence is under the threshold, or the input could not be
 scored) and `reason` (why an input could not be scored, else empty). `review_queue.csv`, beside it,
 holds the rows with `review` true, in the same columns.
@@ -33,6 +34,7 @@ class Prediction:
     confidence: float
     review: bool
     reason: str | None
+    page: int | None = None  # documents: the 1-based page of `name`; None for tables or an unreadable file
 
 
 def predictions(
@@ -41,14 +43,15 @@ def predictions(
     """One prediction per input, in input order; `probs` has a row per input that could be scored."""
     out: list[Prediction] = []
     scored = iter(range(len(probs)))
-    for name, reason in zip(inputs.names, inputs.reasons, strict=True):
+    pages = inputs.pages or (None,) * len(inputs.names)
+    for name, reason, page in zip(inputs.names, inputs.reasons, pages, strict=True):
         if reason is not None:
-            out.append(Prediction(name, None, 0.0, True, reason))
+            out.append(Prediction(name, None, 0.0, True, reason, page))
             continue
         row = probs[next(scored)]
         top = int(np.argmax(row))
         confidence = float(row[top])
-        out.append(Prediction(name, classes[top], confidence, confidence < threshold, None))
+        out.append(Prediction(name, classes[top], confidence, confidence < threshold, None, page))
     return out
 
 
@@ -72,11 +75,14 @@ def write_csvs(out: Path, key: str, rows: Sequence[Prediction]) -> Path:
 def _write(path: Path, key: str, rows: Sequence[Prediction]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow([key, "class", "confidence", "review", "reason"])
+        paged = key == "file"
+        writer.writerow([key, *(["page"] if paged else []), "class", "confidence", "review", "reason"])
         for r in rows:
+            page = [] if not paged else ["" if r.page is None else str(r.page)]
             writer.writerow(
                 [
                     r.name,
+                    *page,
                     r.label or "",
                     f"{r.confidence:.6f}",
                     "true" if r.review else "false",

@@ -18,7 +18,12 @@ import numpy as np
 
 from fedward.config import FederationConfig, PrivacyUnit, SiteConfig
 from fedward.core.canonical import canonical_bytes
-from fedward.documents.dataset import LABELS_FILE, dataset_fingerprint, load_document_folder
+from fedward.documents.dataset import (
+    LABELS_FILE,
+    DocumentSet,
+    dataset_fingerprint,
+    load_document_folder,
+)
 from fedward.documents.pipeline import Pipeline, PipelineSpec
 from fedward.errors import DataError
 from fedward.site.data import LocalData, with_validation
@@ -33,6 +38,8 @@ class LoadedSite:
     data: LocalData
     rejected: tuple[tuple[str, str], ...] = ()  # (file, reason) of pages the preprocessing refused
     fingerprint: str = ""  # hash of the file names and sizes (never content), for update manifests
+    # (file, reason) of listed files that could not be read at all (broken, truncated, encrypted)
+    unreadable: tuple[tuple[str, str], ...] = ()
 
 
 def pipeline_spec(cfg: FederationConfig) -> PipelineSpec:
@@ -119,8 +126,16 @@ def _load_documents(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
     pipeline = Pipeline(pipeline_spec(cfg))
     train = load_document_folder(site.train, pipeline, workers=cfg.data.workers)
     test = load_document_folder(site.test, pipeline, workers=cfg.data.workers)
-    rejected = tuple((f"train/{r.file}", r.reason) for r in train.rejected) + tuple(
-        (f"test/{r.file}", r.reason) for r in test.rejected
+    rejected = tuple(
+        (_page_name(split, r.file, r.page, multi), r.reason)
+        for split, loaded in (("train", train), ("test", test))
+        for r in loaded.rejected
+        for multi in [_multi_page(loaded, r.file)]
+    )
+    unreadable = tuple(
+        (f"{split}/{u.file}", u.reason)
+        for split, loaded in (("train", train), ("test", test))
+        for u in loaded.unreadable
     )
     if bool(train.senders) != bool(test.senders):
         has, lacks = (site.test, site.train) if test.senders else (site.train, site.test)
@@ -141,7 +156,18 @@ def _load_documents(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
     fingerprint = _fingerprint(
         {"train": dataset_fingerprint(site.train), "test": dataset_fingerprint(site.test)}
     )
-    return LoadedSite(site.name, data, rejected, fingerprint)
+    return LoadedSite(site.name, data, rejected, fingerprint, unreadable)
+
+
+def _multi_page(loaded: DocumentSet, file: str) -> bool:
+    return any(r.file == file and r.page > 1 for r in loaded.rejected) or any(
+        f == file and p > 1 for f, p in zip(loaded.files, loaded.pages, strict=True)
+    )
+
+
+def _page_name(split: str, file: str, page: int, multi: bool) -> str:
+    """`split/file`, with `#page=N` for a page of a multi-page file (the PDF fragment convention)."""
+    return f"{split}/{file}#page={page}" if multi else f"{split}/{file}"
 
 
 def _file_size(path: Path) -> list[str | int]:

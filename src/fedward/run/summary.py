@@ -284,4 +284,6 @@ def _site_data(site: LoadedSite) -> dict[str, Any]:
         "train_classes": dict(sorted(counts.items())),
         "rejected_pages": len(site.rejected),
         "rejected": [{"file": f, "reason": r} for f, r in site.rejected],
+        "unreadable_files": len(site.unreadable),
+        "unreadable": [{"file": f, "reason": r} for f, r in site.unreadable],
     }

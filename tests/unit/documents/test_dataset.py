@@ -151,12 +151,16 @@ def test_unreadable_image(tmp_path: Path) -> None:
     assert "unreadable" in str(error)
 
 
-def test_unreadable_image_with_workers(tmp_path: Path, write_folder: WriteFolder) -> None:
+def test_unreadable_image_is_skipped_and_reported_with_workers(
+    tmp_path: Path, write_folder: WriteFolder
+) -> None:
     folder = write_folder(tmp_path / "site", PAGES[:2])
     (folder / "broken.png").write_bytes(b"not an image")
     text = (folder / "labels.csv").read_text() + "broken.png,x\n"
-    with pytest.raises(DataError, match=r"broken\.png"):
-        load_document_folder(_labels(folder, text), PIPELINE, workers=2)
+    loaded = load_document_folder(_labels(folder, text), PIPELINE, workers=2)
+    assert loaded.files == (PAGES[0][0], PAGES[1][0])
+    assert [u.file for u in loaded.unreadable] == ["broken.png"]
+    assert "unreadable" in loaded.unreadable[0].reason
 
 
 @pytest.mark.parametrize("file", ["../outside.png", "pages/../../outside.png", "/etc/passwd"])
