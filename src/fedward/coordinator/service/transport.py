@@ -9,23 +9,27 @@ replayed task whose content differs from the journal's stops the run (`ReplayDiv
 
 Replies come back as a lazy mapping that reads each reply's parameters from disk when it is looked up,
 so a round over many sites holds one site's update in memory at a time (the strategies fold updates into
-a streaming accumulator).
+a streaming accumulator). A stored update whose bytes no longer hash to its name (a bit flipped on disk)
+is not used: the site's reply counts as failed, with a reason naming the blob, and an error is logged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from fedward.coordinator.service.board import Board
 from fedward.coordinator.service.uploads import discard_finished
 from fedward.coordinator.state.base import ReplyRecord, StateStore, TaskRecord
-from fedward.coordinator.state.blobs import BlobStore
+from fedward.coordinator.state.blobs import BlobCorruptError, BlobStore
 from fedward.core.messages import Reply, ReplyStatus, Task
 from fedward.transport.base import check_addressed
 from fedward.transport.wire import ReplyMessage, reply_from_message, task_to_message
+
+log = logging.getLogger("fedward.coordinator")
 
 __all__ = ["ServiceTransport"]
 
@@ -113,7 +117,11 @@ class _Replies(Mapping[str, Reply]):
         if record.status == "timeout":
             return Reply.failure(task, ReplyStatus.TIMEOUT, str(json.loads(record.body)["error"]))
         message = ReplyMessage.model_validate_json(record.body)
-        parameters = b"" if message.parameters is None else self._blobs.read(message.parameters.sha256)
+        try:
+            parameters = b"" if message.parameters is None else self._blobs.read(message.parameters.sha256)
+        except BlobCorruptError as exc:
+            log.error(str(exc), extra={"event": "blob_corrupt", "site": site, "blob": exc.sha256})
+            return Reply.failure(task, ReplyStatus.FAILED, f"the stored update is corrupt: {exc}")
         return reply_from_message(message, task, parameters)
 
     def __iter__(self) -> Iterator[str]:
