@@ -330,7 +330,7 @@ def _coordinator(tls, *, check_time: bool = True):
 
 
 def test_an_expired_site_certificate_is_refused_by_the_coordinators_tls(tls):
-    folder, paths = tls
+    _folder, paths = tls
     expired = load_certificate(paths["expired"][0])
     assert expired.not_valid_after_utc < datetime.now(UTC)
     refused = handshake(_coordinator(tls), _client(tls, "expired"))
