@@ -321,6 +321,16 @@ class DeploymentConfig(_Strict):
         return f"https://{host}:{port}" if ":" not in host else f"https://[{host}]:{port}"
 
 
+_HYGIENE_KEYS = (
+    "handshake_timeout_seconds",
+    "keep_alive_seconds",
+    "max_connections",
+    "max_connections_per_address",
+    "max_header_kib",
+    "log_refusals_per_minute",
+)
+
+
 def coordinator_address(url: str) -> tuple[str, int]:
     """('host', port) of an https://HOST:PORT URL; ValueError naming what is wrong."""
     parsed = urlsplit(url)
@@ -455,6 +465,10 @@ class FederationConfig(_Strict):
         settings = self.model_dump(mode="json")
         if settings["deployment"] is None:  # hashes of configs without it stay what they were
             del settings["deployment"]
+        else:  # and of configs that leave the connection hygiene keys at their defaults
+            for key in _HYGIENE_KEYS:
+                if settings["deployment"][key] == DeploymentConfig.model_fields[key].default:
+                    del settings["deployment"][key]
         model = settings["model"]
         if model["init"] is None:  # so do hashes of configs without the [model] init and train keys
             del model["init"]

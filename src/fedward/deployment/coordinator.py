@@ -131,7 +131,7 @@ def _serve(
     try:
         rounds = 0
         if store.meta("state") not in ("finished", "failed"):
-            rounds = _run(kit, cfg, init, store, blobs, board, metrics, keys, sites, run_id, state_dir)
+            rounds = _run(kit, cfg, init, store, blobs, board, metrics, keys, sites, run_id, state_dir, watch)
         _linger(store, board, sites, dep.linger_seconds)
     finally:
         server.stop()
@@ -195,6 +195,7 @@ def _run(
     sites: list[str],
     run_id: str,
     state_dir: Path,
+    watch: RosterWatch,
 ) -> int:
     start = time.perf_counter()
     store.set_meta("state", "running")
@@ -204,7 +205,7 @@ def _run(
     before = _committed_ledger(work)
     shutil.rmtree(work, ignore_errors=True)
     audit = open_audit(work, keys, cfg.federation.name, run_id, clock)
-    transport = ServiceTransport(store, blobs, board, sites, utc_clock)
+    transport = ServiceTransport(store, blobs, board, sites, utc_clock, watch.refused)
     recorder = _RoundRecorder(store, metrics)
     refresh = RosterRefresh(kit.roster_file, keys.admin_public, store, audit)
 

@@ -2,7 +2,12 @@
 
 `exchange` journals each task (its parameter bytes go to the blob store), wakes the sites' long polls,
 and waits until every task has a reply or the deadline passes; a task still open then is closed with a
-journaled timeout, so a late reply is refused and a replay decides the same way. Then the partial
+journaled timeout, so a late reply is refused and a replay decides the same way. While it waits it asks
+`refused` (the kit's current roster, re-read and checked by `RosterWatch`) whether each pending task's
+site is still admitted for the task's round: a site revoked (or expired) meanwhile can send nothing, so
+its task is closed at once with a journaled `revoked` record and the round goes on without it (its
+reply is a failure, `update_rejected` in the ledger; under secure aggregation a dropout) instead of
+holding the round until `deadline_seconds`, or forever without one. Then the partial
 uploads of every site left with no open task are removed (service/uploads.py). A task that already has
 a reply in the journal (a restarted coordinator replaying its run) is answered at once from there, and a
 replayed task whose content differs from the journal's stops the run (`ReplayDivergedError`).
@@ -35,6 +40,8 @@ __all__ = ["ServiceTransport"]
 
 _POLL_S = 1.0  # re-read the store at least this often while waiting, whatever the board says
 
+Refused = Callable[[str, int], str | None]  # why the roster no longer admits (site, round), or None
+
 
 class ServiceTransport:
     def __init__(
@@ -44,9 +51,10 @@ class ServiceTransport:
         board: Board,
         sites: Sequence[str],
         utc: Callable[[], str],
+        refused: Refused | None = None,
     ) -> None:
         self._store, self._blobs, self._board = store, blobs, board
-        self._sites, self._utc = list(sites), utc
+        self._sites, self._utc, self._refused = list(sites), utc, refused
 
     @property
     def sites(self) -> Sequence[str]:
@@ -85,6 +93,8 @@ class ServiceTransport:
         while True:
             version = self._board.version
             pending = [t for t in task_ids if self._store.reply(t) is None]
+            if pending and self._refused is not None:
+                pending = [t for t in pending if not self._close_if_revoked(t)]
             if not pending:
                 return
             remaining = None if deadline_s is None else deadline_s - (time.monotonic() - start)
@@ -92,6 +102,23 @@ class ServiceTransport:
                 self._time_out(pending, deadline_s)
                 return
             self._board.wait(version, _POLL_S if remaining is None else min(_POLL_S, remaining))
+
+    def _close_if_revoked(self, task_id: str) -> bool:
+        """Close the task if the roster no longer admits its site for its round; whether it is closed."""
+        assert self._refused is not None
+        task = self._store.task(task_id)
+        assert task is not None
+        why = self._refused(task.site, task.round)
+        if why is None:
+            return False
+        error = json.dumps({"error": f"site revoked during round {task.round}: {why}"})
+        self._store.put_reply(ReplyRecord(task_id, task.site, "revoked", error, self._utc()))
+        log.warning(
+            "stopped waiting for a revoked site",
+            extra={"event": "task_closed_revoked", "site": task.site, "round": task.round, "reason": why},
+        )
+        self._board.notify()
+        return True
 
     def _time_out(self, task_ids: list[str], deadline_s: float | None) -> None:
         error = json.dumps({"error": f"no reply within {deadline_s:g} s"})
@@ -116,6 +143,8 @@ class _Replies(Mapping[str, Reply]):
             raise KeyError(site)
         if record.status == "timeout":
             return Reply.failure(task, ReplyStatus.TIMEOUT, str(json.loads(record.body)["error"]))
+        if record.status == "revoked":
+            return Reply.failure(task, ReplyStatus.FAILED, str(json.loads(record.body)["error"]))
         message = ReplyMessage.model_validate_json(record.body)
         try:
             parameters = b"" if message.parameters is None else self._blobs.read(message.parameters.sha256)
