@@ -6,7 +6,9 @@ whose task is open, the task is closed with a journaled `revoked` record, the ro
 others, and the ledger records the revoked site's `update_rejected`. Here a real round runs through the
 service (sites in their own loops over HTTP, an audited ledger), with a site that stops answering (as a
 revoked site, refused by the API, does) and is revoked a moment after its task arrives. Power check:
-without the roster hook the round waits for the deadline.
+without the roster hook the round waits for the deadline. Under secure aggregation a site revoked before
+its masked input is a dropout the protocol recovers from (its pairwise masks removed); one revoked after
+uploading it stays in that round's sum (its input cannot be taken out of the sum), as docs say.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from transports import connect_service
 
 from fedward.config import parse_config
-from fedward.coordinator import run_federation
+from fedward.coordinator import FederationResult, run_federation
 from fedward.coordinator.service.transport import Refused
 from fedward.core.messages import Reply, ReplyStatus, Task, TaskKind
 from fedward.ledger import entries_path, utc_clock
@@ -31,7 +34,7 @@ from fedward.site import LocalData, Site
 from fedward.site.policy import SitePolicy
 from fedward.trust import new_federation_keys
 
-SITES = ["st-olav", "haukeland"]
+SITES = ["st-olav", "haukeland", "ous"]
 DEADLINE_S = 4.0
 
 
@@ -46,8 +49,11 @@ class Silenced:
     """A site that answers until its first fit task, then never again (its requests would be refused:
     the roster revokes it), and is revoked `after_s` after that task arrives."""
 
-    def __init__(self, site: Site, revoked: set[str], after_s: float) -> None:
+    def __init__(
+        self, site: Site, revoked: set[str], after_s: float, silent_at: tuple[TaskKind, int]
+    ) -> None:
         self.site, self._revoked, self._after = site, revoked, after_s
+        self._kind, self._nth = silent_at
         self.release = threading.Event()
 
     @property
@@ -55,14 +61,18 @@ class Silenced:
         return self.site.name
 
     def handle(self, task: Task) -> Reply:
-        if task.kind != TaskKind.FIT:
+        if task.kind == self._kind:
+            self._nth -= 1
+        if task.kind != self._kind or self._nth > 0:
             return self.site.handle(task)
         threading.Timer(self._after, self._revoked.add, args=(self.name,)).start()
         self.release.wait(60)
         raise RuntimeError("revoked: cannot deliver")
 
 
-def _round(tmp: Path, hooked: bool) -> tuple[float, Reply, list[dict]]:
+def _round(
+    tmp: Path, hooked: bool, secure: bool = False, silent_at: tuple[TaskKind, int] = (TaskKind.FIT, 1)
+) -> tuple[float, Reply, list[dict], FederationResult]:
     """One audited round over the service; haukeland goes silent and is revoked 0.3 s into its fit.
     The fit step's seconds, haukeland's fit reply, and the ledger's entries."""
     raw = {
@@ -70,6 +80,7 @@ def _round(tmp: Path, hooked: bool) -> tuple[float, Reply, list[dict]]:
                        "deadline_seconds": DEADLINE_S},
         "model": {"name": "logistic"},
         "strategy": {"batch_size": 8, "lr": 0.1},
+        "privacy": {"secure_aggregation": secure},
         "sites": [{"name": s, "train": f"{s}-train.csv", "test": f"{s}-test.csv"} for s in SITES],
     }  # fmt: skip
     cfg = parse_config(raw, source=tmp / "federation.toml")
@@ -81,13 +92,13 @@ def _round(tmp: Path, hooked: bool) -> tuple[float, Reply, list[dict]]:
     sites = [Site(n, _data(i), site_trust(cfg, keys, n, "f" * 64, policy, utc_clock)) for i, n in
              enumerate(SITES)]  # fmt: skip
     revoked: set[str] = set()
-    silenced = Silenced(sites[1], revoked, 0.3)
+    silenced = Silenced(sites[1], revoked, 0.3, silent_at)
 
     def refused(site: str, rnd: int) -> str | None:
         return "revoked (roster version 2)" if site in revoked else None
 
     hook: Refused | None = refused if hooked else None
-    connected = connect_service([sites[0], silenced], tmp / "service", hook)
+    connected = connect_service([sites[0], silenced, *sites[2:]], tmp / "service", hook)
     fit_reply: list[Reply] = []
     fit_seconds: list[float] = []
     original = connected.transport.exchange
@@ -95,7 +106,7 @@ def _round(tmp: Path, hooked: bool) -> tuple[float, Reply, list[dict]]:
     def exchange(tasks, deadline_s):  # time the fit step; keep haukeland's reply as the loop saw it
         start = time.monotonic()
         replies = original(tasks, deadline_s)
-        if tasks and tasks[0].kind == TaskKind.FIT and "haukeland" in replies:
+        if tasks and tasks[0].kind == silent_at[0] and "haukeland" in replies:
             fit_seconds.append(time.monotonic() - start)
             fit_reply.append(replies["haukeland"])
         return replies
@@ -110,8 +121,8 @@ def _round(tmp: Path, hooked: bool) -> tuple[float, Reply, list[dict]]:
         audit.ledger.close()
         connected.close()
     entries = [json.loads(line) for line in entries_path(work).read_text().splitlines()]
-    assert len(fit_seconds) == 1
-    return fit_seconds[0], fit_reply[0], entries
+    nth = silent_at[1] - 1  # the step haukeland went silent in
+    return fit_seconds[nth], fit_reply[nth], entries, result
 
 
 def _rejected(entries: list[dict]) -> dict[str, str]:
@@ -119,7 +130,7 @@ def _rejected(entries: list[dict]) -> dict[str, str]:
 
 
 def test_a_site_revoked_mid_round_stops_holding_the_round_and_is_recorded(tmp_path: Path) -> None:
-    seconds, reply, entries = _round(tmp_path, hooked=True)
+    seconds, reply, entries, _ = _round(tmp_path, hooked=True)
     assert seconds < DEADLINE_S - 1.0  # the round did not wait for the deadline
     assert reply.status == ReplyStatus.FAILED
     assert "site revoked during round 1" in (reply.error or "")
@@ -128,7 +139,29 @@ def test_a_site_revoked_mid_round_stops_holding_the_round_and_is_recorded(tmp_pa
 
 
 def test_power_check_without_the_roster_hook_the_round_waits_for_the_deadline(tmp_path: Path) -> None:
-    seconds, reply, entries = _round(tmp_path, hooked=False)
+    seconds, reply, entries, _ = _round(tmp_path, hooked=False)
     assert seconds >= DEADLINE_S
     assert reply.status == ReplyStatus.TIMEOUT
     assert "no reply within" in _rejected(entries)["haukeland"]
+
+
+@pytest.mark.parametrize(
+    ("step", "recovered", "why"),
+    [(1, 0, "dropped before sending its key shares"), (2, 1, "dropped before uploading its masked update")],
+    ids=["at-key-shares", "at-masked-input"],
+)
+def test_under_secure_aggregation_a_site_revoked_before_its_masked_input_is_a_recovered_dropout(
+    tmp_path: Path, step: int, recovered: int, why: str
+) -> None:
+    seconds, reply, entries, result = _round(
+        tmp_path, hooked=True, secure=True, silent_at=(TaskKind.SECAGG, step)
+    )
+    assert seconds < DEADLINE_S - 1.0
+    assert reply.status == ReplyStatus.FAILED and "site revoked during round 1" in (reply.error or "")
+    record = result.rounds[0]
+    assert record.aggregated, record.reason  # the other two sites' sum
+    assert record.secagg == {"contributors": 2, "recovered": recovered}
+    assert why in (record.outcomes["haukeland"].error or "")
+    # the ledger names the round's contributors without it (the reason is in the round's record)
+    aggregate = [e for e in entries if e["kind"] == "aggregate_computed"]
+    assert [sorted(e["contributors"]) for e in aggregate] == [["ous", "st-olav"]]
