@@ -347,6 +347,13 @@ class DeploymentConfig(_Strict):
     max_partial_uploads: int = Field(4, ge=1, le=1000)  # partial uploads one site may hold at once
     upload_overhead_mib: float = Field(8.0, gt=0)  # an upload may be 4x the round's model plus this
     linger_seconds: float = Field(60.0, ge=0)  # after the run, how long to wait for sites to learn it ended
+    # connection hygiene of the coordinator's HTTPS service (coordinator/service/hygiene.py)
+    handshake_timeout_seconds: float = Field(5.0, gt=0, le=120)  # a TLS handshake must finish within this
+    keep_alive_seconds: int = Field(5, ge=1, le=300)  # an idle keep-alive connection is closed after this
+    max_connections: int = Field(512, ge=1, le=100_000)  # open connections in total (503 past it)
+    max_connections_per_address: int = Field(64, ge=1, le=100_000)  # open connections from one address
+    max_header_kib: int = Field(16, ge=1, le=1024)  # the largest request head
+    log_refusals_per_minute: int = Field(10, ge=1, le=10_000)  # refusals logged a minute, of each kind
     certificate_days: int = Field(365, ge=1, le=3650)
 
     @field_validator("database")
@@ -364,6 +371,16 @@ class DeploymentConfig(_Strict):
     def _url(cls, v: str) -> str:
         host, port = coordinator_address(v)
         return f"https://{host}:{port}" if ":" not in host else f"https://[{host}]:{port}"
+
+
+_HYGIENE_KEYS = (
+    "handshake_timeout_seconds",
+    "keep_alive_seconds",
+    "max_connections",
+    "max_connections_per_address",
+    "max_header_kib",
+    "log_refusals_per_minute",
+)
 
 
 def coordinator_address(url: str) -> tuple[str, int]:
@@ -554,6 +571,10 @@ class FederationConfig(_Strict):
         for table, key, default in _ADDED_KEYS:
             if settings[table][key] == default:
                 del settings[table][key]
+        if settings["deployment"] is not None:  # the connection hygiene keys, at their defaults
+            for key in _HYGIENE_KEYS:
+                if settings["deployment"][key] == DeploymentConfig.model_fields[key].default:
+                    del settings["deployment"][key]
         for table, empty in (
             ("deployment", None),
             ("attacks", []),

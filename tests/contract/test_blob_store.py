@@ -312,3 +312,38 @@ def test_partial_uploads_are_listed_with_their_last_activity_and_expire(store: B
     assert [p.site for p in restarted.partial_uploads()] == ["alpha"]
     restarted.write_chunk("alpha", sha(idle), 0, idle)
     assert restarted.partial_uploads() == [] and restarted.read(sha(idle)) == idle
+
+
+# --- bit flips in stored blobs (the attack catalogue)
+
+
+def _flip_a_bit(path: Path, at: int = 7) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x01
+    path.chmod(0o600)
+    path.write_bytes(bytes(data))
+
+
+def test_a_stored_blob_whose_bytes_changed_is_refused_on_read_naming_it(store: BlobStore) -> None:
+    name = store.put(b"an update of some parameters")
+    _flip_a_bit(store.path(name))
+    with pytest.raises(blobs.BlobCorruptError, match=f"stored blob {name} .* is corrupt") as caught:
+        store.read(name)
+    assert caught.value.sha256 == name and caught.value.path == store.path(name)
+
+
+def test_power_check_without_the_hash_check_the_flipped_bytes_are_read(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = store.put(b"an update of some parameters")
+    _flip_a_bit(store.path(name))
+    monkeypatch.setattr(blobs, "_check_blob", lambda sha, path, data: None)
+    flipped = store.read(name)
+    assert flipped != b"an update of some parameters" and sha(flipped) != name
+
+
+def test_putting_the_right_bytes_again_repairs_a_corrupt_blob(store: BlobStore) -> None:
+    name = store.put(b"an update of some parameters")
+    _flip_a_bit(store.path(name))
+    assert store.put(b"an update of some parameters") == name
+    assert store.read(name) == b"an update of some parameters"

@@ -265,3 +265,32 @@ def test_close_twice_is_harmless(connect: Connect) -> None:
     transport.exchange([task("a")], 10.0)
     transport.close()
     transport.close()
+
+
+def test_a_stored_update_whose_bits_flipped_arrives_as_a_failure_naming_the_blob(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the service, the update is read from the blob store when the round looks it up: a bit flipped
+    on disk since it was uploaded makes the reply a failure, and the changed bytes are never used. Power
+    check: with the blob store's hash check off, the changed bytes come through as an OK reply."""
+    from transports import connect_service
+
+    from fedward.coordinator.state import blobs
+
+    connected = connect_service([Site("a")], tmp_path)
+    try:
+        sent = task("a")
+        replies = connected.transport.exchange([sent], 10.0)
+        name = hashlib.sha256(echo(sent).parameters).hexdigest()
+        stored = tmp_path / "blobs" / "blobs" / name
+        data = bytearray(stored.read_bytes())
+        data[3] ^= 0x10
+        stored.write_bytes(bytes(data))
+        reply = replies["a"]
+        assert reply.status == ReplyStatus.FAILED and not reply.parameters
+        assert f"stored blob {name}" in (reply.error or "") and "corrupt" in (reply.error or "")
+        monkeypatch.setattr(blobs, "_check_blob", lambda sha, path, data: None)
+        attacked = replies["a"]
+        assert attacked.status == ReplyStatus.OK and attacked.parameters == bytes(data)
+    finally:
+        connected.close()

@@ -30,7 +30,7 @@ from fedward.coordinator.service.app import create_app
 from fedward.coordinator.service.board import Board
 from fedward.coordinator.service.context import ServiceContext
 from fedward.coordinator.service.metrics import ServiceMetrics
-from fedward.coordinator.service.transport import ServiceTransport
+from fedward.coordinator.service.transport import Refused, ServiceTransport
 from fedward.coordinator.state.blobs import BlobStore
 from fedward.coordinator.state.memory import MemoryStateStore
 from fedward.core.messages import Reply, Task
@@ -110,7 +110,9 @@ class _Service:
         assert not self.crashes, f"a site's loop crashed: {self.crashes!r}"
 
 
-def connect_service(handlers: Sequence[SiteHandler], folder: Path) -> Connected:
+def connect_service(
+    handlers: Sequence[SiteHandler], folder: Path, refused: Refused | None = None
+) -> Connected:
     names = [h.name for h in handlers]
     keys = {s: SigningKey.from_seed(hashlib.sha256(s.encode()).digest()) for s in names}
     ctx = ServiceContext(
@@ -128,7 +130,7 @@ def connect_service(handlers: Sequence[SiteHandler], folder: Path) -> Connected:
     service = _Service(ctx, create_app(ctx), keys, folder / "outboxes")
     for handler in handlers:
         service.start(handler)
-    transport = ServiceTransport(ctx.store, ctx.blobs, ctx.board, names, ctx.utc)
+    transport = ServiceTransport(ctx.store, ctx.blobs, ctx.board, names, ctx.utc, refused)
 
     def close() -> None:
         transport.close()

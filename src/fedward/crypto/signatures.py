@@ -3,6 +3,11 @@
 Private keys are written as unencrypted PKCS#8 PEM with mode 0600 (created that way, never widened);
 public keys as SubjectPublicKeyInfo PEM. `verify` raises `SignatureError` on any failure and returns None
 otherwise, so a caller cannot mistake a failed check for a pass.
+
+`verify` is strict where RFC 8032 lets verifiers differ: a signature whose S is not below the group
+order L (S + L, the malleable twin of a valid signature) is refused (OpenSSL checks this; a test pins
+it), and so is a small-order public key, which OpenSSL accepts and for which a signature of any message
+is trivial to make (small_order.py).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fedward.crypto.errors import CryptoError
+from fedward.crypto.small_order import has_small_order
 
 __all__ = [
     "PUBLIC_KEY_BYTES",
@@ -115,6 +121,8 @@ def verify(public: bytes, message: bytes, signature: bytes) -> None:
     """Return None when `signature` is `public`'s signature of `message`; raise `SignatureError` otherwise."""
     if len(public) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
         raise SignatureError("malformed public key or signature length")
+    if has_small_order(public):
+        raise SignatureError("a small-order public key proves nothing: any signature verifies under it")
     try:
         Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
     except (InvalidSignature, ValueError):

@@ -29,6 +29,7 @@ from fedward.coordinator import FederationResult, RoundRecord, run_federation
 from fedward.coordinator.audit import Audit
 from fedward.coordinator.service.app import ServiceContext, create_app
 from fedward.coordinator.service.board import Board
+from fedward.coordinator.service.hygiene import ConnectionLimits
 from fedward.coordinator.service.journal import JournalClock, JournalEntropy
 from fedward.coordinator.service.metrics import ServiceMetrics
 from fedward.coordinator.service.server import BackgroundServer, server_ssl_context
@@ -122,7 +123,7 @@ def _serve(
     def tls() -> ssl.SSLContext:
         return server_ssl_context(kit.ca_file, kit.certificate_file, kit.key_file, kit.crl_file)
 
-    server = BackgroundServer(app, kit.listen, kit.port, tls, kit.crl_file)
+    server = BackgroundServer(app, kit.listen, kit.port, tls, kit.crl_file, connection_limits(dep))
     server.start()
     log.info(
         "coordinator listening", extra={"event": "listening", "url": kit.coordinator, "resumed": resumed}
@@ -130,13 +131,25 @@ def _serve(
     try:
         rounds = 0
         if store.meta("state") not in ("finished", "failed"):
-            rounds = _run(kit, cfg, init, store, blobs, board, metrics, keys, sites, run_id, state_dir)
+            rounds = _run(kit, cfg, init, store, blobs, board, metrics, keys, sites, run_id, state_dir, watch)
         _linger(store, board, sites, dep.linger_seconds)
     finally:
         server.stop()
     if store.meta("state") == "failed":
         raise FederationError(f"the run failed: {store.meta('reason')}", hint="see the coordinator's log")
     return ServeResult(kit.path / RUN_DIR, "finished", rounds, resumed)
+
+
+def connection_limits(dep: DeploymentConfig) -> ConnectionLimits:
+    """The HTTPS service's connection hygiene, from `[deployment]`."""
+    return ConnectionLimits(
+        handshake_timeout_s=dep.handshake_timeout_seconds,
+        keep_alive_s=dep.keep_alive_seconds,
+        max_connections=dep.max_connections,
+        max_connections_per_address=dep.max_connections_per_address,
+        max_header_bytes=dep.max_header_kib * 1024,
+        log_per_minute=dep.log_refusals_per_minute,
+    )
 
 
 def _check_same_federation(store: StateStore, cfg: FederationConfig, kit: CoordinatorKit) -> None:
@@ -182,6 +195,7 @@ def _run(
     sites: list[str],
     run_id: str,
     state_dir: Path,
+    watch: RosterWatch,
 ) -> int:
     start = time.perf_counter()
     store.set_meta("state", "running")
@@ -191,7 +205,7 @@ def _run(
     before = _committed_ledger(work)
     shutil.rmtree(work, ignore_errors=True)
     audit = open_audit(work, keys, cfg.federation.name, run_id, clock)
-    transport = ServiceTransport(store, blobs, board, sites, utc_clock)
+    transport = ServiceTransport(store, blobs, board, sites, utc_clock, watch.refused)
     recorder = _RoundRecorder(store, metrics)
     refresh = RosterRefresh(kit.roster_file, keys.admin_public, store, audit)
 

@@ -8,6 +8,9 @@ the site no more; until then a revoked site simply cannot deliver anything.
 Every signed request asks for its site's key, so the watch does not stat roster.json and read the round
 from the store on each one: it looks again at most every `RECHECK_S` seconds. A revocation therefore
 takes effect within that time (the TLS handshake refuses the site through the CRL besides).
+
+The round loop's transport asks `refused` while it waits for replies, so a site revoked in the middle of
+a round stops holding that round within the same time (coordinator/service/transport.py).
 """
 
 from __future__ import annotations
@@ -71,6 +74,18 @@ class RosterWatch:
             if self._roster is None:
                 raise
             log.warning("keeping the previous roster: %s", exc, extra={"event": "roster_reload_failed"})
+
+    def refused(self, site: str, rnd: int) -> str | None:
+        """Why the current roster no longer admits `site` for round `rnd` (revoked or expired), or None.
+        A site the roster does not know (yet) is not refused here: the round loop's checks decide that."""
+        try:
+            roster = self.roster()
+        except (OSError, RosterError):
+            return None  # no roster to go by: keep waiting, as before
+        status = roster.status(site, rnd, utc_clock())
+        if status not in (SiteStatus.REVOKED, SiteStatus.EXPIRED):
+            return None
+        return f"{status.value} (roster version {roster.version})"
 
     def site_key(self, site: str) -> bytes | None:
         """The site's public key if the current roster admits it for the coming round, else None."""

@@ -3,6 +3,7 @@ and real mutual-TLS handshakes on loopback, each refusal with its power check.""
 
 import ipaddress
 import os
+import ssl
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tls_harness import client_context, handshake, server_context
 
+from fedward.coordinator.service.server import server_ssl_context
 from fedward.crypto import SigningKey
 from fedward.deployment.pki import (
     CLOCK_SKEW,
@@ -268,6 +270,8 @@ def tls(tmp_path_factory):
     }
     revoked = issue_client_certificate(ca, "haukeland", now, DAYS)
     paths["revoked"] = _write_issued(folder, "revoked", revoked)
+    expired = issue_client_certificate(ca, "st-olav", now - timedelta(days=DAYS + 10), DAYS)
+    paths["expired"] = _write_issued(folder, "expired", expired)
     crl = add_revoked(ca, empty_crl(ca, now, DAYS), certificate_pem(revoked.certificate), now, DAYS)
     write_file(folder / "crl.pem", crl_pem(crl), private=False)
     return folder, paths
@@ -311,3 +315,28 @@ def test_the_site_checks_the_coordinators_name(tls):
     assert handshake(_server(tls), _client(tls, "site"), hostname="localhost").accepted  # a loopback alias
     wrong = handshake(_server(tls), _client(tls, "site"), hostname="coordinator.example.org")
     assert not wrong.accepted
+
+
+_NO_CHECK_TIME = 0x200000  # OpenSSL's X509_V_FLAG_NO_CHECK_TIME, which Python's ssl does not name
+
+
+def _coordinator(tls, *, check_time: bool = True):
+    """The coordinator's own TLS context (fedward.coordinator.service.server), not the harness's."""
+    folder, paths = tls
+    context = server_ssl_context(folder / "ca.pem", *paths["server"], folder / "crl.pem")
+    if not check_time:
+        context.verify_flags = ssl.VerifyFlags(context.verify_flags | _NO_CHECK_TIME)
+    return context
+
+
+def test_an_expired_site_certificate_is_refused_by_the_coordinators_tls(tls):
+    _folder, paths = tls
+    expired = load_certificate(paths["expired"][0])
+    assert expired.not_valid_after_utc < datetime.now(UTC)
+    refused = handshake(_coordinator(tls), _client(tls, "expired"))
+    assert not refused.accepted and "certificate has expired" in refused.server_error
+    # power checks: a valid certificate of the same site gets in, and so does the expired one when the
+    # server does not check validity times
+    assert handshake(_coordinator(tls), _client(tls, "site")).accepted
+    accepted = handshake(_coordinator(tls, check_time=False), _client(tls, "expired"))
+    assert accepted.accepted and accepted.peer == "st-olav"

@@ -56,3 +56,16 @@ def test_the_round_is_read_at_most_once_per_interval(kits: Path) -> None:
     assert watch.site_key("haukeland") is not None  # the round is at most RECHECK_S old
     clock.now += RECHECK_S
     assert watch.site_key("haukeland") is None and store.meta_reads == 2
+
+
+def test_refused_names_a_site_revoked_for_the_round_asked_about(kits: Path) -> None:
+    """What the round loop's transport asks while it waits (a site revoked mid-round stops holding it)."""
+    watch, _store, clock = _watch(kits)
+    assert watch.refused("haukeland", 2) is None and watch.refused("st-olav", 2) is None
+    revoke_site(kits, "haukeland", 3, datetime.now(UTC))
+    clock.now += RECHECK_S
+    assert watch.refused("haukeland", 2) is None  # revoked from round 3 on: round 2 still waits for it
+    reason = watch.refused("haukeland", 3)
+    assert reason is not None and reason.startswith("revoked (roster version")
+    assert watch.refused("st-olav", 3) is None
+    assert watch.refused("nobody", 3) is None  # not the roster's to say: the round loop's checks decide

@@ -73,6 +73,8 @@ def _same_as_stored(stored: ReplyRecord, body: str, site: str) -> bool:
     """True for a retry of the stored reply; any other reply to an answered task is refused."""
     if stored.status == "timeout":
         raise Refusal(409, "task_closed", f"task {stored.task_id} was closed: no reply in time", site=site)
+    if stored.status == "revoked":
+        raise Refusal(409, "task_closed", f"task {stored.task_id} was closed: site revoked", site=site)
     if stored.body != body:
         raise Refusal(409, "replay", f"task {stored.task_id} already has a different reply", site=site)
     return True

@@ -12,7 +12,11 @@ Python's asyncio (3.11, 3.12) drops the TLS alert when a handshake fails: the co
 before the alert that says why (certificate revoked, unknown CA, certificate required) is written, so a
 refused site would only see the connection close and keep retrying as if the coordinator were down.
 `send_tls_alerts` wraps asyncio's handshake step to write that alert before the abort, and logs the
-refusal; it is applied once, when a server starts, and is tested with the attack it serves.
+refusal (rate-limited, on the service's connections); it is applied once, when a server starts, and is
+tested with the attack it serves.
+
+The server is a `HygienicServer` (hygiene.py): handshake and keep-alive timeouts, caps on connections
+per address and in total, and rate-limited JSON logs of what it refuses.
 """
 
 from __future__ import annotations
@@ -26,8 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
+from fedward.coordinator.service.hygiene import ConnectionLimits, HygienicServer, RateLimitedLog
 from fedward.errors import UserError
 
 __all__ = ["BackgroundServer", "send_tls_alerts", "server_ssl_context"]
@@ -63,11 +66,18 @@ def send_tls_alerts() -> None:
         except ssl.SSLError as exc:
             self._process_outgoing()  # the alert, while the transport can still send it
             peer = self._transport.get_extra_info("peername") if self._transport is not None else None
-            log.warning(
-                "TLS handshake refused: %s",
-                exc.reason,
-                extra={"event": "tls_refused", "reason": str(exc.reason), "peer": str(peer)},
-            )
+            refusals = getattr(self, "_refusals", None)  # the service's rate-limited log
+            if isinstance(refusals, RateLimitedLog):
+                refusals.warning(
+                    "tls_refused", "TLS handshake refused: %s", exc.reason, reason=str(exc.reason),
+                    peer=str(peer),
+                )  # fmt: skip
+            else:
+                log.warning(
+                    "TLS handshake refused: %s",
+                    exc.reason,
+                    extra={"event": "tls_refused", "reason": str(exc.reason), "peer": str(peer)},
+                )
             self._on_handshake_complete(exc)
         else:
             self._on_handshake_complete(None)
@@ -120,21 +130,18 @@ class BackgroundServer:
     """uvicorn serving `app` on host:port with TLS contexts from `build`, in a daemon thread."""
 
     def __init__(
-        self, app: Any, host: str, port: int, build: Callable[[], ssl.SSLContext], crl: Path
+        self,
+        app: Any,
+        host: str,
+        port: int,
+        build: Callable[[], ssl.SSLContext],
+        crl: Path,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self._watcher = _CrlWatcher(build, crl)
-        serving = self._watcher.serving
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            ssl_context_factory=lambda _config, _default: serving,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_keep_alive=30,
+        self._server = HygienicServer(
+            app, host, port, self._watcher.serving, limits or ConnectionLimits(), log
         )
-        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="fedward-http", daemon=True)
         self._where = f"{host}:{port}"
 
@@ -150,6 +157,11 @@ class BackgroundServer:
                 )
             time.sleep(0.02)
         self._watcher.start()
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the one the OS chose, when `port` was 0)."""
+        return self._server.port
 
     def stop(self) -> None:
         self._watcher.stop()

@@ -11,11 +11,18 @@ from fedward.coordinator.state.base import (
     StateStore,
     TaskRecord,
 )
-from fedward.coordinator.state.blobs import BlobStore, PartialUpload, UploadError, UploadStatus
+from fedward.coordinator.state.blobs import (
+    BlobCorruptError,
+    BlobStore,
+    PartialUpload,
+    UploadError,
+    UploadStatus,
+)
 from fedward.coordinator.state.memory import MemoryStateStore
 from fedward.coordinator.state.sql import SqlStateStore, sql_url_for
 
 __all__ = [
+    "BlobCorruptError",
     "BlobStore",
     "MemoryStateStore",
     "PartialUpload",

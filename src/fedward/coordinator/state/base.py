@@ -50,8 +50,8 @@ class TaskRecord:
 class ReplyRecord:
     task_id: str
     site: str
-    status: str  # "ok" | "failed" | "timeout"
-    body: str  # the ReplyMessage as JSON; for a timeout, {"error": "..."}
+    status: str  # "ok" | "failed" | "timeout" | "revoked" (closed: the roster revoked the site meanwhile)
+    body: str  # the ReplyMessage as JSON; for a timeout or a revocation, {"error": "..."}
     received: str  # ISO 8601 UTC time the coordinator stored it
 
 

@@ -20,6 +20,10 @@ the upload's last activity, which survives a restart, so the service can list a 
 (`partial_uploads`) for its quota and remove those idle for too long (`expire`) or whose site has no
 task left to answer (`discard_upload`). Which uploads may be opened at all is the service's decision
 (fedward.coordinator.service.uploads); this store only keeps the files.
+
+A stored blob is its name's bytes only while the disk keeps them: `read` hashes what it reads and
+raises `BlobCorruptError`, naming the blob and its file, when a bit flipped (disk error, another
+writer), so a changed update is never aggregated; `put` of the right bytes repairs such a blob.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from typing import Any
 
 from fedward.core.durable import fsync_dir
 
-__all__ = ["BlobStore", "PartialUpload", "UploadError", "UploadStatus"]
+__all__ = ["BlobCorruptError", "BlobStore", "PartialUpload", "UploadError", "UploadStatus"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")  # fullmatch: `$` would let a trailing newline through
 _SITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -66,6 +70,14 @@ class UploadError(ValueError):
     def __init__(self, message: str, *, offset: int | None = None) -> None:
         super().__init__(message)
         self.offset = offset
+
+
+class BlobCorruptError(ValueError):
+    """A stored blob's bytes no longer hash to its name."""
+
+    def __init__(self, sha: str, path: Path, found: str) -> None:
+        super().__init__(f"stored blob {sha} ({path}) is corrupt: its bytes hash to {found}")
+        self.sha256, self.path, self.found = sha, path, found
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,12 @@ def _check_site(site: str) -> str:
     return site
 
 
+def _check_blob(sha: str, path: Path, data: bytes) -> None:
+    found = hashlib.sha256(data).hexdigest()
+    if found != sha:
+        raise BlobCorruptError(sha, path, found)
+
+
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -130,7 +148,7 @@ class BlobStore:
     def put(self, data: bytes) -> str:
         """Store `data`; its SHA-256 hex digest names it. Atomic and idempotent."""
         sha = hashlib.sha256(data).hexdigest()
-        if self.has(sha):
+        if self.has(sha) and _file_sha256(self._blobs / sha) == sha:
             return sha
         fd, temporary = tempfile.mkstemp(dir=self._tmp, prefix=sha[:16], suffix=".tmp")
         try:
@@ -156,7 +174,11 @@ class BlobStore:
         return path
 
     def read(self, sha: str) -> bytes:
-        return self.path(sha).read_bytes()
+        """The blob's bytes, checked against its name; `BlobCorruptError` if they changed on disk."""
+        path = self.path(sha)
+        data = path.read_bytes()
+        _check_blob(sha, path, data)
+        return data
 
     def size(self, sha: str) -> int:
         return self.path(sha).stat().st_size
