@@ -35,6 +35,7 @@ __all__ = [
     "StrategyConfig",
     "TrainPart",
     "TrustConfig",
+    "ValidationConfig",
     "coordinator_address",
     "load_config",
     "parse_config",
@@ -252,6 +253,7 @@ class ReleaseConfig(_Strict):
     max_epsilon: float | None = Field(None, gt=0)  # the largest epsilon any site (or the federation) spent
     min_sites: int | None = Field(None, ge=1)  # sites that evaluated the final model
     max_regression: float | None = Field(None, ge=0, le=1)  # largest per-site accuracy drop vs `baseline`
+    max_ece: float | None = Field(None, ge=0, le=1)  # the largest expected calibration error at any site
     baseline: Path | None = None
     baseline_key: Path | None = None
 
@@ -277,7 +279,35 @@ RELEASE_GATES = (
     "max_epsilon",
     "min_sites",
     "max_regression",
+    "max_ece",
 )
+
+
+class ValidationConfig(_Strict):
+    """`[validation]`: how the per-site validation in summary.json is cut (docs/validation.md).
+
+    `tiers` maps a criticality tier to the classes in it (each class in at most one tier), e.g.
+    `tiers = { critical = ["pathology_report"], routine = ["referral"] }`; `target_accuracy` is the
+    accuracy each site's confidence threshold is chosen for, on its validation split; a cell with fewer
+    than `min_cell` records carries a warning that it is too small to say much."""
+
+    tiers: dict[str, list[str]] = Field(default_factory=dict)
+    target_accuracy: float = Field(0.95, gt=0, le=1)
+    min_cell: int = Field(20, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _tiers(self) -> ValidationConfig:
+        seen: dict[str, str] = {}
+        for tier, classes in self.tiers.items():
+            if not tier.strip():
+                raise ValueError("'tiers': a tier needs a name")
+            if not classes:
+                raise ValueError(f"'tiers.{tier}' lists no class")
+            for c in classes:
+                if c in seen:
+                    raise ValueError(f"'tiers': class {c!r} is in both {seen[c]!r} and {tier!r}")
+                seen[c] = tier
+        return self
 
 
 class DeploymentConfig(_Strict):
@@ -342,6 +372,7 @@ class FederationConfig(_Strict):
     compression: CompressionConfig = Field(default_factory=CompressionConfig)
     trust: TrustConfig = Field(default_factory=TrustConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
     sites: list[SiteConfig] = Field(min_length=1)
     faults: list[FaultConfig] = Field(default_factory=list)
     deployment: DeploymentConfig | None = None
@@ -459,8 +490,14 @@ class FederationConfig(_Strict):
             del settings["strategy"]["class_weights"]
         if settings["personalization"] == PersonalizationConfig().model_dump(mode="json"):
             del settings["personalization"]  # and of configs that leave [personalization] at its defaults
-        if settings["release"] == ReleaseConfig().model_dump(mode="json"):
+        if settings["release"]["max_ece"] is None:  # and of configs without the max_ece gate
+            del settings["release"]["max_ece"]
+        if settings["release"] == {
+            k: v for k, v in ReleaseConfig().model_dump(mode="json").items() if k != "max_ece"
+        }:
             del settings["release"]  # and of configs without [release] gates
+        if settings["validation"] == ValidationConfig().model_dump(mode="json"):
+            del settings["validation"]  # and of configs that leave [validation] at its defaults
         if settings["compression"] == CompressionConfig().model_dump(mode="json"):
             del settings["compression"]  # and of configs without [compression] (or at its defaults)
         if settings["data"]["patient_column"] is None:  # and of configs without the privacy unit keys

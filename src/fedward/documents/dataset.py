@@ -29,6 +29,7 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from fedward.documents.pipeline import PageResult, Pipeline, PipelineSpec
+from fedward.documents.quality import PageQuality
 from fedward.errors import DataError
 
 __all__ = [
@@ -74,6 +75,7 @@ class DocumentSet:
     rejected: tuple[RejectedPage, ...]
     senders: tuple[str, ...] = ()  # per accepted page ("" unknown); empty without a sender column
     patients: tuple[str, ...] = ()  # per accepted page; empty without a patient column
+    quality: tuple[PageQuality, ...] = ()  # per accepted page, as the pipeline measured it
 
 
 def read_labels(folder: Path) -> list[LabelRow]:
@@ -183,6 +185,7 @@ def load_document_folder(folder: Path, pipeline: Pipeline, *, workers: int = 1) 
         rejected=rejected,
         senders=tuple(row.sender or "" for row, _ in accepted) if rows[0].sender is not None else (),
         patients=tuple(row.patient or "" for row, _ in accepted) if rows[0].patient is not None else (),
+        quality=tuple(result.quality for _, result in accepted if result.quality is not None),
     )
 
 
