@@ -266,6 +266,8 @@ class Site:
         """Documents: per quality dimension and band (from this site's own preprocessing measurements),
         how many test pages and how many classified right: `quality/<dimension>/<band>/{n,correct}`."""
         out: dict[str, JSONValue] = {}
+        if not self.data.test_quality:  # tabular data, or pages loaded without measurements
+            return out
         for quality, hit in zip(self.data.test_quality, correct, strict=True):
             for dimension, band in quality_bands(quality).items():
                 key = f"quality/{dimension}/{band}"
