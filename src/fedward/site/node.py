@@ -7,6 +7,11 @@ and from the test scores (the AUC); where the site's labels.csv names senders, t
 test records from senders its training records hold (seen) and from the others (unseen). Which senders
 are seen depends on the training records, outside what differential privacy protects, so under DP those
 four figures follow the personalization rule below (`_shares_sender_split`).
+For validation (docs/validation.md) an evaluation also carries the global model's expected calibration
+error (`ece`) and reliability bins, for pages the count and right answers per quality band (from this
+site's own preprocessing measurements), and the confidence threshold chosen on the validation split for
+the task's target accuracy with the test coverage it leaves; the threshold depends on training-period
+records, so it follows the same rule (`_threshold`).
 Rows never leave. Any exception becomes a FAILED reply naming the site, never a crash of the round.
 
 PERSONALIZE (site/personalize.py): the site fine-tunes the global model, trains its own, and picks one
