@@ -79,7 +79,7 @@ def validation_section(summary: Record, rounds: Sequence[Record]) -> str | None:
                 ]
             )
         )
-    body += table(["Site", "ECE", "Threshold", "Coverage", "Review share", "Threshold"], calib)
+    body += table(["Site", "ECE", "Threshold", "Coverage", "Review share", "Threshold status"], calib)
     diagrams = {
         s: (
             records.as_list(records.dig(d, "reliability", "confidence")),
