@@ -38,6 +38,7 @@ __all__ = [
     "StrategyConfig",
     "TrainPart",
     "TrustConfig",
+    "ValidationConfig",
     "coordinator_address",
     "load_config",
     "parse_config",
@@ -304,6 +305,7 @@ class ReleaseConfig(_Strict):
     max_epsilon: float | None = Field(None, gt=0)  # the largest epsilon any site (or the federation) spent
     min_sites: int | None = Field(None, ge=1)  # sites that evaluated the final model
     max_regression: float | None = Field(None, ge=0, le=1)  # largest per-site accuracy drop vs `baseline`
+    max_ece: float | None = Field(None, ge=0, le=1)  # the largest expected calibration error at any site
     baseline: Path | None = None
     baseline_key: Path | None = None
 
@@ -329,7 +331,35 @@ RELEASE_GATES = (
     "max_epsilon",
     "min_sites",
     "max_regression",
+    "max_ece",
 )
+
+
+class ValidationConfig(_Strict):
+    """`[validation]`: how the per-site validation in summary.json is cut (docs/validation.md).
+
+    `tiers` maps a criticality tier to the classes in it (each class in at most one tier), e.g.
+    `tiers = { critical = ["pathology_report"], routine = ["referral"] }`; `target_accuracy` is the
+    accuracy each site's confidence threshold is chosen for, on its validation split; a cell with fewer
+    than `min_cell` records carries a warning that it is too small to say much."""
+
+    tiers: dict[str, list[str]] = Field(default_factory=dict)
+    target_accuracy: float = Field(0.95, gt=0, le=1)
+    min_cell: int = Field(20, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _tiers(self) -> ValidationConfig:
+        seen: dict[str, str] = {}
+        for tier, classes in self.tiers.items():
+            if not tier.strip():
+                raise ValueError("'tiers': a tier needs a name")
+            if not classes:
+                raise ValueError(f"'tiers.{tier}' lists no class")
+            for c in classes:
+                if c in seen:
+                    raise ValueError(f"'tiers': class {c!r} is in both {seen[c]!r} and {tier!r}")
+                seen[c] = tier
+        return self
 
 
 class DeploymentConfig(_Strict):
@@ -411,6 +441,7 @@ class FederationConfig(_Strict):
     compression: CompressionConfig = Field(default_factory=CompressionConfig)
     trust: TrustConfig = Field(default_factory=TrustConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
     sites: list[SiteConfig] = Field(min_length=1)
     faults: list[FaultConfig] = Field(default_factory=list)
     attacks: list[AttackConfig] = Field(default_factory=list)
@@ -568,22 +599,23 @@ class FederationConfig(_Strict):
         added since the hash was first defined are left out while at their defaults (`_ADDED_KEYS`), and so
         are whole tables added since at their defaults, so the hash of an older file stays what it was."""
         settings = self.model_dump(mode="json")
-        for table, key, default in _ADDED_KEYS:
-            if settings[table][key] == default:
-                del settings[table][key]
-        if settings["deployment"] is not None:  # the connection hygiene keys, at their defaults
-            for key in _HYGIENE_KEYS:
-                if settings["deployment"][key] == DeploymentConfig.model_fields[key].default:
-                    del settings["deployment"][key]
         for table, empty in (
             ("deployment", None),
             ("attacks", []),
             ("personalization", PersonalizationConfig().model_dump(mode="json")),
             ("release", ReleaseConfig().model_dump(mode="json")),
+            ("validation", ValidationConfig().model_dump(mode="json")),
             ("compression", CompressionConfig().model_dump(mode="json")),
         ):
             if settings[table] == empty:
                 del settings[table]
+        for table, key, default in _ADDED_KEYS:
+            if table in settings and settings[table][key] == default:
+                del settings[table][key]
+        if "deployment" in settings:  # the connection hygiene keys, at their defaults
+            for key in _HYGIENE_KEYS:
+                if settings["deployment"][key] == DeploymentConfig.model_fields[key].default:
+                    del settings["deployment"][key]
         blob = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -603,6 +635,7 @@ _ADDED_KEYS: tuple[tuple[str, str, object], ...] = (
     ("data", "patient_column", None),  # the privacy unit
     ("privacy", "unit", PrivacyUnit.RECORD.value),
     ("privacy", "shared_noise", False),
+    ("release", "max_ece", None),
 )
 
 

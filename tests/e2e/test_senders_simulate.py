@@ -48,7 +48,7 @@ def test_the_generator_writes_each_pages_sender_and_patient(data: Path) -> None:
             rows = _rows(folder)
             assert [r["file"] for r in rows] == [t["file"] for t in truth]
             assert [r["sender"] for r in rows] == [t["sender"] for t in truth]
-            assert len({r["patient"] for r in rows}) == len(rows)  # one patient per page, today
+            assert [r["patient"] for r in rows] == [t["patient"] for t in truth]  # a patient: several pages
 
 
 def test_each_hospital_reports_seen_and_unseen_senders(data: Path, tmp_path: Path, capsys) -> None:
@@ -69,6 +69,11 @@ def test_each_hospital_reports_seen_and_unseen_senders(data: Path, tmp_path: Pat
             hits = site["seen_accuracy"] * seen + site["unseen_accuracy"] * unseen
             assert hits == pytest.approx(site["accuracy"] * site["n"])
         assert summary["metrics"]["federated"]["mean_site_unseen_accuracy"] is not None
+        # validation: every test page in exactly one band of each quality dimension the site measured
+        by_quality = summary["validation"]["sites"][hospital]["by_quality"]
+        assert set(by_quality) == {"dpi", "skew", "noise", "binarization"}
+        n_test = summary["metrics"]["federated"]["sites"][hospital]["n"]
+        assert all(sum(c["n"] for c in bands.values()) == n_test for bands in by_quality.values())
     assert "accuracy on seen / unseen senders" in printed
     assert "Seen and unseen senders" in (run / "report.html").read_text()
 

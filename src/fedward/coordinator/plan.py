@@ -46,6 +46,7 @@ class FederationPlan:
     # documents: the `[data]` page preprocessing spec (PipelineSpec.to_dict()), carried into the release
     preprocessing: Mapping[str, Any] | None = None
     model_code: UserCode | None = None  # `[model] code`, read (model_name "code"); None: a built-in model
+    target_accuracy: float = 0.95  # `[validation]`: the accuracy each site's confidence threshold aims at
 
     def evaluates(self, rnd: int) -> bool:
         """Is round `rnd` followed by an evaluation? Every `eval_every` rounds, and always the last."""

@@ -89,7 +89,7 @@ def run_round(
     close_round(ctx.observer, ctx.privacy, record, model, combined.contributors)
     if ctx.plan.evaluates(rnd):
         eval_start = time.perf_counter()
-        record.evaluation, record.pooled = evaluate_sites(
+        record.evaluation, record.pooled, record.validation = evaluate_sites(
             ctx.transport, ctx.plan, ctx.setup, model(), rnd, ctx.observer
         )
         record.eval_seconds = time.perf_counter() - eval_start

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fedward.core.messages import Reply
 
@@ -32,6 +33,8 @@ class RoundRecord:
     reason: str | None = None
     evaluation: dict[str, dict[str, float]] = field(default_factory=dict)
     pooled: dict[str, float] = field(default_factory=dict)
+    # per site: its confusion matrix and validation figures (coordinator/evaluation.py `site_evidence`)
+    validation: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0

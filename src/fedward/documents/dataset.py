@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fedward.documents.pipeline import PageResult, Pipeline, PipelineSpec
+from fedward.documents.quality import PageQuality
 from fedward.documents.sources import PDF_RENDER_DPI, UnreadableFileError, read_pages
 from fedward.errors import DataError
 
@@ -97,6 +98,7 @@ class DocumentSet:
     patients: tuple[str, ...] = ()  # per accepted page; empty without a patient column
     pages: tuple[int, ...] = ()  # per accepted page
     unreadable: tuple[UnreadableFile, ...] = ()
+    quality: tuple[PageQuality, ...] = ()  # per accepted page, as the pipeline measured it
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,7 @@ def load_document_folder(folder: Path, pipeline: Pipeline, *, workers: int = 1) 
         patients=tuple(row.patient or "" for row, _, _ in accepted) if rows[0].patient is not None else (),
         pages=tuple(n for _, n, _ in accepted),
         unreadable=unreadable,
+        quality=tuple(result.quality for _, _, result in accepted if result.quality is not None),
     )
 
 

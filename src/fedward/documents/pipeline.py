@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from fedward.documents import preprocess as steps
+from fedward.documents.quality import PageQuality, measure_quality
 from fedward.documents.rotation import estimate_rotation
 from fedward.errors import ConfigError
 
@@ -129,6 +130,8 @@ class PageResult:
     dpi / dpi_source: the resolution the check used and whether it came from metadata or was estimated.
     estimated_orientation / estimated_skew_deg: the rotation that was undone (counter-clockwise positive;
         the content had been turned by orientation + skew); None when not measured.
+    quality: dpi, skew, paper noise and fax-like binarization as measured here, for validation's quality
+        bands; measuring it does not change the image, so it is outside `PIPELINE_VERSION`.
     """
 
     file: str
@@ -139,6 +142,7 @@ class PageResult:
     estimated_skew_deg: float | None
     accepted: bool
     reason: str | None
+    quality: PageQuality | None = None  # the page's measured quality (documents/quality.py); None: rejected
 
 
 class Pipeline:
@@ -157,7 +161,8 @@ class Pipeline:
                 f"of {spec.min_dpi} dpi"
             )
             return self._rejected(file, resolution, why)
-        grey, levels = self._clean_grey(image, resolution)
+        full = steps.to_greyscale(image)
+        grey, levels = self._clean_grey(full, resolution)
         ink = steps.ink_pixels(np.asarray(grey), levels)
         if ink is None:
             return self._rejected(file, resolution, "blank page: no ink found")
@@ -174,14 +179,15 @@ class Pipeline:
             estimated_skew_deg=rotation.skew_deg,
             accepted=True,
             reason=None,
+            quality=measure_quality(np.asarray(full), resolution.dpi, rotation.skew_deg, levels.threshold),
         )
 
     def _clean_grey(
-        self, image: Image.Image, resolution: steps.Resolution
+        self, full: Image.Image, resolution: steps.Resolution
     ) -> tuple[Image.Image, steps.InkLevels]:
         """Grey at the working resolution with bed, uneven lighting and streaks removed; its ink levels."""
         spec = self.spec
-        grey, _ = steps.reduce_to_dpi(steps.to_greyscale(image), resolution.dpi, spec.working_dpi)
+        grey, _ = steps.reduce_to_dpi(full, resolution.dpi, spec.working_dpi)
         if spec.cover_scanner_bed:
             grey = steps.cover_scanner_bed(grey)
         if spec.flatten_illumination:

@@ -8,6 +8,8 @@ metrics on its own test data) and the privacy spent:
 - `max_site_gap`: best minus worst site accuracy must be at most the threshold;
 - `max_epsilon`: the largest epsilon any site (record-level DP) or the federation (site-level DP) spent;
 - `min_sites`: how many sites evaluated the final model;
+- `max_ece`: the largest expected calibration error (15 equal-width bins, fedward.core.calibration) of
+  the final model on any site's test data;
 - `max_regression`: the largest per-site accuracy drop against a previous release (`baseline`), over the
   sites both evaluated; the baseline's signature is verified with a pinned key before its figures count
   (`load_baseline`).
@@ -133,6 +135,8 @@ def _measure(
         return float(len(site_metrics)), None
     if name == "max_epsilon":
         return _largest({k: v for k, v in epsilons.items()})
+    if name == "max_ece":
+        return _largest({s: float(m["ece"]) for s, m in site_metrics.items() if "ece" in m})
     if name == "max_regression":
         assert gates.baseline is not None  # ReleaseGates.from_config pairs them
         old = gates.baseline.site_metrics

@@ -23,6 +23,7 @@ from fedward.report.privacy import privacy_section
 from fedward.report.records import Record
 from fedward.report.release import release_section
 from fedward.report.senders import senders_section
+from fedward.report.validation import validation_section
 
 __all__ = ["SECTIONS", "Section", "render_report"]
 
@@ -269,6 +270,7 @@ SECTIONS: tuple[Section, ...] = (
     header_section,
     results_section,
     release_section,
+    validation_section,
     senders_section,
     personalization_section,
     curves_section,

@@ -29,6 +29,7 @@ __all__ = [
     "class_distribution_figure",
     "epsilon_figure",
     "pooled_figure",
+    "reliability_figure",
     "round_seconds_figure",
     "site_accuracy_figure",
 ]
@@ -109,6 +110,30 @@ def pooled_figure(curves: Mapping[str, Series], centralized: float | None) -> st
         ax.axhline(centralized, color="black", linestyle=":", linewidth=1.6)
         handles.append(Line2D([], [], color="black", linestyle=":", label="centralized accuracy"))
     _finish(ax, "Pooled test metrics per round", "score", handles)
+    return _to_data_uri(fig)
+
+
+def reliability_figure(diagrams: Mapping[str, tuple[Sequence[float | None], Sequence[float | None]]]) -> str:
+    """Reliability diagram: per site, accuracy against mean confidence in each non-empty confidence bin;
+    the diagonal is perfect calibration (points below it: the model is over-confident there)."""
+    fig, ax = _new_axes()
+    colours = palette(list(diagrams))
+    ax.plot([0, 1], [0, 1], color="black", linestyle=":", linewidth=1.2, label="perfectly calibrated")
+    for site, (confidence, accuracy) in diagrams.items():
+        points = [
+            (c, a) for c, a in zip(confidence, accuracy, strict=False) if c is not None and a is not None
+        ]
+        if points:
+            ax.plot(
+                *zip(*points, strict=True), color=colours[site], marker="o", markersize=4, label=_label(site)
+            )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean confidence in the bin")
+    handles, _ = ax.get_legend_handles_labels()
+    _finish(
+        ax, "Reliability of the final model at each site", "accuracy in the bin", handles, over_rounds=False
+    )
     return _to_data_uri(fig)
 
 

@@ -25,7 +25,7 @@ from fedward.documents.dataset import (
     load_document_folder,
 )
 from fedward.documents.pipeline import Pipeline, PipelineSpec
-from fedward.errors import DataError
+from fedward.errors import ConfigError, DataError
 from fedward.site.data import LocalData, with_validation
 from fedward.tabular import load_table
 
@@ -152,6 +152,7 @@ def _load_documents(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
         train_senders=train.senders,
         test_senders=test.senders,
         train_patients=train.patients,
+        test_quality=test.quality,
     )
     fingerprint = _fingerprint(
         {"train": dataset_fingerprint(site.train), "test": dataset_fingerprint(site.test)}
@@ -189,6 +190,7 @@ def _check_federation(cfg: FederationConfig, sites: list[LoadedSite]) -> None:
             where=by_name[first.name].train,
             hint=f"is [data] label = {cfg.data.label!r} right?",
         )
+    _check_tiers(cfg, classes)
     for s in sites:
         paths = by_name[s.name]
         if s.data.features != first.data.features:
@@ -204,4 +206,18 @@ def _check_federation(cfg: FederationConfig, sites: list[LoadedSite]) -> None:
                 f"site {s.name}: {len(s.data.test_y)} test rows, fewer than the {len(classes)} classes",
                 where=paths.test,
                 hint="give every site a test set larger than the number of classes",
+            )
+
+
+def _check_tiers(cfg: FederationConfig, classes: set[str]) -> None:
+    """Every class `[validation] tiers` names must be one of the sites' classes: a misspelt class would
+    leave its tier silently empty."""
+    for tier, names in cfg.validation.tiers.items():
+        unknown = sorted(set(names) - classes)
+        if unknown:
+            raise ConfigError(
+                f"[validation] 'tiers.{tier}': {', '.join(map(repr, unknown))} is not a class of any "
+                "site's data",
+                where="[validation] tiers",
+                hint=f"the classes are: {', '.join(sorted(classes))}",
             )

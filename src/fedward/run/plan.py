@@ -73,6 +73,7 @@ def plan_for(
         init_model=init,
         class_weights=s.class_weights,
         personalize=_personalize(cfg),
+        target_accuracy=cfg.validation.target_accuracy,
         gates=gates,
         compression=CompressionSettings(cfg.compression.kind, cfg.compression.topk_fraction),
         preprocessing=pipeline_spec(cfg).to_dict() if f.task == "documents" else None,

@@ -20,6 +20,7 @@ from fedward.coordinator.personalization import PersonalizationResult
 from fedward.core.arrays import num_parameters, sha256_arrays
 from fedward.core.metrics import SENDER_KEYS, metrics_from_confusion
 from fedward.run.data import LoadedSite, pipeline_spec
+from fedward.run.validation import validation_section
 from fedward.secagg.task import secagg_threshold
 
 __all__ = ["BaselineResult", "Evaluation", "build_summary", "described_site_data", "loaded_site_data"]
@@ -166,6 +167,8 @@ def build_summary(
     }
     summary["privacy"] = _privacy(cfg, result)
     summary["release"] = _release(result)
+    # the final model's weak spots per site: classes, quality bands, tiers, calibration, threshold
+    summary["validation"] = validation_section(cfg.validation, result.setup.classes, final.validation)
     summary["class_weights"] = _class_weights(cfg, result)
     if cfg.federation.task == "documents":
         spec = pipeline_spec(cfg)

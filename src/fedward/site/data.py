@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from fedward.documents.quality import PageQuality
+
 __all__ = ["LocalData", "encode_labels", "with_validation"]
 
 
@@ -44,6 +46,9 @@ class LocalData:
     # patient_column` for tabular data), aligned with `train_y`; empty when the data names no patients
     train_patients: tuple[str, ...] = ()
     val_patients: tuple[str, ...] = ()
+    # documents: each test page's quality as the site's own preprocessing measured it, aligned with
+    # `test_y` (validation groups the test results by its bands); empty for tabular data
+    test_quality: tuple[PageQuality, ...] = ()
 
     def __post_init__(self) -> None:
         for name, values, labels in (
@@ -52,6 +57,7 @@ class LocalData:
             ("val_senders", self.val_senders, self.val_y),
             ("train_patients", self.train_patients, self.train_y),
             ("val_patients", self.val_patients, self.val_y),
+            ("test_quality", self.test_quality, self.test_y),
         ):
             if values and len(values) != len(labels):
                 raise ValueError(f"{name}: {len(values)} entries for {len(labels)} records")

@@ -7,6 +7,11 @@ and from the test scores (the AUC); where the site's labels.csv names senders, t
 test records from senders its training records hold (seen) and from the others (unseen). Which senders
 are seen depends on the training records, outside what differential privacy protects, so under DP those
 four figures follow the personalization rule below (`_shares_sender_split`).
+For validation (docs/validation.md) an evaluation also carries the global model's expected calibration
+error (`ece`) and reliability bins, for pages the count and right answers per quality band (from this
+site's own preprocessing measurements), and the confidence threshold chosen on the validation split for
+the task's target accuracy with the test coverage it leaves; the threshold depends on training-period
+records, so it follows the same rule (`_threshold`).
 Rows never leave. Any exception becomes a FAILED reply naming the site, never a crash of the round.
 
 PERSONALIZE (site/personalize.py): the site fine-tunes the global model, trains its own, and picks one
@@ -32,9 +37,11 @@ import torch
 
 from fedward.config import DpMode
 from fedward.core.arrays import Arrays, add, arrays_from_bytes, arrays_to_bytes, flatten
+from fedward.core.calibration import choose_threshold, reliability
 from fedward.core.compress import CompressionSettings, encode_int8, encode_topk
 from fedward.core.messages import JSONScalar, JSONValue, Reply, ReplyStatus, Task, TaskKind
 from fedward.core.metrics import scored_metrics, sender_metrics
+from fedward.documents.quality import quality_bands
 from fedward.models import ModelSpec, build_model, load_arrays, model_arrays
 from fedward.secagg import SecAggSite
 from fedward.secagg.task import SecAggTask
@@ -257,15 +264,80 @@ class Site:
         y = encode_labels(self.data.test_y, classes)
         scores = predict_scores(model, x)
         cm, metrics = scored_metrics(y, scores, classes)
+        correct = scores.argmax(axis=1) == y
+        confidence = scores.max(axis=1) if len(y) else np.zeros(0)
         if self._shares_sender_split(task.run_id):
-            correct = scores.argmax(axis=1) == y
             metrics |= sender_metrics(correct, self.data.test_senders, self.data.seen_senders)
+        bins = reliability(np.clip(confidence, 0.0, 1.0), correct)
+        if bins.ece is not None:
+            metrics["ece"] = bins.ece
+        info: dict[str, JSONValue] = {
+            "reliability/n": [*bins.n],
+            "reliability/correct": [*bins.correct],
+            "reliability/confidence_sum": [*bins.confidence_sum],
+        }
+        info |= self._quality_counts(correct)
+        info |= self._threshold(task, model, classes, confidence, correct)
         return self._ok(
             task,
             parameters=arrays_to_bytes({"confusion": cm}),
             num_samples=len(y),
             metrics=metrics,
+            info=info,
         )
+
+    def _quality_counts(self, correct: npt.NDArray[np.bool_]) -> dict[str, JSONValue]:
+        """Documents: per quality dimension and band (from this site's own preprocessing measurements),
+        how many test pages and how many classified right: `quality/<dimension>/<band>/{n,correct}`."""
+        out: dict[str, JSONValue] = {}
+        if not self.data.test_quality:  # tabular data, or pages loaded without measurements
+            return out
+        for quality, hit in zip(self.data.test_quality, correct, strict=True):
+            for dimension, band in quality_bands(quality).items():
+                key = f"quality/{dimension}/{band}"
+                n, right = out.get(f"{key}/n", 0), out.get(f"{key}/correct", 0)
+                assert isinstance(n, int) and isinstance(right, int)
+                out[f"{key}/n"], out[f"{key}/correct"] = n + 1, right + int(hit)
+        return out
+
+    def _threshold(
+        self,
+        task: Task,
+        model: torch.nn.Module,
+        classes: list[str],
+        confidence: npt.NDArray[np.float64],
+        correct: npt.NDArray[np.bool_],
+    ) -> dict[str, JSONValue]:
+        """The confidence threshold chosen on this site's validation split for the task's target accuracy
+        (`validation_target_accuracy`), and the share of test records it leaves to automation (coverage)
+        and to human review. The validation records are training-period records: under DP the threshold
+        follows the rule of the seen/unseen figures (`_shares_sender_split`) and otherwise stays here."""
+        target = task.config.get("validation_target_accuracy", 0.95)
+        if not isinstance(target, int | float) or isinstance(target, bool):
+            raise ValueError(f"validation_target_accuracy must be a number, got {target!r}")
+        if not self._shares_sender_split(task.run_id):
+            return {"threshold_status": "kept_at_site"}
+        d = self.data
+        if d.val_x is None or not d.val_y:
+            return {"threshold_status": "no_validation_split"}
+        val = predict_scores(model, torch.from_numpy(self._inputs(d.val_x, task.context)))
+        val_hits = val.argmax(axis=1) == encode_labels(d.val_y, classes)
+        threshold = choose_threshold(val.max(axis=1), val_hits, float(target))
+        info: dict[str, JSONValue] = {"n_validation": len(d.val_y), "target_accuracy": float(target)}
+        if threshold is None:  # nothing reaches the target: every record goes to review
+            return info | {"threshold_status": "unreachable", "coverage": 0.0, "review_share": 1.0}
+        automated = confidence >= threshold
+        coverage = float(automated.mean()) if len(automated) else 0.0
+        info |= {
+            "threshold_status": "chosen",
+            "threshold": threshold,
+            "validation_coverage": float((val.max(axis=1) >= threshold).mean()),
+            "coverage": coverage,
+            "review_share": 1.0 - coverage,
+            "automated_n": int(automated.sum()),
+            "automated_correct": int(correct[automated].sum()),
+        }
+        return info
 
     def _personalize(self, task: Task) -> Reply:
         self._check(task, len(self.data.test_y))

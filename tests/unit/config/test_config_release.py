@@ -61,6 +61,7 @@ def test_gates_parse_and_change_the_hash_with_paths_relative_to_the_file():
         ("min_site_accuracy = 1.01\n", "[release] 'min_site_accuracy'"),
         ("max_site_gap = -0.1\n", "[release] 'max_site_gap'"),
         ("min_sites = 0\n", "[release] 'min_sites'"),
+        ("max_ece = 1.5\n", "[release] 'max_ece'"),
         ("min_sites = 2\n", "'min_sites'=2 but only 1 sites are listed"),
         ("max_epsilon = 3.0\n", "'max_epsilon' needs [privacy] dp"),
         ("max_regression = 0.01\n", "needs both 'max_regression' and 'baseline'"),

@@ -24,9 +24,9 @@ from fedward.release.gates import (
 from fedward.release.verify import verify_release
 
 SITES = {
-    "a": {"accuracy": 0.90, "macro_f1": 0.85},
-    "b": {"accuracy": 0.80, "macro_f1": 0.70},
-    "c": {"accuracy": 0.85, "macro_f1": 0.80},
+    "a": {"accuracy": 0.90, "macro_f1": 0.85, "ece": 0.04},
+    "b": {"accuracy": 0.80, "macro_f1": 0.70, "ece": 0.03},
+    "c": {"accuracy": 0.85, "macro_f1": 0.80, "ece": 0.12},
 }
 EPSILONS = {"a": 1.5, "b": 2.5, "c": 2.0}
 
@@ -46,6 +46,7 @@ CASES = {
     "max_site_gap": (0.10, None, 0.10, 0.09),
     "max_epsilon": (2.5, "b", 2.5, 2.4),
     "min_sites": (3.0, None, 3, 4),
+    "max_ece": (0.12, "c", 0.12, 0.11),  # the worst-calibrated site's expected calibration error
 }
 
 
@@ -81,6 +82,7 @@ def test_a_gate_with_nothing_to_measure_fails():
     assert not _one("max_epsilon", 100.0, epsilons={}).passed
     assert not _one("max_epsilon", 100.0, epsilons={"a": float("inf")}).passed
     assert not _one("min_sites", 1, sites={}).passed
+    assert not _one("max_ece", 1.0, sites={"a": {"accuracy": 0.9}}).passed  # no site reported an ECE
 
 
 def test_results_go_together_and_say_which_failed():
