@@ -22,10 +22,13 @@ DEMO_EPSILON = 3.0
 
 
 def demo_privacy(epsilon: float) -> dict[str, str | int | float | bool | list[int]]:
-    """The demo's `[privacy]` table: secure aggregation and record-level DP at `epsilon` per site."""
+    """The demo's `[privacy]` table: secure aggregation and record-level DP at `epsilon` per site, with
+    the patient as the unit (the generated hospitals' patients have several pages each; on the tuning
+    federation, seed 1, the per-patient recipe scored as the per-page one: 0.903 against 0.903)."""
     return {
         "secure_aggregation": True,
         "dp": "record",
+        "unit": "patient",
         "target_epsilon": epsilon,
         "delta": 1e-5,
         "clip_norm": 1.0,
@@ -41,7 +44,7 @@ def demo(
     pages: int = typer.Option(DEMO_PAGES, "--pages", min=16, help="pages per hospital"),
     rounds: int = typer.Option(DEMO_ROUNDS, "--rounds", min=1, help="federated rounds"),
     epsilon: float = typer.Option(
-        DEMO_EPSILON, "--epsilon", min=0.01, help="record-level DP epsilon per site"
+        DEMO_EPSILON, "--epsilon", min=0.01, help="DP epsilon per patient at each site"
     ),
     no_privacy: bool = typer.Option(
         False, "--no-privacy", help="switch secure aggregation and differential privacy off"
@@ -51,9 +54,9 @@ def demo(
 
     Pages come from each hospital and from a shared pool of outside senders (GP practices, insurers,
     laboratories), and each test split is later in time than its training split. By default sites train
-    the head of the shipped document encoder with record-level differential privacy (DP-SGD, epsilon per
-    site) and send their updates through secure aggregation; the report compares it with the same
-    federation run without privacy."""
+    the head of the shipped document encoder with differential privacy for each patient (DP-SGD over
+    whole patients, epsilon per site) and send their updates through secure aggregation; the report
+    compares it with the same federation run without privacy."""
     if out.exists() and any(out.iterdir()):
         if not force:
             raise UserError(
