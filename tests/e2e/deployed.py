@@ -71,7 +71,26 @@ class Deployment:
         )
         return self.coordinator
 
+    def wait_listening(self, timeout: float = 120) -> None:
+        """Wait until the coordinator started last logs that it listens (its log says so once the server
+        is up); fail with the logs if it exits or stays silent. Sites started before that only back off."""
+        assert self.coordinator is not None
+        log = self.logs / f"coordinator-{self.starts}.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if '"event":"listening"' in log.read_text(errors="replace"):
+                return
+            if self.coordinator.poll() is not None:
+                raise AssertionError(
+                    f"the coordinator exited with {self.coordinator.returncode}:\n{self.log_text()}"
+                )
+            time.sleep(0.05)
+        raise AssertionError(f"the coordinator did not listen within {timeout:.0f} s:\n{self.log_text()}")
+
     def start_sites(self) -> None:
+        """Start every site once the coordinator listens: a site that finds no coordinator retries with
+        exponential backoff, and its waits (up to 30 s) would only lengthen the test."""
+        self.wait_listening()
         for site in self.sites:
             log = (self.logs / f"{site}.log").open("ab")
             self.files.append(log)
