@@ -19,8 +19,9 @@ Everything runs on loopback from kits written by `fedward.deployment.provision`,
    on the same bytes.
 2. Extra time per round. One federation file (4 sites, the breast-cancer set's first 15 features, an
    `mlp`, 10 rounds) run by `fedward simulate --no-baselines` and deployed (a coordinator and 4 site
-   processes). Per-round seconds come from each run's metrics.jsonl (`RoundRecord.seconds`: the round
-   loop's wall time from the first task sent to the evaluation's last reply). Goal: mean per round from
+   processes, the sites started once the coordinator answers). Per-round seconds come from each run's
+   metrics.jsonl (`RoundRecord.seconds`: the round loop's wall time from the first task sent to the
+   evaluation's last reply). Goal: mean per round from
    round 2 on, deployed minus simulated, <= 50 ms (round 1 also pays for the processes' first torch
    calls and TLS handshakes; the mean over all rounds is reported too). Sites long-poll (`GET
    /v1/tasks/next?wait=poll_seconds` returns as soon as a task exists) and the round loop wakes on each
@@ -621,6 +622,8 @@ def deployed_run(work: Path, rounds: int, poll: float, threads: int) -> dict[str
     with Processes(work / "logs", threads) as procs:
         start = time.perf_counter()
         procs.coordinator(kits)
+        # sites that find no coordinator back off exponentially (up to 30 s): start them once it answers
+        wait_until_up(procs, "coordinator", kits / sites[0])
         for site in sites:
             procs.start(site, [*FEDWARD, "site", "run", str(kits / site), "--accept-any-task"])
         scraper = MetricsScraper(kits / sites[0], procs)

@@ -18,6 +18,8 @@ from federations import run_cli, tabular_federation
 __all__ = ["Deployment", "deployment_table", "free_port", "provisioned"]
 
 FEDWARD = [sys.executable, "-c", "from fedward.cli.app import main; main()"]
+# the sites retry a missing coordinator within 1 s, not up to 30 s (see the script)
+SITE_FEDWARD = [sys.executable, str(Path(__file__).with_name("fast_retry_fedward.py"))]
 
 
 def free_port() -> int:
@@ -71,12 +73,35 @@ class Deployment:
         )
         return self.coordinator
 
+    def wait_listening(self, timeout: float = 120) -> None:
+        """Wait until the coordinator started last logs that it listens; fail with the logs if it exits
+        first or stays silent."""
+        if not self.wait_for_event("listening", timeout):
+            raise AssertionError(f"the coordinator exited before it listened:\n{self.log_text()}")
+
+    def wait_for_event(self, event: str, timeout: float = 120) -> bool:
+        """Wait until the coordinator started last logs `event` (its JSON log's "event" field): True, or
+        False if it exits without; fail with the logs if neither happens within `timeout`."""
+        assert self.coordinator is not None
+        log, needle = self.logs / f"coordinator-{self.starts}.log", f'"event":"{event}"'
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            exited = self.coordinator.poll() is not None  # read before the log: its last lines are in
+            if needle in log.read_text(errors="replace"):
+                return True
+            if exited:
+                return False
+            time.sleep(0.05)
+        raise AssertionError(f"the coordinator logged no {event} within {timeout:.0f} s:\n{self.log_text()}")
+
     def start_sites(self) -> None:
+        """Start every site once the coordinator listens (a site that finds none only backs off)."""
+        self.wait_listening()
         for site in self.sites:
             log = (self.logs / f"{site}.log").open("ab")
             self.files.append(log)
             self.site_procs[site] = subprocess.Popen(
-                [*FEDWARD, "site", "run", str(self.kits / site), *self.site_args],
+                [*SITE_FEDWARD, "site", "run", str(self.kits / site), *self.site_args],
                 stdout=log,
                 stderr=log,
                 env=_env(self.env),

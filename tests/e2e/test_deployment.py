@@ -117,13 +117,50 @@ def _journal_round(dep: Deployment) -> int:
         store.close()
 
 
-def _kill_at_random_points(dep: Deployment, rng: random.Random, kills: int) -> list[int]:
-    """SIGKILL the coordinator `kills` times at random moments, restarting it each time; the rounds
-    the journal had reached at each kill."""
-    reached = []
-    for _ in range(kills):
-        time.sleep(rng.uniform(1.5, 4.5))
-        if dep.coordinator is None or dep.coordinator.poll() is not None:
+def _logged_round(dep: Deployment) -> int:
+    """The last round a coordinator of this deployment logged as finished (its state is not opened
+    while it runs)."""
+    finished = [
+        json.loads(line)["round"]
+        for log in dep.logs.glob("coordinator-*.log")
+        for line in log.read_text(errors="replace").splitlines()
+        if '"event":"round_finished"' in line
+    ]
+    return max(finished, default=0)
+
+
+def _wait_for_a_new_round(dep: Deployment, after: int, timeout: float = 240) -> bool:
+    """Wait until a coordinator logs a round past `after` as finished (a restarted one first logs again
+    the rounds it replays from its journal): True, or False if the coordinator exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        exited = dep.coordinator is None or dep.coordinator.poll() is not None
+        if _logged_round(dep) > after:
+            return True
+        if exited:
+            return False
+        time.sleep(0.05)
+    raise AssertionError(f"no round past {after} finished within {timeout:.0f} s:\n{dep.log_text()}")
+
+
+def _kill_at_random_points(dep: Deployment, rng: random.Random, kills: int, rounds: int) -> list[int]:
+    """SIGKILL the coordinator `kills` times at random moments of the run, restarting it each time; the
+    rounds the journal had reached at each kill. The first kill comes at a random moment after the
+    coordinator listens (the sites connecting, the first round); each later one at a random moment after
+    the restarted coordinator finished a new round, so that every restart makes progress and the kills
+    spread over the rounds. (Kills timed from a process's start landed during its imports on a loaded
+    machine, and kills that came before the sites' growing backoff brought them back made the run crawl.)
+    No kill once the last round is logged: the kills must land while the run is going."""
+    reached: list[int] = []
+    for i in range(kills):
+        if i == 0:
+            dep.wait_listening()
+            time.sleep(rng.uniform(0.5, 3.0))
+        elif _wait_for_a_new_round(dep, after=reached[-1]):
+            time.sleep(rng.uniform(0.0, 0.5))  # rounds here take about 1 s on an idle machine
+        else:
+            break  # the run ended
+        if dep.coordinator is None or dep.coordinator.poll() is not None or _logged_round(dep) >= rounds:
             break
         dep.kill_coordinator()
         reached.append(_journal_round(dep))
@@ -136,7 +173,7 @@ def test_sigkill_at_random_points_resumes_bit_identically(tmp_path):
     try:
         dep.start_coordinator()
         dep.start_sites()
-        reached = _kill_at_random_points(dep, random.Random(20261128), kills=4)
+        reached = _kill_at_random_points(dep, random.Random(20261128), kills=4, rounds=4)
         run = _finish(dep)
     finally:
         dep.stop()
@@ -156,7 +193,7 @@ def test_sigkill_loses_and_double_counts_no_privacy_spend(tmp_path):
     try:
         dep.start_coordinator()
         dep.start_sites()
-        reached = _kill_at_random_points(dep, random.Random(7), kills=3)
+        reached = _kill_at_random_points(dep, random.Random(7), kills=3, rounds=3)
         run = _finish(dep)
     finally:
         dep.stop()

@@ -15,8 +15,9 @@ def _run(argv: list[str]) -> int:
 
 def test_demo_writes_data_and_a_complete_run(tmp_path, capsys):
     out = tmp_path / "demo"
+    # 24 pages a hospital is near the least that gives each test split a page of every class (8)
     assert (
-        _run(["demo", "--out", str(out), "--sites", "3", "--pages", "40", "--rounds", "2", "--workers", "1"])
+        _run(["demo", "--out", str(out), "--sites", "3", "--pages", "24", "--rounds", "2", "--workers", "1"])
         == 0
     )
     printed = capsys.readouterr()
@@ -36,9 +37,13 @@ def test_demo_writes_data_and_a_complete_run(tmp_path, capsys):
     assert "data:image/png;base64," in (out / "run" / "report.html").read_text()
 
     # a second demo into the same folder needs --force, and --force replaces it
-    assert _run(["demo", "--out", str(out), "--sites", "3", "--pages", "40", "--rounds", "1"]) == 2
-    assert _run(["demo", "--out", str(out), "--sites", "3", "--pages", "40", "--rounds", "1", "--force"]) == 0
-    assert json.loads((out / "run" / "summary.json").read_text())["rounds_completed"] == 1
+    # (the replacement is smaller, 2 hospitals and 1 round: the test is that it replaces, not its size)
+    again = ["demo", "--out", str(out), "--sites", "2", "--pages", "24", "--rounds", "1", "--workers", "1"]
+    assert _run(again) == 2
+    assert _run([*again, "--force"]) == 0
+    replaced = json.loads((out / "run" / "summary.json").read_text())
+    assert replaced["rounds_completed"] == 1 and len(replaced["sites"]) == 2
+    assert len([p for p in (out / "data").iterdir() if p.is_dir()]) == 2  # the third hospital's data went
 
 
 def test_synth_docs_is_deterministic_and_simulate_runs_on_it(tmp_path):
