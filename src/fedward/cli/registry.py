@@ -20,7 +20,7 @@ from fedward.errors import UserError
 from fedward.ledger import utc_clock
 from fedward.ledger.errors import LedgerError
 from fedward.ledger.verify import read_verified_ledger
-from fedward.release import RECORD_FILE, ReleaseRecord
+from fedward.release import verify_release
 from fedward.release.registry import Registry, act, init_registry, open_registry, register
 
 __all__ = ["add_commands", "describe"]
@@ -62,7 +62,7 @@ def describe(registry: Registry) -> list[str]:
     return lines
 
 
-def _gates_from_run(release: Path, admin: bytes) -> list[dict[str, Any]] | None:
+def _gates_from_run(release: Path, version: str, admin: bytes) -> list[dict[str, Any]] | None:
     """The gate results the run's ledger signed with this release (`release_signed`), when the release sits in
     a run directory `RUN/releases/<version>`; None when there is no ledger or no gates were set."""
     run = release.resolve().parent.parent
@@ -74,7 +74,6 @@ def _gates_from_run(release: Path, admin: bytes) -> list[dict[str, Any]] | None:
         raise UserError(
             f"the run's ledger does not verify with the registry's admin key: {exc}", where=run
         ) from None
-    version = ReleaseRecord.from_bytes((release / RECORD_FILE).read_bytes()).version
     for entry in ledger.entries[: ledger.report.committed]:
         if entry.kind == "release_signed" and entry.fields["version"] == version:
             gates = entry.fields.get("gates")
@@ -118,7 +117,9 @@ def add_commands(app: typer.Typer) -> None:
     ) -> None:
         """Add a signed release as a candidate, with its lineage and its run's signed gate results."""
         signer = read_signing_key(key, "admin (coordinator) key")
-        gates = _gates_from_run(release, open_registry(registry).admin_key)
+        admin = open_registry(registry).admin_key
+        record = verify_release(release, admin)  # before anything of it is read; register checks it again
+        gates = _gates_from_run(release, record.version, admin)
         entry = register(registry, version, release, signer, time=utc_clock(), parent=parent, gates=gates)
         results.print(f"{entry.version} registered as a candidate", highlight=False, markup=False)
 
