@@ -5,6 +5,10 @@ and names its signing key and folder, and model.safetensors (and, when the relea
 inference.json and model.onnx) has the hash the record states. Without
 `--key` the signature is checked against the folder's own coordinator.pub, which proves integrity, not
 identity; the summary's trust note says which case applied.
+
+Given a release registry (a folder with registry.json), `verify` checks the whole registry instead: its
+signed config, the signed and hash-chained status history replayed with its rules, and every registered
+release (fedward.cli.registry holds the registry's other commands).
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import typer
 
 from fedward.cli.keys import read_public_key
 from fedward.cli.progress import results
+from fedward.cli.registry import add_commands, describe
 from fedward.errors import UserError
 from fedward.release import RECORD_FILE, ReleaseRecord, verify_release
+from fedward.release.registry import CONFIG_FILE, open_registry
 
 __all__ = ["app", "summarize", "verify"]
 
-app = typer.Typer(help="Verify signed model releases.", no_args_is_help=True)
+app = typer.Typer(help="Verify signed model releases and manage the release registry.", no_args_is_help=True)
+add_commands(app)
 
 
 def _release_folder(path: Path) -> Path:
@@ -60,11 +67,15 @@ def summarize(record: ReleaseRecord) -> list[str]:
 
 @app.command("verify")
 def verify(
-    path: Path = typer.Argument(..., help="release folder, e.g. RUN/releases/final"),
+    path: Path = typer.Argument(..., help="release folder, e.g. RUN/releases/final, or a release registry"),
     key: Path | None = typer.Option(None, "--key", help="the coordinator's public key (PEM), to pin it"),
 ) -> None:
     """Check the signature, the record and the model hash; exit 2 naming the problem."""
     public = None if key is None else read_public_key(key, "coordinator public key")
+    if (path / CONFIG_FILE).exists():
+        for line in describe(open_registry(path, public)):
+            results.print(line, highlight=False, markup=False)
+        return
     record = verify_release(_release_folder(path), public)
     for line in summarize(record):
         results.print(line, highlight=False, markup=False)
