@@ -140,3 +140,13 @@ def test_release_carries_the_imputation_and_predict_imputes_the_same_way(tmp_pat
         truth = [str(int(v)) for v in pd.read_csv(site.test)["target"]]
         accuracy = np.mean([a == b for a, b in zip(got, truth, strict=True)])
         assert accuracy == pytest.approx(summary["metrics"]["federated"]["sites"][site.name]["accuracy"])
+
+
+def test_a_column_named_like_an_indicator_is_refused():
+    frames = _sites()
+    frames[0] = frames[0].rename(columns={"c": "a__missing"})
+    parts = [(tuple(f.columns), feature_sums(f.to_numpy(np.float32))) for f in frames]
+    from fedward.errors import FederationError
+
+    with pytest.raises(FederationError, match="clash"):
+        federated_context(parts, impute=True)

@@ -47,7 +47,10 @@ def _stats(datas: Sequence[LocalData]) -> dict[str, npt.NDArray[np.float32]] | N
     if not datas[0].standardizable:
         return None
     parts = [(d.features, feature_sums(d.all_train[0])) for d in datas]
-    impute = any(p[0] != parts[0][0] or p[1]["present"].min() < p[1]["count"][0] for p in parts)
+    # impute exactly when the federation does: some site lacks a column or has a gap (train or test)
+    impute = any(d.features != datas[0].features or np.isnan(d.test_x).any() for d in datas) or any(
+        p[1]["present"].min() < p[1]["count"][0] for p in parts
+    )
     return federated_context(parts, impute=impute)[1]
 
 

@@ -36,8 +36,9 @@ def federated_context(
 ) -> tuple[list[str], dict[str, npt.NDArray[np.float32]]]:
     """The model's input names and the task context from each site's (feature names, shared sums).
 
-    Without `impute`, or when every site has the same columns and no missing cell, this is the plain
-    standardization (`feature_mean`, `feature_scale`) over the common columns."""
+    Without `impute` this is the plain standardization (`feature_mean`, `feature_scale`) over the common
+    columns. With it the context always carries the imputation values (a test row may have a gap where no
+    training row had one: it takes the mean, with no indicator)."""
     if not parts:
         raise FederationError("no site statistics to combine")
     names: list[str] = []
@@ -58,7 +59,7 @@ def federated_context(
     if rows <= 0:
         raise FederationError("no training rows to combine")
     needed = bool((present < rows).any())
-    if not impute or not needed:
+    if not impute:
         first = list(parts[0][0])
         if needed or any(list(f) != first for f, _ in parts):
             raise FederationError(
@@ -83,11 +84,17 @@ def federated_context(
         "feature_mean": means.astype(np.float32),
         "feature_scale": scale.astype(np.float32),
     }
-    if not needed:
+    if not impute:
         return names, context
     for i, f in enumerate(names):
         context[f"{_PREFIX}{i:05d}/{f}"] = np.array([mean[i], float(flagged[i])], np.float32)
     inputs = names + [f + MISSING_SUFFIX for f, m in zip(names, flagged, strict=True) if m]
+    if len(set(inputs)) != len(inputs):
+        clash = sorted({f for f in inputs if inputs.count(f) > 1})
+        raise FederationError(
+            f"column(s) {', '.join(map(repr, clash))} clash with a missing-indicator column's name",
+            hint=f"rename the column: names ending in {MISSING_SUFFIX!r} are the indicators'",
+        )
     return inputs, context
 
 
