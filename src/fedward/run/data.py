@@ -114,7 +114,7 @@ def _load_tabular(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
         train = load_table(site.train, d.label, d.patient_column, d.missing)
         test = load_table(site.test, d.label, d.patient_column, d.missing)
     except DataError as exc:  # name the site as well as the file, line and column
-        raise DataError(f"site {site.name}: {exc}", where=exc.where, hint=exc.hint) from None
+        raise DataError(f"{exc} (site {site.name})", where=exc.where, hint=exc.hint) from None
     if test.features != train.features:
         raise DataError(
             f"site {site.name}: test columns {list(test.features)} differ from train columns "
