@@ -70,6 +70,9 @@ class DataConfig(_Strict):
     deskew: bool = True
     correct_orientation: bool = True
     workers: int = Field(1, ge=1, le=64)
+    # tabular data: an empty cell or a column a site lacks stops the run ("refuse"), or is filled with
+    # the federated mean plus a `<feature>__missing` indicator column ("impute", fedward.tabular.impute)
+    missing: Literal["refuse", "impute"] = "refuse"
 
 
 BUILTIN_PREFIX = "builtin:"  # `[model] init = "builtin:NAME"`: a base model shipped in the package
@@ -633,6 +636,7 @@ _ADDED_KEYS: tuple[tuple[str, str, object], ...] = (
     ("strategy", "clip_iterations", 3),
     ("strategy", "norm_bound", None),
     ("data", "patient_column", None),  # the privacy unit
+    ("data", "missing", "refuse"),
     ("privacy", "unit", PrivacyUnit.RECORD.value),
     ("privacy", "shared_noise", False),
     ("release", "max_ece", None),

@@ -10,6 +10,7 @@ from fedward.coordinator.setup import FederationSetup
 from fedward.core.arrays import Arrays, arrays_from_bytes
 from fedward.release.inference import InferenceSpec
 from fedward.release.onnx_export import export_onnx
+from fedward.tabular import impute_values
 
 __all__ = ["inference_files", "inference_spec"]
 
@@ -27,6 +28,7 @@ def inference_spec(setup: FederationSetup, preprocessing: Mapping[str, Any] | No
             features=tuple(setup.features),
             mean=tuple(float(v) for v in stats["feature_mean"]),
             scale=tuple(float(v) for v in stats["feature_scale"]),
+            impute={f: v for f, v, _ in impute_values(stats)} or None,
         )
     sha = None
     if preprocessing is not None:

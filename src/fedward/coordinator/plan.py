@@ -46,6 +46,7 @@ class FederationPlan:
     # documents: the `[data]` page preprocessing spec (PipelineSpec.to_dict()), carried into the release
     preprocessing: Mapping[str, Any] | None = None
     model_code: UserCode | None = None  # `[model] code`, read (model_name "code"); None: a built-in model
+    missing: str = "refuse"  # `[data] missing`: "impute" combines the sites' columns and imputes gaps
     target_accuracy: float = 0.95  # `[validation]`: the accuracy each site's confidence threshold aims at
 
     def evaluates(self, rnd: int) -> bool:

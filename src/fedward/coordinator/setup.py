@@ -16,7 +16,7 @@ from fedward.core.messages import JSONValue, Reply, Task, TaskKind
 from fedward.errors import FederationError
 from fedward.models import ModelSpec
 from fedward.settings.class_weights import class_weights
-from fedward.tabular import combine_stats
+from fedward.tabular import federated_context
 from fedward.transport.base import Transport
 
 __all__ = ["FederationSetup", "describe_federation", "federated_class_counts", "sort_classes"]
@@ -59,7 +59,7 @@ def describe_federation(transport: Transport, plan: FederationPlan) -> Federatio
         raise FederationError(
             f"only {len(ok)} sites described their data, fewer than min_sites={plan.min_sites} ({detail})"
         )
-    features = _agreed_features(ok)
+    features = _union_features(ok) if plan.missing == "impute" else _agreed_features(ok)
     labels: set[str] = set()
     for reply in ok.values():
         labels.update(str(v) for v in _list(reply.info.get("labels")))
@@ -67,9 +67,16 @@ def describe_federation(transport: Transport, plan: FederationPlan) -> Federatio
     if len(classes) < 2:
         raise FederationError(f"the federation's data has {len(classes)} class(es); at least 2 are needed")
     context = b""
-    if features:
-        stats = combine_stats(arrays_from_bytes(r.parameters, dtype=np.float64) for r in ok.values())
-        context = arrays_to_bytes(stats.as_arrays())
+    if features:  # the standardization and, under [data] missing = "impute", the imputation
+        parts = [
+            (
+                [str(f) for f in _list(r.info.get("features"))],
+                arrays_from_bytes(r.parameters, dtype=np.float64),
+            )
+            for r in ok.values()
+        ]
+        features, arrays = federated_context(parts, impute=plan.missing == "impute")
+        context = arrays_to_bytes(arrays)
     input_dim = len(features) if features else int(ok[next(iter(ok))].metrics.get("image_size", 0))
     spec = ModelSpec(plan.model_name, input_dim, len(classes), plan.hidden, plan.channels, plan.model_code)
     weights = class_weights(federated_class_counts(ok.values()), classes, plan.class_weights)
@@ -91,6 +98,14 @@ def federated_class_counts(descriptions: Iterable[Reply]) -> dict[str, int]:
 
 def _list(value: JSONValue | None) -> list[str | int | float | bool | None]:
     return value if isinstance(value, list) else []
+
+
+def _union_features(replies: dict[str, Reply]) -> list[str]:
+    """The union of the sites' columns, in the order first seen (missing = "impute")."""
+    names: list[str] = []
+    for reply in replies.values():
+        names.extend(f for f in map(str, _list(reply.info.get("features"))) if f not in names)
+    return names
 
 
 def _agreed_features(replies: dict[str, Reply]) -> list[str]:

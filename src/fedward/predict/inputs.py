@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from fedward.documents.pipeline import Pipeline, PipelineSpec
 from fedward.documents.sources import DOCUMENT_SUFFIXES
 from fedward.errors import DataError
 from fedward.release.inference import InferenceSpec
+from fedward.tabular.impute import MISSING_SUFFIX
 
 __all__ = ["IMAGE_SUFFIXES", "Inputs", "read_documents", "read_table"]
 
@@ -99,6 +100,8 @@ def read_table(path: Path, spec: InferenceSpec) -> Inputs:
     header = [h.strip() for h in rows[0]]
     if len(set(header)) != len(header):
         raise DataError("duplicate column names in the header", where=path)
+    if spec.impute is not None:
+        return _imputed_table(path, rows, header, spec, spec.impute)
     for feature in spec.features:
         if feature not in header:
             raise DataError(
@@ -122,6 +125,38 @@ def read_table(path: Path, spec: InferenceSpec) -> Inputs:
         spec.scale, np.float32
     )
     return Inputs(tuple(names), (None,) * len(names), x.astype(np.float32), "row")
+
+
+def _imputed_table(
+    path: Path, rows: Sequence[list[str]], header: list[str], spec: InferenceSpec, impute: Mapping[str, float]
+) -> Inputs:
+    """Rows for a release trained under `[data] missing = "impute"`: an empty cell, or a feature column
+    the CSV lacks, takes the release's imputation value, and its `<feature>__missing` input is 1."""
+    raw = list(impute)
+    names: list[str] = []
+    values: list[list[float]] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"line {line}: {len(row)} fields, header has {len(header)}", where=path)
+        cells = {f: row[header.index(f)].strip() if f in header else "" for f in raw}
+        values.append([_number(path, line, f, c) if c else math.nan for f, c in cells.items()])
+        names.append(str(line))
+    if not values:
+        raise DataError("no data rows", where=path)
+    x = np.asarray(values, np.float64)
+    miss = np.isnan(x)
+    filled = np.where(miss, np.asarray([impute[f] for f in raw]), x)
+    col = {f: i for i, f in enumerate(raw)}
+    inputs = [
+        miss[:, col[f[: -len(MISSING_SUFFIX)]]].astype(np.float64) if f not in col else filled[:, col[f]]
+        for f in spec.features
+    ]
+    out = (np.stack(inputs, axis=1).astype(np.float32) - np.asarray(spec.mean, np.float32)) / np.asarray(
+        spec.scale, np.float32
+    )
+    return Inputs(tuple(names), (None,) * len(names), out.astype(np.float32), "row")
 
 
 def _csv_rows(path: Path) -> Sequence[list[str]]:

@@ -6,7 +6,9 @@
 - `onnx`: the file, input and output names of the ONNX export (`model.onnx`); its output is the logits,
   softmax gives the class probabilities;
 - `tabular` (tables only): the feature columns in the order the model reads them, and the federation's
-  standardization, `x' = (x - mean) / scale` per feature;
+  standardization, `x' = (x - mean) / scale` per feature; under `[data] missing = "impute"` also
+  `impute`, each raw feature's imputation value (an empty cell, or a column the CSV lacks, takes it),
+  and the inputs named `<feature>__missing` are 1 where that feature was missing, else 0;
 - `documents` (documents only): the page preprocessing spec (`fedward.documents.PipelineSpec.to_dict()`)
   and its SHA-256 (`preprocessing_sha256`, the hash the sites' update manifests name). A reader
   recomputes the hash from the spec and refuses the release when they differ.
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fedward.core.canonical import canonical_bytes, parse_canonical
+from fedward.tabular.impute import MISSING_SUFFIX
 
 __all__ = [
     "INFERENCE_VERSION",
@@ -51,6 +54,7 @@ class InferenceSpec:
     features: tuple[str, ...] = ()
     mean: tuple[float, ...] = ()
     scale: tuple[float, ...] = ()
+    impute: Mapping[str, float] | None = None  # tables under imputation: each raw feature's value
     preprocessing: Mapping[str, Any] | None = None
     preprocessing_sha256: str | None = None
 
@@ -62,6 +66,8 @@ class InferenceSpec:
         documents = None
         if self.task == "tabular":
             tabular = {"features": list(self.features), "mean": list(self.mean), "scale": list(self.scale)}
+            if self.impute is not None:  # absent without imputation: older releases read the same
+                tabular["impute"] = dict(self.impute)
         else:
             documents = {
                 "preprocessing": None if self.preprocessing is None else dict(self.preprocessing),
@@ -100,8 +106,13 @@ class InferenceSpec:
         }
         tabular, documents = value["tabular"], value["documents"]
         if value["task"] == "tabular":
-            if not isinstance(tabular, dict) or set(tabular) != {"features", "mean", "scale"}:
-                raise ValueError("'tabular' must be {features, mean, scale} for a tabular release")
+            keys = {"features", "mean", "scale"}
+            if not isinstance(tabular, dict) or set(tabular) not in (keys, keys | {"impute"}):
+                raise ValueError("'tabular' must be {features, mean, scale[, impute]} for a tabular release")
+            if "impute" in tabular:
+                if not isinstance(tabular["impute"], dict):
+                    raise ValueError("'tabular.impute' must be an object")
+                kwargs["impute"] = tabular["impute"]
             if documents is not None:
                 raise ValueError("'documents' must be null for a tabular release")
             for key in ("features", "mean", "scale"):
@@ -139,6 +150,8 @@ def _validate(spec: InferenceSpec) -> None:
             raise ValueError("'tabular.features' must be distinct names, one per model input")
         _numbers(spec.mean, n, "tabular.mean", positive=False)
         _numbers(spec.scale, n, "tabular.scale", positive=True)
+        if spec.impute is not None:
+            _check_impute(spec.features, spec.impute)
     else:
         if spec.features or spec.mean or spec.scale:
             raise ValueError("a documents release has no features or standardization")
@@ -149,6 +162,14 @@ def _validate(spec: InferenceSpec) -> None:
             raise ValueError("'documents.preprocessing' and its sha256 come together")
         if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
             raise ValueError("'documents.preprocessing_sha256' must be 64 lowercase hex digits")
+
+
+def _check_impute(features: Sequence[str], impute: Mapping[str, Any]) -> None:
+    """Every imputed name is a feature, every feature is imputed or an imputed feature's indicator."""
+    raw = [f for f in features if not (f.endswith(MISSING_SUFFIX) and f[: -len(MISSING_SUFFIX)] in impute)]
+    if sorted(impute) != sorted(raw):
+        raise ValueError("'tabular.impute' must give one value per feature that is not an indicator")
+    _numbers(list(impute.values()), len(raw), "tabular.impute", positive=False)
 
 
 def _strings(values: Sequence[Any], name: str) -> None:

@@ -109,8 +109,12 @@ def _validation_split(cfg: FederationConfig, loaded: LoadedSite) -> LoadedSite:
 
 
 def _load_tabular(cfg: FederationConfig, site: SiteConfig) -> LoadedSite:
-    train = load_table(site.train, cfg.data.label, cfg.data.patient_column)
-    test = load_table(site.test, cfg.data.label, cfg.data.patient_column)
+    d = cfg.data
+    try:
+        train = load_table(site.train, d.label, d.patient_column, d.missing)
+        test = load_table(site.test, d.label, d.patient_column, d.missing)
+    except DataError as exc:  # name the site as well as the file, line and column
+        raise DataError(f"{exc} (site {site.name})", where=exc.where, hint=exc.hint) from None
     if test.features != train.features:
         raise DataError(
             f"site {site.name}: test columns {list(test.features)} differ from train columns "
@@ -193,11 +197,13 @@ def _check_federation(cfg: FederationConfig, sites: list[LoadedSite]) -> None:
     _check_tiers(cfg, classes)
     for s in sites:
         paths = by_name[s.name]
-        if s.data.features != first.data.features:
+        # under [data] missing = "impute" the union of the sites' columns is the feature set
+        if s.data.features != first.data.features and cfg.data.missing != "impute":
             raise DataError(
                 f"site {s.name}: columns differ from site {first.name}'s",
                 where=paths.train,
-                hint="every site's CSV must have the same columns in the same order",
+                hint="every site's CSV must have the same columns in the same order, or set "
+                '[data] missing = "impute" (a column a site lacks is then missing in all its rows)',
             )
         if len(s.data.train_y) == 0:
             raise DataError(f"site {s.name}: no usable training rows", where=paths.train)

@@ -78,6 +78,7 @@ def plan_for(
         compression=CompressionSettings(cfg.compression.kind, cfg.compression.topk_fraction),
         preprocessing=pipeline_spec(cfg).to_dict() if f.task == "documents" else None,
         model_code=code,
+        missing=cfg.data.missing,
     )
 
 

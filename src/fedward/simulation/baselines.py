@@ -36,21 +36,30 @@ from fedward.run.summary import BaselineResult, Evaluation
 from fedward.settings.class_weights import class_weights
 from fedward.site.data import LocalData, encode_labels
 from fedward.site.trainer import TrainSettings, predict_scores, train
-from fedward.tabular import FeatureStats, combine_stats, feature_sums
+from fedward.tabular import feature_sums, federated_context, impute_values, prepare
 
 __all__ = ["BaselineResult", "Evaluation", "centralized", "label_counts", "local_only"]
 
 
-def _stats(datas: Sequence[LocalData]) -> FeatureStats | None:
+def _stats(datas: Sequence[LocalData]) -> dict[str, npt.NDArray[np.float32]] | None:
+    """The standardization (and imputation, where a site has gaps or lacks a column) of the pooled rows:
+    the federation's, from the same sums and counts."""
     if not datas[0].standardizable:
         return None
-    return combine_stats(feature_sums(d.all_train[0]) for d in datas)
+    parts = [(d.features, feature_sums(d.all_train[0])) for d in datas]
+    # impute exactly when the federation does: some site lacks a column or has a gap (train or test)
+    impute = any(d.features != datas[0].features or np.isnan(d.test_x).any() for d in datas) or any(
+        p[1]["present"].min() < p[1]["count"][0] for p in parts
+    )
+    return federated_context(parts, impute=impute)[1]
 
 
-def _inputs(x: npt.NDArray[np.float32], stats: FeatureStats | None) -> torch.Tensor:
+def _inputs(
+    x: npt.NDArray[np.float32], stats: dict[str, npt.NDArray[np.float32]] | None, features: Sequence[str]
+) -> torch.Tensor:
     if stats is None:
         return torch.from_numpy(x)
-    return torch.from_numpy(((x - stats.mean) / stats.scale).astype(np.float32))
+    return torch.from_numpy(prepare(x, features, stats))
 
 
 def label_counts(datas: Sequence[LocalData]) -> dict[str, int]:
@@ -66,7 +75,7 @@ def _fit(
     datas: Sequence[LocalData],
     classes: Sequence[str],
     settings: TrainSettings,
-    stats: FeatureStats | None,
+    stats: dict[str, npt.NDArray[np.float32]] | None,
     seed: int,
     init: Mapping[str, FloatArray] | None,
     mode: str,
@@ -74,7 +83,7 @@ def _fit(
     model = build_model(spec, seed=seed)
     if init is not None:
         load_arrays(model, init)
-    x = torch.cat([_inputs(d.all_train[0], stats) for d in datas])
+    x = torch.cat([_inputs(d.all_train[0], stats, d.features) for d in datas])
     y = torch.from_numpy(np.concatenate([encode_labels(d.all_train[1], classes) for d in datas]))
     weights = class_weights(label_counts(datas), classes, mode)
     train(model, x, y, dataclasses.replace(settings, class_weights=weights))
@@ -82,11 +91,14 @@ def _fit(
 
 
 def _confusion(
-    model: nn.Module, data: LocalData, classes: Sequence[str], stats: FeatureStats | None
+    model: nn.Module,
+    data: LocalData,
+    classes: Sequence[str],
+    stats: dict[str, npt.NDArray[np.float32]] | None,
 ) -> tuple[npt.NDArray[np.int64], ClassMetrics]:
     """The confusion matrix on `data`'s test rows and the metrics of the scores (with the AUC), and the
     accuracy on test rows from senders `data`'s own training rows hold and from the others."""
-    scores = predict_scores(model, _inputs(data.test_x, stats))
+    scores = predict_scores(model, _inputs(data.test_x, stats, data.features))
     y = encode_labels(data.test_y, classes)
     cm, metrics = scored_metrics(y, scores, classes)
     metrics |= sender_metrics(scores.argmax(axis=1) == y, data.test_senders, data.seen_senders)
@@ -128,8 +140,12 @@ def local_only(
     names = list(sites)
     own: dict[str, tuple[npt.NDArray[np.int64], ClassMetrics]] = {}
     cross: list[list[float]] = []
+    shared = _stats(list(sites.values()))
+    imputed = shared is not None and bool(impute_values(shared))
     for i, name in enumerate(names):
-        stats = _stats([sites[name]])
+        # under imputation every model reads the federation's columns and indicators, so the local
+        # models use the pooled imputation and standardization too (a simulation baseline only)
+        stats = shared if imputed else _stats([sites[name]])
         model = _fit(spec, [sites[name]], classes, settings, stats, seed + i, init, mode)
         row = []
         for other in names:

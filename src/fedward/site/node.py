@@ -52,7 +52,7 @@ from fedward.site.policy import PolicyResult
 from fedward.site.protect import protect_update, train_for_task
 from fedward.site.trainer import predict_scores
 from fedward.site.trust import SiteTrust
-from fedward.tabular import feature_sums
+from fedward.tabular import feature_sums, prepare
 
 __all__ = ["Site"]
 
@@ -434,4 +434,5 @@ class Site:
         """Tabular features in the federation's standardization (`ctx`); page images as they are."""
         if not self.data.standardizable:
             return x
-        return ((x - ctx["feature_mean"]) / ctx["feature_scale"]).astype(np.float32)
+        # aligned to the federation's features and imputed first where [data] missing = "impute"
+        return prepare(x, self.data.features, ctx)

@@ -1,5 +1,7 @@
 """Load a site's tabular data: a CSV file with a header; one label column, optionally one patient key
 column (`[data] patient_column`: any non-empty text, not a feature), every other column numeric.
+An empty feature cell is refused (`missing="refuse"`, the default) or kept as NaN (`missing="impute"`,
+filled later by the federation's imputation, fedward.tabular.impute).
 
 Errors name the file, the column and the line, so a data manager can fix the export.
 """
@@ -26,7 +28,7 @@ class TabularTable:
     patients: tuple[str, ...] = ()  # each row's patient key; empty without a patient column
 
 
-def load_table(path: Path, label: str, patient: str | None = None) -> TabularTable:
+def load_table(path: Path, label: str, patient: str | None = None, missing: str = "refuse") -> TabularTable:
     if not path.is_file():
         raise DataError("file not found", where=path, hint="check the path in the config's [[sites]] table")
     try:
@@ -50,7 +52,7 @@ def load_table(path: Path, label: str, patient: str | None = None) -> TabularTab
     features = tuple(h for i, h in enumerate(header) if i not in (li, pi))
     if not features:
         raise DataError("no feature columns besides the label", where=path)
-    x, y, patients = _parse_rows(path, rows[1:], header, li, pi)
+    x, y, patients = _parse_rows(path, rows[1:], header, li, pi, missing == "impute")
     if not y:
         raise DataError("no data rows", where=path)
     return TabularTable(features, x, tuple(y), tuple(patients))
@@ -71,7 +73,7 @@ def _patient_index(path: Path, header: list[str], label: str, patient: str | Non
 
 
 def _parse_rows(
-    path: Path, rows: list[list[str]], header: list[str], li: int, pi: int | None
+    path: Path, rows: list[list[str]], header: list[str], li: int, pi: int | None, impute: bool = False
 ) -> tuple[npt.NDArray[np.float32], list[str], list[str]]:
     values: list[list[float]] = []
     labels: list[str] = []
@@ -93,6 +95,15 @@ def _parse_rows(
         feats = []
         for i, cell in enumerate(row):
             if i in (li, pi):
+                continue
+            if not cell.strip():
+                if not impute:
+                    raise DataError(
+                        f"line {lineno}: empty cell in column {header[i]!r}",
+                        where=path,
+                        hint='fill the cell, or set [data] missing = "impute" to impute it federated',
+                    )
+                feats.append(float("nan"))
                 continue
             try:
                 v = float(cell)

@@ -24,12 +24,14 @@ class FeatureStats:
 
 
 def feature_sums(x: npt.NDArray[np.floating]) -> dict[str, npt.NDArray[np.float64]]:
-    """What one site shares: its row count and per-feature sums and sums of squares (float64)."""
+    """What one site shares: its row count and per-feature sums and sums of squares (float64), and the
+    per-feature count of non-missing cells (`present`); missing (NaN) cells are left out of the sums."""
     x64 = np.asarray(x, dtype=np.float64)
     return {
         "count": np.array([len(x64)], dtype=np.float64),
-        "sum": x64.sum(axis=0),
-        "sumsq": (x64 * x64).sum(axis=0),
+        "sum": np.nansum(x64, axis=0),
+        "sumsq": np.nansum(x64 * x64, axis=0),
+        "present": (~np.isnan(x64)).sum(axis=0).astype(np.float64),
     }
 
 
