@@ -389,6 +389,7 @@ def lab_app(kit_dir: Path, state: Path) -> Any:
         poll_seconds=cfg.deployment.poll_seconds,
         max_chunk_bytes=int(max(cfg.deployment.chunk_mib * 2, 16) * (1 << 20)),
         upload_overhead_bytes=1 << 32,  # the lab measures uploads, not the bound
+        bind_certificates=False,  # served by plain uvicorn or in process: no client certificate in scope
     )
     for site in cfg.sites:  # an upload is opened only while the site has an open task: give it one
         message = task_to_message(Task("lab", 1, site.name, TaskKind.FIT, b"", {}))

@@ -126,6 +126,7 @@ def connect_service(
         max_chunk_bytes=8 << 20,
         max_update_bytes=MAX_BLOB_BYTES,
         logger=logging.getLogger("fedward.test.contract"),
+        bind_certificates=False,  # in process, no TLS
     )
     service = _Service(ctx, create_app(ctx), keys, folder / "outboxes")
     for handler in handlers:

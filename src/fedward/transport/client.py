@@ -1,8 +1,9 @@
 """The site's HTTPS client to the coordinator service: signed requests, resumable uploads, retries.
 
 A site only ever connects out. Every request under /v1 (except health) carries the headers of
-`fedward.transport.signing.sign_request`, computed over the exact path, query and body bytes sent, because
-the coordinator's application cannot see the TLS client certificate. Parameters travel as
+`fedward.transport.signing.sign_request`, computed over the exact path, query and body bytes sent, by
+the key of the site its TLS client certificate names (the coordinator refuses any other signer).
+Parameters travel as
 content-addressed blobs: a download is checked against its SHA-256 and size, and an upload is sent in
 chunks (5 MiB by default) from whatever offset the coordinator says it holds, so a connection cut
 mid-upload resumes without sending again the bytes the coordinator already has. The chunks' own hashes,

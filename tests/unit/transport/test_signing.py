@@ -186,7 +186,7 @@ def test_a_replayed_request_is_refused_by_the_app(tmp_path: Path, defended: bool
     ctx = ServiceContext(
         store=store, blobs=BlobStore(tmp_path, 1 << 20), board=Board(), metrics=ServiceMetrics(),
         federation=FED, site_key=KEYS.get, now=lambda: float(NOW), utc=lambda: "t",
-        poll_seconds=1.0, logger=logging.getLogger("fedward.test.signing"),
+        poll_seconds=1.0, logger=logging.getLogger("fedward.test.signing"), bind_certificates=False,
     )  # fmt: skip
     client = TestClient(create_app(ctx))
     headers = sign_request(KEY_A, "a", FED, "GET", "/v1/tasks/next", b"", NOW)

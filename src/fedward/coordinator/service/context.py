@@ -83,7 +83,9 @@ class Refusal(Exception):
 class ServiceContext:
     """The coordinator service's dependencies. `site_key` gives a site's Ed25519 public key if the current
     roster admits the site and its key is not revoked, else None; the caller builds it from the roster.
-    The `upload_*` and `max_partial_uploads` fields bound what a site may upload (service/uploads.py)."""
+    The `upload_*` and `max_partial_uploads` fields bound what a site may upload (service/uploads.py).
+    `bind_certificates`: a signed request is served only if its signer is the site its connection's TLS
+    client certificate names (gate.py); off only for an app served without TLS (in-process tests)."""
 
     store: StateStore
     blobs: BlobStore
@@ -102,6 +104,7 @@ class ServiceContext:
     upload_overhead_bytes: int = 8 << 20
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("fedward.coordinator.service"))
     signature_window_s: float = SIGNATURE_WINDOW_S
+    bind_certificates: bool = True
     upload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def refuse(self, refusal: Refusal, path: str) -> None:

@@ -4,7 +4,9 @@ It bounds the body (by its Content-Length, and by counting what actually arrives
 length or with a false one is cut off at the limit too): a chunk upload may be `max_chunk_bytes`, any
 other body `MAX_JSON_BYTES`. Then, for every /v1 route except health, it checks the request signature
 over the exact bytes received (fedward.transport.signing) and the nonce against the state store, so a
-route parses a body only after its sender is known, admitted and not replaying a captured request. The
+route parses a body only after its sender is known, admitted and not replaying a captured request, and
+(`bind_certificates`) only if the signer is the site its connection's TLS client certificate names
+(peer.py): site A's certificate with site B's signing key is refused, 403 `certificate_mismatch`. The
 verified site goes into the ASGI scope for the routes, and so does the body it read, so a route that
 wants the raw bytes (a chunk upload) takes them from there instead of copying them again through
 `Request.body()`. It also counts body bytes in and out and times each request per route for the metrics.
@@ -21,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fedward.coordinator.service.context import Refusal, ServiceContext
+from fedward.coordinator.service.peer import certificate_site
 from fedward.transport.signing import HEADER_SITE, RequestSignatureError, SignedRequest, verify_request
 from fedward.transport.wire import API_PREFIX, MAX_JSON_BYTES
 
@@ -91,6 +94,8 @@ class RequestGate:
             raise Refusal(
                 status, exc.reason, f"{exc.message}{claimed}", site=_claimed_site(headers)
             ) from None
+        if ctx.bind_certificates:
+            _check_certificate(scope, signer.site)
         if not ctx.store.use_nonce(signer.site, signer.nonce, float(signer.time)):
             raise Refusal(401, "replay", f"nonce {signer.nonce} was used before", site=signer.site)
         if now - self._purged_at > ctx.signature_window_s:
@@ -110,6 +115,22 @@ class RequestGate:
             await send(message)
 
         return counted
+
+
+def _check_certificate(scope: Scope, signer: str) -> None:
+    """A 403 `Refusal` unless the connection's client certificate names the site `signer`."""
+    site = certificate_site(scope)
+    if site is None:
+        raise Refusal(
+            403, "certificate_missing", "the connection carries no site's TLS client certificate", site=signer
+        )
+    if site != signer:
+        raise Refusal(
+            403,
+            "certificate_mismatch",
+            f"the request is signed by site {signer!r} but its TLS client certificate is site {site[:64]!r}",
+            site=signer,
+        )
 
 
 def _signed_route(scope: Scope) -> bool:

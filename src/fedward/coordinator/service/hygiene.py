@@ -11,6 +11,8 @@ the coordinator's descriptors, legitimate sites' handshakes time out, and every 
 - an idle keep-alive connection is closed after `keep_alive_s` (uvicorn's `timeout_keep_alive`), an HTTP
   request's head may hold at most `max_header_bytes` (h11's incomplete-event limit), and at most
   `max_connections` requests run at once (uvicorn's `limit_concurrency`, 503 beyond);
+- every request's scope carries the connection's verified client certificate (the ASGI TLS extension,
+  peer.py), for the request gate to bind the certificate's site to the request's signer;
 - refusals and the event loop's own errors are logged as JSON records of the `fedward` logger, at most
   `log_per_minute` of each kind a minute, the number left out carried by the next record
   (`RateLimitedLog`), so a flood cannot fill the disk.
@@ -34,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+
+from fedward.coordinator.service.peer import PeerCertificateProtocol
 
 __all__ = ["ConnectionGate", "ConnectionLimits", "HygienicServer", "RateLimitedLog"]
 
@@ -150,7 +154,7 @@ class HygienicServer(uvicorn.Server):
                 app,
                 host=host,
                 port=port,
-                http="h11",
+                http=PeerCertificateProtocol,  # h11, the client certificate in the scope
                 log_config=None,
                 access_log=False,
                 lifespan="off",

@@ -122,6 +122,7 @@ def make_service(
         max_chunk_bytes=max_chunk_bytes,
         max_update_bytes=max_update_bytes,
         logger=logging.getLogger("fedward.test.service"),
+        bind_certificates=False,  # in process, no TLS: test_certificate_binding.py serves it over TLS
     )
     return Service(ctx, TestClient(create_app(ctx)), keys, admitted, clock)
 
