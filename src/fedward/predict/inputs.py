@@ -14,9 +14,8 @@ non-numeric or non-finite value is a `DataError` naming the file, the column and
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from fedward.documents.pipeline import Pipeline, PipelineSpec
 from fedward.documents.sources import DOCUMENT_SUFFIXES
 from fedward.errors import DataError
 from fedward.release.inference import InferenceSpec
+from fedward.tabular.csvdata import read_csv_rows
 from fedward.tabular.impute import MISSING_SUFFIX
 
 __all__ = ["IMAGE_SUFFIXES", "Inputs", "read_documents", "read_table"]
@@ -96,7 +96,7 @@ def _document_files(path: Path) -> list[Path]:
 
 def read_table(path: Path, spec: InferenceSpec) -> Inputs:
     """The rows of CSV `path`, their features in the release's order, standardized as the federation did."""
-    rows = _csv_rows(path)
+    rows = read_csv_rows(path, "input CSV not found")
     header = [h.strip() for h in rows[0]]
     if len(set(header)) != len(header):
         raise DataError("duplicate column names in the header", where=path)
@@ -110,17 +110,9 @@ def read_table(path: Path, spec: InferenceSpec) -> Inputs:
                 where=path,
             )
     columns = [header.index(f) for f in spec.features]
-    names: list[str] = []
-    values: list[list[float]] = []
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise DataError(f"line {line}: {len(row)} fields, header has {len(header)}", where=path)
-        values.append([_number(path, line, header[i], row[i]) for i in columns])
-        names.append(str(line))
-    if not values:
-        raise DataError("no data rows", where=path)
+    names, values = _rows(
+        path, rows, header, lambda line, row: [_number(path, line, header[i], row[i]) for i in columns]
+    )
     x = (np.asarray(values, np.float32) - np.asarray(spec.mean, np.float32)) / np.asarray(
         spec.scale, np.float32
     )
@@ -133,18 +125,12 @@ def _imputed_table(
     """Rows for a release trained under `[data] missing = "impute"`: an empty cell, or a feature column
     the CSV lacks, takes the release's imputation value, and its `<feature>__missing` input is 1."""
     raw = list(impute)
-    names: list[str] = []
-    values: list[list[float]] = []
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise DataError(f"line {line}: {len(row)} fields, header has {len(header)}", where=path)
+
+    def parse(line: int, row: list[str]) -> list[float]:
         cells = {f: row[header.index(f)].strip() if f in header else "" for f in raw}
-        values.append([_number(path, line, f, c) if c else math.nan for f, c in cells.items()])
-        names.append(str(line))
-    if not values:
-        raise DataError("no data rows", where=path)
+        return [_number(path, line, f, c) if c else math.nan for f, c in cells.items()]
+
+    names, values = _rows(path, rows, header, parse)
     x = np.asarray(values, np.float64)
     miss = np.isnan(x)
     filled = np.where(miss, np.asarray([impute[f] for f in raw]), x)
@@ -159,17 +145,23 @@ def _imputed_table(
     return Inputs(tuple(names), (None,) * len(names), out.astype(np.float32), "row")
 
 
-def _csv_rows(path: Path) -> Sequence[list[str]]:
-    if not path.is_file():
-        raise DataError("input CSV not found", where=path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read CSV: {exc}", where=path) from None
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise DataError("empty file: expected a header row and data rows", where=path)
-    return rows
+def _rows(
+    path: Path, rows: Sequence[list[str]], header: list[str], parse: Callable[[int, list[str]], list[float]]
+) -> tuple[list[str], list[list[float]]]:
+    """(line numbers as names, parsed values) of the data rows, blank rows skipped; a row with the wrong
+    number of fields, or no data row at all, is a DataError naming the file (and line)."""
+    names: list[str] = []
+    values: list[list[float]] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"line {line}: {len(row)} fields, header has {len(header)}", where=path)
+        values.append(parse(line, row))
+        names.append(str(line))
+    if not values:
+        raise DataError("no data rows", where=path)
+    return names, values
 
 
 def _number(path: Path, line: int, column: str, cell: str) -> float:

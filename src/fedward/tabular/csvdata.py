@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from fedward.errors import DataError
 
-__all__ = ["TabularTable", "load_table"]
+__all__ = ["TabularTable", "load_table", "read_csv_rows"]
 
 
 @dataclass(frozen=True)
@@ -29,15 +29,7 @@ class TabularTable:
 
 
 def load_table(path: Path, label: str, patient: str | None = None, missing: str = "refuse") -> TabularTable:
-    if not path.is_file():
-        raise DataError("file not found", where=path, hint="check the path in the config's [[sites]] table")
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read CSV: {exc}", where=path) from None
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise DataError("empty file: expected a header row and data rows", where=path)
+    rows = read_csv_rows(path, "file not found", "check the path in the config's [[sites]] table")
     header = [h.strip() for h in rows[0]]
     if label not in header:
         raise DataError(
@@ -128,3 +120,18 @@ def _canonical_label(text: str) -> str:
     except ValueError:
         return text
     return str(int(v)) if v.is_integer() else repr(v)
+
+
+def read_csv_rows(path: Path, not_found: str = "file not found", hint: str | None = None) -> list[list[str]]:
+    """Every row of a UTF-8 CSV (a BOM allowed), the header first; a missing, unreadable or empty file
+    is a DataError naming it."""
+    if not path.is_file():
+        raise DataError(not_found, where=path, hint=hint)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read CSV: {exc}", where=path) from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise DataError("empty file: expected a header row and data rows", where=path)
+    return rows
