@@ -228,6 +228,12 @@ class PrivacyConfig(_Strict):
                 "'shared_noise' = true needs dp = 'record' and secure_aggregation = true: the sites' noise "
                 "shares only add up to the full noise in a sum that secure aggregation hides"
             )
+        if self.shared_noise and self.unit == PrivacyUnit.PATIENT:
+            raise ValueError(
+                "'shared_noise' = true does not work with unit = 'patient' yet: a site's step divides its "
+                "noisy sum by its patients while the mean weighs sites by their records, so the shares would "
+                "not add up to the noise the accounting assumes for every site; use one or the other"
+            )
         if self.unit == PrivacyUnit.PATIENT and self.dp != DpMode.RECORD:
             raise ValueError(
                 f"unit = 'patient' needs dp = 'record' (DP-SGD with per-patient sampling and clipping), "

@@ -106,12 +106,23 @@ def test_the_summary_says_the_noise_is_shared_and_what_a_site_spends_on_its_shar
     [
         ({"dp": "record", "shared_noise": True, "target_epsilon": 3.0}, "secure_aggregation"),
         ({"dp": "site", "secure_aggregation": True, "shared_noise": True, "target_epsilon": 3.0}, "'record'"),
+        (
+            {
+                "dp": "record",
+                "secure_aggregation": True,
+                "shared_noise": True,
+                "unit": "patient",
+                "target_epsilon": 3.0,
+            },
+            "unit = 'patient'",
+        ),
     ],
 )
 def test_shared_noise_needs_record_dp_and_secure_aggregation(privacy, message):
     with pytest.raises(ValidationError, match=message):
         PrivacyConfig(**privacy)
-    PrivacyConfig(**{**privacy, "dp": "record", "secure_aggregation": True})  # power: the fixed one loads
+    fixed = {**privacy, "dp": "record", "secure_aggregation": True, "unit": "record"}
+    PrivacyConfig(**fixed)  # power check: the fixed one loads
 
 
 def _train(dp: DpSettings) -> tuple[torch.nn.Module, dict]:
