@@ -571,6 +571,11 @@ class FederationConfig(_Strict):
                 f"[privacy] 'shared_noise' needs [strategy] 'local_epochs' = 1 (got {s.local_epochs}): each "
                 "site takes one full-batch step per round, so its update is linear in its noise share"
             )
+        if s.norm_bound is not None:
+            raise ValueError(
+                "[privacy] 'shared_noise' does not work with [strategy] 'norm_bound': clipping each site's "
+                "noisy update is not linear in its noise share, so the sum would lose the accounted noise"
+            )
         if s.optimizer != "sgd":
             raise ValueError(
                 f"[privacy] 'shared_noise' needs [strategy] 'optimizer' = 'sgd' (got {s.optimizer!r}): "

@@ -237,6 +237,7 @@ def test_shared_noise_accounts_the_sum_and_reports_each_sites_own_share(tmp_path
     [
         ('optimizer = "adam"\n', "'optimizer' = 'sgd'"),
         ("local_epochs = 2\n", "'local_epochs' = 1"),
+        ("norm_bound = 1.0\n", "'norm_bound'"),
     ],
 )
 def test_shared_noise_refuses_a_site_step_not_linear_in_the_noise(tmp_path, capsys, strategy, message):
