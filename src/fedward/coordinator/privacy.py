@@ -196,13 +196,12 @@ class PrivacyState:
     def _shared_event(self, site: str, contributors: int, selected: int) -> PrivacyEvent:
         """A record's spend when `contributors` of `selected` sites each added a 1/selected share of the
         variance: the sum carries `sigma * sqrt(contributors / selected)` times the clip."""
-        sigma = self.plans[site].noise_multiplier * math.sqrt(min(contributors, selected) / selected)
-        return PrivacyEvent(sigma, 1.0, 1)
+        return PrivacyEvent(_shares_sum(self.plans[site].noise_multiplier, contributors, selected), 1.0, 1)
 
     def _federation_event(self, contributors: int, selected: int) -> PrivacyEvent:
         sigma = self.plans[FEDERATION].noise_multiplier
         if self.config.secure_aggregation:
-            sigma *= math.sqrt(contributors / selected)
+            sigma = _shares_sum(sigma, contributors, selected)
         return PrivacyEvent(sigma, 1.0, 1)
 
     def record_round(
@@ -305,6 +304,12 @@ class PrivacyState:
             return {}
         eps = alone.epsilon(self.config.delta).epsilon if alone.events else 0.0
         return {"epsilon_alone": eps}
+
+
+def _shares_sum(sigma: float, contributors: int, selected: int) -> float:
+    """The noise multiplier of a sum holding `contributors` of the `selected` sites' noise shares, each a
+    1/selected part of the variance of `sigma` (site-level DP and shared record-level noise alike)."""
+    return sigma * math.sqrt(min(contributors, selected) / selected)
 
 
 def _noise_kind(c: PrivacyConfig) -> str:

@@ -157,7 +157,7 @@ def _checked(model: object, code: UserCode, spec: UserModelSpec) -> nn.Module:
         side = spec.image_size or 0
         batch = torch.zeros(2, 1, side, side)
     was_training = model.training
-    model.train(False)  # inference mode, as .eval() sets it
+    model.train(False)  # inference mode for the shape check
     try:
         with torch.no_grad():
             out = model(batch)
